@@ -1,0 +1,98 @@
+"""Marshmallow schemas of the core API (camelCase JSON, string ids)."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import post_dump
+
+from ..content import RelatedDocumentSchema, serialize
+
+
+class PassthroughSchema(ma.Schema):
+    """Documents the known fields but returns the whole document: content types add fields."""
+
+    @post_dump(pass_original=True)
+    def keep_everything(self, data, original, **kwargs):
+        return serialize(original) if isinstance(original, dict) else data
+
+
+class ProjectSchema(ma.Schema):
+    id = ma.fields.String(dump_only=True)
+    slug = ma.fields.String()
+    name = ma.fields.String()
+    description = ma.fields.String()
+    ownerId = ma.fields.String()
+    database = ma.fields.String()
+    role = ma.fields.String()
+    createdAt = ma.fields.String()
+    updatedAt = ma.fields.String()
+
+
+class ProjectCreateSchema(ma.Schema):
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    slug = ma.fields.String(validate=ma.validate.Length(min=3, max=40))
+    description = ma.fields.String(validate=ma.validate.Length(max=5000))
+
+
+class ProjectUpdateSchema(ma.Schema):
+    name = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
+    description = ma.fields.String(validate=ma.validate.Length(max=5000))
+
+
+class ProjectListSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(ProjectSchema))
+    total = ma.fields.Integer()
+
+
+class ContentSchema(PassthroughSchema):
+    id = ma.fields.String()
+    projectId = ma.fields.String()
+    createdBy = ma.fields.String(allow_none=True)
+    createdAt = ma.fields.String()
+    updatedAt = ma.fields.String()
+    version = ma.fields.Integer()
+    content = ma.fields.Dict()
+    relatedDocuments = ma.fields.List(ma.fields.Nested(RelatedDocumentSchema))
+    clonedFrom = ma.fields.Dict(allow_none=True)
+    isClone = ma.fields.Boolean()
+    cloneDepth = ma.fields.Integer()
+    originalCreator = ma.fields.String(allow_none=True)
+
+
+class ContentWriteSchema(ma.Schema):
+    """The generic body; each content type's own schema then validates it strictly."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+    content = ma.fields.Dict(keys=ma.fields.String())
+    relatedDocuments = ma.fields.List(ma.fields.Nested(RelatedDocumentSchema))
+    baseVersion = ma.fields.Integer()
+
+
+class ContentListSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(ContentSchema))
+    total = ma.fields.Integer()
+    limit = ma.fields.Integer()
+    offset = ma.fields.Integer()
+
+
+class ListArgsSchema(ma.Schema):
+    class Meta:
+        unknown = ma.INCLUDE  # the remaining query parameters are equality filters
+
+    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=200))
+    offset = ma.fields.Integer(load_default=0, validate=ma.validate.Range(min=0, max=10_000_000))
+    sort = ma.fields.String(load_default=None, validate=ma.validate.Length(max=200))
+
+
+class MediaSchema(PassthroughSchema):
+    id = ma.fields.String()
+    filename = ma.fields.String()
+    contentType = ma.fields.String()
+    size = ma.fields.Integer()
+    downloadUrl = ma.fields.String()
+
+
+class MediaUploadSchema(ma.Schema):
+    file = ma.fields.Raw(metadata={"type": "string", "format": "binary"}, required=True)

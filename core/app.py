@@ -1,0 +1,207 @@
+"""``create_app(settings)``: the one app factory. No work happens at import time."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, g, jsonify, request
+from flask_smorest import Api
+
+from . import __version__
+from .authz import Authorizer, policy_files
+from .content import ContentService, ContentType
+from .crypto import ContentCodec, KeyRing
+from .db import Database
+from .errors import AladdinError, AuthenticationFailed
+from .graph import DEFAULT_RELATIONSHIP_TYPES, create_graph_store
+from .jobs import Jobs
+from .plugins import create_plugin_manager
+from .ratelimit import create_limiter
+from .settings import Settings
+from .storage import create_storage
+
+log = logging.getLogger("aladdin")
+
+
+@dataclasses.dataclass
+class Aladdin:
+    """Per-app state, kept in ``app.extensions["aladdin"]`` so several apps coexist in one process."""
+
+    settings: Settings
+    pm: Any
+    db: Database
+    storage: Any
+    graph: Any
+    jobs: Jobs
+    keyring: KeyRing
+    codec: ContentCodec
+    content_types: dict[str, ContentType]
+    authz: Authorizer = None
+    limiter: Any = None
+    api: Any = None
+    socketio: Any = None
+    content: ContentService = None
+    public_endpoints: set = dataclasses.field(default_factory=set)
+    worker_process: Any = None
+
+    def role_of(self, user_id: str, project_id: str) -> str | None:
+        return self.pm.hook.aladdin_resolve_role(app=self.app, user_id=user_id, project_id=project_id)
+
+    app: Any = None
+
+
+def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_entry_points: bool = True,
+               start_worker: bool = False, **overrides: Any) -> Flask:
+    """Build an Aladdin app from ``settings`` (default: the environment) plus ``overrides``.
+
+    ``plugins`` registers extra plugin objects (tests use it); ``load_entry_points=False``
+    ignores installed third-party plugins."""
+    settings = settings or Settings.from_env(**overrides)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = Flask("aladdin")
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes,
+        API_TITLE="Aladdin",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        OPENAPI_REDOC_PATH="redoc",
+        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js",
+        API_SPEC_OPTIONS={
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearerAuth": []}],
+            "info": {"description": "Aladdin: collaborative film-production content. "
+                                    "Authenticate with `Authorization: Bearer <token>`."},
+        },
+        JSON_SORT_KEYS=False,
+    )
+    pm = create_plugin_manager(settings.disabled_plugins, load_entry_points=load_entry_points, extra=plugins)
+    keyring = KeyRing.from_settings(settings)
+    db = Database(settings.mongodb_uri, settings.platform_db)
+    allowed = set(DEFAULT_RELATIONSHIP_TYPES)
+    for extra in pm.hook.aladdin_relationship_types():
+        allowed.update(extra or ())
+    graph = create_graph_store(settings.neo4j_uri, db.project, driver=settings.neo4j_driver,
+                               user=settings.neo4j_user, password=settings.neo4j_password,
+                               allowed_types=frozenset(allowed))
+    storage = create_storage(settings.storage_url, secret_key=settings.secret_key,
+                             s3_endpoint_url=settings.s3_endpoint_url)
+    content_types: dict[str, ContentType] = {}
+    for types in pm.hook.aladdin_content_types():
+        for ctype in types or ():
+            if ctype.name in content_types:
+                raise RuntimeError(f"content type {ctype.name!r} is declared by two plugins")
+            content_types[ctype.name] = ctype
+    ext = Aladdin(settings=settings, pm=pm, db=db, storage=storage, graph=graph, jobs=Jobs(settings),
+                  keyring=keyring, codec=ContentCodec(keyring), content_types=content_types, app=app)
+    app.extensions["aladdin"] = ext
+    ext.content = ContentService(app)
+    extra_policies = [p for files in pm.hook.aladdin_policy_files() for p in (files or ())]
+    ext.authz = Authorizer(policy_files(extra_policies, settings.policy_dir), ext.role_of)
+    ext.limiter = create_limiter(app, ext.jobs.limiter_storage_uri)
+
+    _register_error_handlers(app)
+    app.before_request(_authenticate)
+
+    api = Api(app)
+    ext.api = api
+    ext.public_endpoints.update({"api-docs.openapi_json", "api-docs.openapi_swagger_ui",
+                                 "api-docs.openapi_redoc", "static"})
+    from .api import register_core_api
+
+    register_core_api(app, api)
+    for blueprints in pm.hook.aladdin_blueprints(app=app):
+        for bp in blueprints or ():
+            if hasattr(bp, "_docs") or type(bp).__module__.startswith("flask_smorest"):
+                api.register_blueprint(bp)
+            else:
+                app.register_blueprint(bp)
+
+    import socketio as python_socketio
+    from flask_socketio import SocketIO
+
+    # Socket.IO shares rooms across web processes through the app's Redis (unix sockets
+    # included, which Flask-SocketIO's URL sniffing would send to kombu).
+    manager = python_socketio.RedisManager(ext.jobs.url, channel=socketio_channel(settings))
+    socketio = SocketIO(app, client_manager=manager, async_mode="threading",
+                        cors_allowed_origins="*", max_http_buffer_size=2 * 1024 * 1024)
+    ext.socketio = socketio
+    pm.hook.aladdin_socketio(socketio=socketio, app=app)
+    pm.hook.aladdin_startup(app=app)
+    if start_worker:
+        from .worker import spawn_worker
+
+        ext.worker_process = spawn_worker()
+    return app
+
+
+def socketio_channel(settings: Settings) -> str:
+    """The Redis pub/sub channel of one installation's Socket.IO servers and emitters."""
+    return f"aladdin-socketio-{settings.platform_db}"
+
+
+def public(view):
+    """Mark a view as reachable without authentication (health checks, signed downloads)."""
+    view.__aladdin_public__ = True
+    return view
+
+
+def _authenticate():
+    from flask import current_app
+
+    ext = current_app.extensions["aladdin"]
+    g.user = None
+    endpoint = request.endpoint
+    if endpoint is None or endpoint in ext.public_endpoints:
+        return None
+    view = current_app.view_functions.get(endpoint)
+    if getattr(view, "__aladdin_public__", False) or not request.path.startswith("/api/"):
+        return None
+    user = ext.pm.hook.aladdin_authenticate(app=current_app, request=request)
+    if user is None:
+        raise AuthenticationFailed("authentication required: send 'Authorization: Bearer <token>'")
+    g.user = user
+    return None
+
+
+def error_body(status: int, message: str, **extra: Any) -> dict:
+    return {"code": status, "status": HTTPStatus(status).phrase, "message": message, **extra}
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(AladdinError)
+    def handle_aladdin_error(exc: AladdinError):
+        response = jsonify(error_body(exc.status, exc.message, **exc.extra))
+        response.status_code = exc.status
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="aladdin"'
+        if "retry_after" in exc.extra:
+            response.headers["Retry-After"] = str(exc.extra["retry_after"])
+        return response
+
+    @app.errorhandler(413)
+    def handle_too_large(exc):
+        limit = app.extensions["aladdin"].settings.max_upload_bytes
+        response = jsonify(error_body(413, f"upload larger than the {limit}-byte limit"))
+        response.status_code = 413
+        return response
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception):
+        from werkzeug.exceptions import HTTPException
+
+        if isinstance(exc, HTTPException):
+            response = jsonify(error_body(exc.code or 500, exc.description or HTTPStatus(exc.code).phrase))
+            response.status_code = exc.code or 500
+            return response
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        response = jsonify(error_body(500, "internal error; the server log has the details"))
+        response.status_code = 500
+        return response

@@ -1,0 +1,280 @@
+"""Content types and the one write path every content change goes through (REST, realtime, clone).
+
+Content lives in the project's own database; a document carries platform fields (below),
+free-form ``content``, ``relatedDocuments`` and the fields its type adds."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+from typing import Any, Iterable
+
+import marshmallow as ma
+from bson import ObjectId
+from bson.errors import InvalidId
+from pymongo import ReturnDocument
+
+from .errors import Conflict, NotFound, WriteRefused
+from .events import emit
+from .models import isoformat, utcnow
+
+COLLECTION_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+# Fields the platform owns: clients cannot set them through the API.
+PLATFORM_FIELDS = ("projectId", "createdBy", "createdAt", "updatedAt", "version")
+CLONE_FIELDS = ("clonedFrom", "isClone", "cloneDepth", "originalCreator")
+MAX_PAGE = 200
+
+
+class RelatedDocumentSchema(ma.Schema):
+    collection = ma.fields.String(required=True, validate=ma.validate.Regexp(COLLECTION_RE))
+    documentId = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+
+
+@dataclasses.dataclass
+class ContentType:
+    """A collection every project database gets, declared by a plugin."""
+
+    name: str
+    title: str = ""
+    fields: dict[str, ma.fields.Field] = dataclasses.field(default_factory=dict)
+    reference_fields: tuple = ()     # dotted paths holding ids: "path" or ("path", "collection")
+    sensitive_fields: tuple[str, ...] = ()  # dotted paths under content encrypted at rest
+    indexes: tuple = ()              # extra pymongo index specs: ("field", ...) tuples
+    readonly_fields: tuple[str, ...] = ()  # top-level fields only the platform writes (media's storageKey)
+    description: str = ""
+
+    def __post_init__(self):
+        if not COLLECTION_RE.match(self.name):
+            raise ValueError(f"content type name {self.name!r} must match {COLLECTION_RE.pattern}")
+        self.title = self.title or self.name.capitalize()
+        self._schemas: dict[bool, ma.Schema] = {}
+
+    def schema(self, partial: bool = False) -> ma.Schema:
+        """The marshmallow schema validating POST (and, partial, PATCH) bodies of this type."""
+        if partial not in self._schemas:
+            attrs = {
+                "content": ma.fields.Dict(keys=ma.fields.String()),
+                "relatedDocuments": ma.fields.List(ma.fields.Nested(RelatedDocumentSchema)),
+                **{name: copy.deepcopy(field) for name, field in self.fields.items()},
+            }
+            cls = ma.Schema.from_dict(attrs, name=f"{self.title}Write")
+            self._schemas[partial] = cls(partial=partial, unknown=ma.RAISE)
+        return self._schemas[partial]
+
+
+def parse_object_id(value: str) -> ObjectId:
+    try:
+        return ObjectId(value)
+    except (InvalidId, TypeError):
+        raise NotFound("document not found")
+
+
+def serialize(doc: dict) -> dict:
+    """A stored document as the API shows it: string ``id``, ISO dates, camelCase fields."""
+    out = {}
+    for key, value in doc.items():
+        if key == "_id":
+            out["id"] = str(value)
+        else:
+            out[key] = _jsonable(value)
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    import datetime as dt
+
+    if isinstance(value, ObjectId):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return isoformat(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def set_path(doc: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = doc
+    for part in parts[:-1]:
+        nxt = node.get(part)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            node[part] = nxt
+        node = nxt
+    node[parts[-1]] = value
+
+
+def get_path(doc: dict, dotted: str, default: Any = None) -> Any:
+    node: Any = doc
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def unset_path(doc: dict, dotted: str) -> None:
+    parts = dotted.split(".")
+    node: Any = doc
+    for part in parts[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            return
+    if isinstance(node, dict):
+        node.pop(parts[-1], None)
+
+
+PATCH_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+){0,15}$")
+
+
+class ContentService:
+    """Create, read, update and delete content in a project, firing lifecycle hooks and events.
+
+    Every writer (REST, realtime, CLI) goes through here so hooks, versions and the
+    activity log see every change exactly once."""
+
+    def __init__(self, app):
+        self.app = app
+
+    @property
+    def _ext(self):
+        return self.app.extensions["aladdin"]
+
+    def content_type(self, collection: str) -> ContentType:
+        ctype = self._ext.content_types.get(collection)
+        if ctype is None:
+            raise NotFound(f"unknown collection {collection!r}")
+        return ctype
+
+    def collection(self, project, collection: str):
+        self.content_type(collection)
+        return self._ext.db.project(project.slug)[collection]
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def get(self, project, collection: str, doc_id: str) -> dict:
+        doc = self.collection(project, collection).find_one({"_id": parse_object_id(doc_id)})
+        if doc is None:
+            raise NotFound("document not found")
+        self._ext.codec.decrypt_document(self.content_type(collection), doc)
+        return doc
+
+    def list(self, project, collection: str, *, filters: dict | None = None, sort: list | None = None,
+             limit: int = 50, offset: int = 0) -> tuple[list[dict], int]:
+        query = dict(filters or {})
+        coll = self.collection(project, collection)
+        total = coll.count_documents(query)
+        cursor = coll.find(query)
+        cursor = cursor.sort(sort or [("createdAt", 1), ("_id", 1)])
+        docs = list(cursor.skip(max(offset, 0)).limit(min(max(limit, 1), MAX_PAGE)))
+        ctype = self.content_type(collection)
+        for doc in docs:
+            self._ext.codec.decrypt_document(ctype, doc)
+        return docs, total
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def _before(self, project, collection, action, document, previous, user):
+        self._ext.pm.hook.aladdin_before_content_write(
+            app=self.app, project=project, collection=collection, action=action,
+            document=document, previous=previous, user=user)
+
+    def _after(self, project, collection, action, document, previous, user):
+        self._ext.pm.hook.aladdin_after_content_write(
+            app=self.app, project=project, collection=collection, action=action,
+            document=document, previous=previous, user=user)
+        emit(self.app, f"content.{action}d", project_id=str(project.id), actor_id=str(user.id) if user else None,
+             resource_type=collection, resource_id=str(document.get("_id")),
+             version=document.get("version"))
+
+    def create(self, project, collection: str, data: dict, user) -> dict:
+        ctype = self.content_type(collection)
+        now = utcnow()
+        document = {
+            "_id": ObjectId(),
+            "projectId": str(project.id),
+            "createdBy": str(user.id) if user else None,
+            "createdAt": now,
+            "updatedAt": now,
+            "version": 1,
+            "content": {},
+            "relatedDocuments": [],
+            "clonedFrom": None,
+            "isClone": False,
+            "cloneDepth": 0,
+            "originalCreator": str(user.id) if user else None,
+        }
+        document.update(copy.deepcopy(data))
+        self._before(project, collection, "create", document, None, user)
+        self._ext.codec.encrypt_document(ctype, document)
+        self.collection(project, collection).insert_one(document)
+        self._ext.codec.decrypt_document(ctype, document)
+        self._after(project, collection, "create", document, None, user)
+        return document
+
+    def update(self, project, collection: str, doc_id: str, patch: dict, user,
+               base_version: int | None = None) -> dict:
+        """Apply ``patch`` (dotted field paths → values) if ``base_version`` is still current.
+
+        The compare-and-set on ``version`` makes concurrent writers (REST and realtime) safe:
+        a stale writer gets ``Conflict`` carrying the current document to rebase on."""
+        ctype = self.content_type(collection)
+        writable = ("content", "relatedDocuments", *[f for f in ctype.fields if f not in ctype.readonly_fields])
+        for key in patch:
+            if not isinstance(key, str) or not PATCH_KEY_RE.match(key) or key.split(".")[0] not in writable:
+                raise WriteRefused(f"field {key!r} cannot be changed", status=400)
+        coll = self.collection(project, collection)
+        previous = self.get(project, collection, doc_id)
+        if base_version is not None and previous.get("version") != base_version:
+            raise Conflict("version conflict", version=previous.get("version"),
+                           document=serialize(previous))
+        document = copy.deepcopy(previous)
+        for key, value in patch.items():
+            if value is None and key.startswith("content."):
+                unset_path(document, key)
+            else:
+                set_path(document, key, copy.deepcopy(value))
+        self._validate_full(ctype, document)
+        document["updatedAt"] = utcnow()
+        document["version"] = previous.get("version", 1) + 1
+        self._before(project, collection, "update", document, previous, user)
+        stored = copy.deepcopy(document)
+        self._ext.codec.encrypt_document(ctype, stored)
+        stored.pop("_id")
+        result = coll.find_one_and_replace({"_id": previous["_id"], "version": previous.get("version")},
+                                           stored, return_document=ReturnDocument.AFTER)
+        if result is None:
+            current = self.get(project, collection, doc_id)
+            raise Conflict("version conflict", version=current.get("version"), document=serialize(current))
+        self._after(project, collection, "update", document, previous, user)
+        return document
+
+    def delete(self, project, collection: str, doc_id: str, user) -> dict:
+        previous = self.get(project, collection, doc_id)
+        self._before(project, collection, "delete", previous, previous, user)
+        self.collection(project, collection).delete_one({"_id": previous["_id"]})
+        self._after(project, collection, "delete", previous, previous, user)
+        return previous
+
+    def _validate_full(self, ctype: ContentType, document: dict) -> None:
+        """Re-validate type fields after a dotted patch, which bypasses the body schema."""
+        body = {k: document[k] for k in ("content", "relatedDocuments", *ctype.fields) if k in document and document[k] is not None}
+        errors = ctype.schema(partial=True).validate(body)
+        if errors:
+            raise WriteRefused("invalid document", status=422, errors=errors)
+
+
+def ensure_indexes(db, content_types: Iterable[ContentType]) -> None:
+    """Create the indexes every project database needs (called when a project is created)."""
+    for ctype in content_types:
+        coll = db[ctype.name]
+        coll.create_index([("createdAt", 1)])
+        coll.create_index([("createdBy", 1)])
+        coll.create_index([("clonedFrom.documentId", 1)])
+        for spec in ctype.indexes:
+            coll.create_index([(f, 1) for f in (spec if isinstance(spec, (list, tuple)) else (spec,))])

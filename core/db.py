@@ -1,0 +1,120 @@
+"""MongoEngine connections: the platform database and one database per project (``open_<slug>``).
+
+Every alias of one server shares a single client (MongoEngine reuses a client when the
+connection settings match), so 50 projects cost 50 aliases, not 50 connection pools.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+import mongoengine
+from mongoengine.connection import get_connection, get_db
+
+PROJECT_DB_PREFIX = "open_"
+
+
+class LiteMongoClient:
+    """Adapter giving litemongo the ``MongoClient(host=...)`` signature MongoEngine calls.
+
+    litemongo keeps each collection in an SQLite file under the data dir, so the server,
+    CLI and workers of one installation see the same data."""
+
+    def __new__(cls, host=None, **kwargs):
+        import litemongo
+
+        if isinstance(host, (list, tuple)):
+            host = host[0]
+        path = host.split("://", 1)[1] if "://" in host else host
+        # MongoEngine already shares one client between aliases with equal settings.
+        return litemongo.MongoClient(litemongo.client.create_store(path))
+
+
+def connection_kwargs(uri: str) -> tuple[dict, str | None]:
+    """MongoEngine ``register_connection`` keywords for ``uri`` and the database it names.
+
+    ``litemongo:///path`` (embedded default), ``mongomock://name`` (single-process tests),
+    ``mongodb://`` / ``mongodb+srv://`` (a real server, used unchanged apart from the
+    database path, which only names the platform database)."""
+    scheme = uri.split("://", 1)[0]
+    if scheme == "litemongo":
+        return {"host": uri, "mongo_client_class": LiteMongoClient}, None
+    if scheme == "mongomock":
+        import mongomock
+
+        name = uri.split("://", 1)[1].strip("/") or "localhost"
+        return {"host": f"mongodb://{name}", "mongo_client_class": mongomock.MongoClient}, None
+    if scheme in ("mongodb", "mongodb+srv"):
+        parts = urlsplit(uri)
+        db_name = parts.path.strip("/") or None
+        # The path would make MongoEngine override every alias's database name.
+        return {"host": urlunsplit((parts.scheme, parts.netloc, "/", parts.query, ""))}, db_name
+    raise ValueError(
+        f"ALADDIN_MONGODB_URI must start with mongodb://, mongodb+srv://, litemongo:// or "
+        f"mongomock://, got {uri!r}"
+    )
+
+
+class Database:
+    """The app's view of MongoDB: aliases are unique per app, so several apps live in one process."""
+
+    def __init__(self, uri: str, platform_db: str = "aladdin"):
+        self.uri = uri
+        self._kwargs, named_db = connection_kwargs(uri)
+        self.platform_db_name = named_db or platform_db
+        self.uid = uuid.uuid4().hex[:10]
+        self.platform_alias = f"aladdin-{self.uid}"
+        self._project_aliases: dict[str, str] = {}
+        self._lock = threading.Lock()
+        mongoengine.register_connection(self.platform_alias, db=self.platform_db_name, **self._kwargs)
+
+    @staticmethod
+    def project_db_name(slug: str) -> str:
+        return PROJECT_DB_PREFIX + slug
+
+    def project_alias(self, slug: str) -> str:
+        """The MongoEngine alias of a project's database, registered on first use."""
+        alias = self._project_aliases.get(slug)
+        if alias is None:
+            with self._lock:
+                alias = self._project_aliases.get(slug)
+                if alias is None:
+                    alias = f"{self.platform_alias}:{slug}"
+                    mongoengine.register_connection(alias, db=self.project_db_name(slug), **self._kwargs)
+                    self._project_aliases[slug] = alias
+        return alias
+
+    @property
+    def client(self):
+        return get_connection(self.platform_alias)
+
+    def platform(self):
+        """The platform pymongo database (users, tokens, projects, members, logs, jobs)."""
+        return get_db(self.platform_alias)
+
+    def project(self, slug: str):
+        """A project's pymongo database, always through the project's alias."""
+        return get_db(self.project_alias(slug))
+
+    def drop_project(self, slug: str) -> None:
+        self.client.drop_database(self.project_db_name(slug))
+        with self._lock:
+            alias = self._project_aliases.pop(slug, None)
+        if alias:
+            mongoengine.disconnect(alias)
+
+    def reset_after_fork(self) -> None:
+        """pymongo clients are not fork-safe: drop inherited connections so the child reconnects."""
+        from mongoengine import connection as conn
+
+        for alias in [self.platform_alias, *self._project_aliases.values()]:
+            conn._connections.pop(alias, None)
+            conn._dbs.pop(alias, None)
+
+    def close(self) -> None:
+        for alias in list(self._project_aliases.values()):
+            mongoengine.disconnect(alias)
+        self._project_aliases.clear()
+        mongoengine.disconnect(self.platform_alias)

@@ -1,0 +1,12 @@
+"""Built-in plugin: a user's role in a project, read from the membership collection."""
+
+from __future__ import annotations
+
+from .hookspecs import hookimpl
+from .models import Membership
+
+
+@hookimpl(trylast=True)
+def aladdin_resolve_role(app, user_id, project_id):
+    member = Membership.objects(projectId=project_id, userId=user_id).only("role").first()
+    return member.role if member else None

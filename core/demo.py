@@ -1,0 +1,78 @@
+"""Demo data: two users, a project with characters, scenes, locations and three generated scene videos."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+from bson import ObjectId
+
+from .media import media_key
+from .models import ApiToken, Membership, Project, User
+from .projects import add_member, create_project
+
+DEMO_SLUG = "demo-film"
+
+
+def make_scene_video(path: Path, seconds: float = 2.0, color: str = "navy", tone: int = 440) -> Path:
+    """A tiny real MP4 (320x180, test pattern tinted ``color``, a sine tone) made with FFmpeg."""
+    import imageio_ffmpeg
+
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+           "-f", "lavfi", "-i", f"testsrc2=size=320x180:rate=24:duration={seconds}",
+           "-f", "lavfi", "-i", f"color=c={color}:size=320x180:rate=24:duration={seconds}",
+           "-f", "lavfi", "-i", f"sine=frequency={tone}:duration={seconds}",
+           "-filter_complex", "[0:v][1:v]blend=all_mode=overlay:all_opacity=0.5[v]",
+           "-map", "[v]", "-map", "2:a", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+           "-c:a", "aac", "-shortest", "-f", "mp4", str(path)]
+    subprocess.run(cmd, check=True, capture_output=True)
+    return path
+
+
+def seed_demo(app, base_url: str) -> dict:
+    """Create the demo once; on later runs issue fresh tokens for the same users."""
+    ext = app.extensions["aladdin"]
+    users = []
+    for email, name in (("director@demo.aladdin", "Dana Director"), ("writer@demo.aladdin", "Wes Writer")):
+        user = User.objects(email=email).first() or User(email=email, name=name).save()
+        users.append(user)
+    director, writer = users
+    project = Project.objects(slug=DEMO_SLUG).first()
+    if project is None:
+        project = create_project(app, director, "Demo Film", DEMO_SLUG, "A tiny production to try Aladdin on.")
+        add_member(app, project, writer, "collaborator", director)
+        _seed_content(app, project, director)
+    tokens = [ApiToken.issue(u, name="demo") for u in users]
+    roles = {m.userId: m.role for m in Membership.objects(projectId=str(project.id))}
+    return {"baseUrl": base_url, "project": {"id": str(project.id), "slug": project.slug},
+            "users": [{"email": u.email, "role": roles.get(str(u.id), "-"), "token": t}
+                      for u, t in zip(users, tokens)]}
+
+
+def _seed_content(app, project, user) -> None:
+    ext = app.extensions["aladdin"]
+    content = ext.content
+    loc = content.create(project, "locations", {"content": {"name": "Harbour at dawn", "mood": "misty"}}, user)
+    ep = content.create(project, "episodes", {"content": {"title": "Pilot", "number": 1}}, user)
+    hero = content.create(project, "characters", {"content": {"name": "Mara", "role": "captain"}}, user)
+    rival = content.create(project, "characters", {"content": {"name": "Ilya", "role": "smuggler",
+                                                               "rivalId": str(hero["_id"])}}, user)
+    content.update(project, "characters", str(hero["_id"]), {"content.rivalId": str(rival["_id"])}, user)
+    colors = [("navy", 330), ("darkgreen", 440), ("maroon", 550)]
+    with tempfile.TemporaryDirectory() as tmp:
+        for number, (color, tone) in enumerate(colors, start=1):
+            scene = content.create(project, "scenes", {
+                "content": {"title": f"Scene {number}", "locationId": str(loc["_id"]), "episodeId": str(ep["_id"]),
+                            "characterIds": [str(hero["_id"]), str(rival["_id"])]},
+                "relatedDocuments": [{"collection": "locations", "documentId": str(loc["_id"])}]}, user)
+            path = make_scene_video(Path(tmp) / f"scene{number}.mp4", color=color, tone=tone)
+            media_id = ObjectId()
+            key = media_key(project.slug, media_id, path.name)
+            size = ext.storage.put_file(path, key, content_type="video/mp4")
+            media = content.create(project, "media", {
+                "_id": media_id, "filename": path.name, "contentType": "video/mp4", "size": size,
+                "storageKey": key, "content": {"title": path.name, "kind": "video"}}, user)
+            content.create(project, "videos", {
+                "sceneNumber": number, "status": "completed",
+                "content": {"mediaId": str(media["_id"]), "sceneId": str(scene["_id"])}}, user)

@@ -1,0 +1,40 @@
+"""Events: the one way plugins hear about each other (activity, progress, membership changes)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from flask import has_request_context, request
+
+
+@dataclasses.dataclass
+class Event:
+    name: str                      # "content.created", "member.role_changed", "export.progress", ...
+    project_id: str | None = None
+    actor_id: str | None = None
+    resource_type: str | None = None
+    resource_id: str | None = None
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    ip: str | None = None
+    user_agent: str | None = None
+    timestamp: dt.datetime = dataclasses.field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "projectId": self.project_id, "actorId": self.actor_id,
+                "resourceType": self.resource_type, "resourceId": self.resource_id,
+                "details": self.details, "timestamp": self.timestamp.isoformat() + "Z"}
+
+
+def emit(app, name: str, *, project_id: str | None = None, actor_id: str | None = None,
+         resource_type: str | None = None, resource_id: str | None = None, **details: Any) -> Event:
+    """Build an event (with the request's IP and user agent when there is one) and hand it to
+    every ``aladdin_event`` implementation."""
+    event = Event(name=name, project_id=project_id, actor_id=actor_id, resource_type=resource_type,
+                  resource_id=resource_id, details=details)
+    if has_request_context():
+        event.ip = request.headers.get("X-Forwarded-For", request.remote_addr or "").split(",")[0].strip() or None
+        event.user_agent = request.headers.get("User-Agent")
+    app.extensions["aladdin"].pm.hook.aladdin_event(app=app, event=event)
+    return event

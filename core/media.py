@@ -1,0 +1,74 @@
+"""Media uploads: declared-type checks against the file's own signature, storage keys, download URLs."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+
+from bson import ObjectId
+
+from .errors import AladdinError
+
+# Declared type -> the signatures a real file of that type starts with.
+ALLOWED_TYPES = {
+    "image/png": "image", "image/jpeg": "image", "image/gif": "image", "image/webp": "image",
+    "video/mp4": "video", "video/webm": "video", "video/quicktime": "video", "video/x-matroska": "video",
+    "audio/mpeg": "audio", "audio/wav": "audio", "audio/x-wav": "audio", "audio/ogg": "audio",
+    "audio/mp4": "audio", "audio/webm": "audio", "audio/aac": "audio",
+}
+
+
+def sniff(head: bytes) -> set[str]:
+    """The MIME types ``head`` (the first bytes of a file) is consistent with."""
+    found: set[str] = set()
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        found.add("image/png")
+    if head.startswith(b"\xff\xd8\xff"):
+        found.add("image/jpeg")
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        found.add("image/gif")
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        found.add("image/webp")
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        found.update({"audio/wav", "audio/x-wav"})
+    if head[4:8] == b"ftyp":
+        found.update({"video/mp4", "video/quicktime", "audio/mp4"})
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        found.update({"video/webm", "audio/webm", "video/x-matroska"})
+    if head.startswith(b"ID3") or head[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
+        found.add("audio/mpeg")
+    if head[:2] in (b"\xff\xf1", b"\xff\xf9"):
+        found.add("audio/aac")
+    if head.startswith(b"OggS"):
+        found.add("audio/ogg")
+    return found
+
+
+def check_type(declared: str | None, filename: str, head: bytes) -> str:
+    """The upload's MIME type, refusing unsupported types (415) and files that lie about theirs."""
+    declared = (declared or "").split(";")[0].strip().lower()
+    if not declared or declared == "application/octet-stream":
+        declared = (mimetypes.guess_type(filename)[0] or "").lower()
+    if declared not in ALLOWED_TYPES:
+        raise AladdinError(
+            f"unsupported media type {declared or 'unknown'!r}; allowed: {', '.join(sorted(ALLOWED_TYPES))}",
+            status=415)
+    if declared not in sniff(head):
+        raise AladdinError(f"the file's content does not match its declared type {declared!r}", status=415)
+    return declared
+
+
+def safe_filename(name: str) -> str:
+    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "file"
+    return name[:120]
+
+
+def media_key(project_slug: str, media_id: ObjectId | str, filename: str) -> str:
+    return f"projects/{project_slug}/media/{media_id}/{safe_filename(filename)}"
+
+
+def download_url(app, key: str, filename: str | None = None, base_url: str = "") -> str:
+    ext = app.extensions["aladdin"]
+    return ext.storage.signed_url(key, expires_in=ext.settings.signed_url_ttl, filename=filename,
+                                  base_url=(base_url or ext.settings.public_url).rstrip("/"))

@@ -1,0 +1,156 @@
+"""Platform documents: users, hashed API tokens, projects, memberships, job records."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+import threading
+
+import mongoengine as me
+from flask import current_app
+from mongoengine.connection import get_db
+
+ROLES = ("owner", "editor", "collaborator", "viewer")
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
+TOKEN_PREFIX = "ald_"
+
+
+def utcnow() -> dt.datetime:
+    # Stored naive-UTC, as pymongo returns datetimes unless tz_aware is set.
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)  # BSON keeps milliseconds
+
+
+def isoformat(value: dt.datetime | None) -> str | None:
+    return value.replace(tzinfo=dt.timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+
+
+_indexed: set[tuple[str, str]] = set()
+_indexed_lock = threading.Lock()
+
+
+class AppDocument(me.Document):
+    """A document whose database is chosen per app at call time, not fixed on the class.
+
+    MongoEngine caches a collection on the class, which would pin every app in the process
+    to the first one's database; resolving it from ``current_app`` keeps apps apart and
+    needs no class-level mutation, so it is thread-safe."""
+
+    meta = {"abstract": True}
+
+    @classmethod
+    def _alias(cls) -> str:
+        return current_app.extensions["aladdin"].db.platform_alias
+
+    @classmethod
+    def _get_db(cls):
+        return get_db(cls._alias())
+
+    @classmethod
+    def _get_collection(cls):
+        alias = cls._alias()
+        collection = get_db(alias)[cls._get_collection_name()]
+        key = (alias, cls._get_collection_name())
+        if key not in _indexed:
+            with _indexed_lock:
+                if key not in _indexed:
+                    _indexed.add(key)
+                    cls.ensure_indexes()
+        return collection
+
+
+class User(AppDocument):
+    email = me.EmailField(required=True, unique=True)
+    name = me.StringField(max_length=200)
+    createdAt = me.DateTimeField(default=utcnow)
+    meta = {"collection": "users", "indexes": []}
+
+    def to_json(self) -> dict:
+        return {"id": str(self.id), "email": self.email, "name": self.name,
+                "createdAt": isoformat(self.createdAt)}
+
+
+def hash_token(token: str) -> str:
+    """Tokens are stored as SHA-256: high-entropy secrets need no slow KDF, and lookup stays O(1)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ApiToken(AppDocument):
+    user = me.ReferenceField(User, required=True)
+    tokenHash = me.StringField(required=True, unique=True)
+    prefix = me.StringField()
+    name = me.StringField(default="default")
+    createdAt = me.DateTimeField(default=utcnow)
+    lastUsedAt = me.DateTimeField()
+    revoked = me.BooleanField(default=False)
+    meta = {"collection": "api_tokens"}
+
+    @classmethod
+    def issue(cls, user: User, name: str = "default") -> str:
+        """Create a token for ``user`` and return it; only its hash is kept."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        cls(user=user, tokenHash=hash_token(token), prefix=token[:8], name=name).save()
+        return token
+
+
+class Project(AppDocument):
+    slug = me.StringField(required=True, unique=True, regex=SLUG_RE)
+    name = me.StringField(required=True, max_length=200)
+    description = me.StringField(max_length=5000, default="")
+    ownerId = me.StringField(required=True)
+    createdAt = me.DateTimeField(default=utcnow)
+    updatedAt = me.DateTimeField(default=utcnow)
+    settings = me.DictField()
+    meta = {"collection": "projects"}
+
+    @property
+    def database_name(self) -> str:
+        return "open_" + self.slug
+
+    def to_json(self, role: str | None = None) -> dict:
+        data = {"id": str(self.id), "slug": self.slug, "name": self.name,
+                "description": self.description, "ownerId": self.ownerId,
+                "database": self.database_name, "createdAt": isoformat(self.createdAt),
+                "updatedAt": isoformat(self.updatedAt)}
+        if role:
+            data["role"] = role
+        return data
+
+
+class Membership(AppDocument):
+    projectId = me.StringField(required=True)
+    userId = me.StringField(required=True)
+    role = me.StringField(required=True, choices=ROLES)
+    addedAt = me.DateTimeField(default=utcnow)
+    addedBy = me.StringField()
+    lastActiveAt = me.DateTimeField()
+    meta = {"collection": "members",
+            "indexes": [{"fields": ["projectId", "userId"], "unique": True}, "userId"]}
+
+
+class JobRecord(AppDocument):
+    """A background job as users see it (clone, export, ...); RQ keeps only the mechanics."""
+
+    kind = me.StringField(required=True)
+    projectId = me.StringField(required=True)
+    createdBy = me.StringField()
+    status = me.StringField(default="queued", choices=("queued", "processing", "completed", "failed", "expired"))
+    progress = me.FloatField(default=0)
+    params = me.DictField()
+    result = me.DictField()
+    error = me.StringField()
+    batchId = me.StringField()
+    attempts = me.IntField(default=0)
+    createdAt = me.DateTimeField(default=utcnow)
+    startedAt = me.DateTimeField()
+    completedAt = me.DateTimeField()
+    meta = {"collection": "jobs", "indexes": [("projectId", "kind", "-createdAt"), "batchId"]}
+
+
+class MigrationRecord(AppDocument):
+    name = me.StringField(required=True)
+    database = me.StringField(required=True)
+    appliedAt = me.DateTimeField(default=utcnow)
+    meta = {"collection": "migrations", "indexes": [{"fields": ["database", "name"], "unique": True}]}

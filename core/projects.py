@@ -1,0 +1,153 @@
+"""Projects and memberships: creation (database + indexes), deletion, and the member primitives."""
+
+from __future__ import annotations
+
+import re
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from mongoengine.errors import NotUniqueError
+
+from .content import ensure_indexes
+from .errors import AladdinError, Conflict, NotFound, WriteRefused
+from .events import emit
+from .models import ROLES, SLUG_RE, Membership, Project, User, utcnow
+
+RESERVED_SLUGS = {"admin", "api", "local", "config", "aladdin"}
+
+
+def slugify(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40].strip("-")
+    return slug if len(slug) >= 3 else (slug + "-project")[:40]
+
+
+def validate_slug(slug: str) -> str:
+    if not isinstance(slug, str) or not SLUG_RE.match(slug) or "--" in slug:
+        raise AladdinError(
+            "slug must be 3-40 characters of lowercase letters, digits and single hyphens, "
+            "starting and ending with a letter or digit", status=400)
+    if slug in RESERVED_SLUGS:
+        raise AladdinError(f"slug {slug!r} is reserved", status=400)
+    return slug
+
+
+def find_project(ref: str) -> Project:
+    """A project by id or slug; NotFound otherwise (callers authorize before revealing it)."""
+    project = None
+    if isinstance(ref, str) and len(ref) == 24:
+        try:
+            project = Project.objects(id=ObjectId(ref)).first()
+        except InvalidId:
+            project = None
+    if project is None and isinstance(ref, str) and SLUG_RE.match(ref):
+        project = Project.objects(slug=ref).first()
+    if project is None:
+        raise NotFound("project not found")
+    return project
+
+
+def create_project(app, owner: User, name: str, slug: str | None = None, description: str = "") -> Project:
+    ext = app.extensions["aladdin"]
+    slug = validate_slug(slug or slugify(name))
+    if Project.objects(slug=slug).first() is not None:
+        raise Conflict(f"a project with slug {slug!r} already exists")
+    project = Project(slug=slug, name=name, description=description or "", ownerId=str(owner.id))
+    try:
+        project.save()
+    except NotUniqueError:
+        raise Conflict(f"a project with slug {slug!r} already exists")
+    try:
+        db = ext.db.project(slug)
+        ensure_indexes(db, ext.content_types.values())
+        db["_aladdin"].replace_one({"_id": "project"}, {"_id": "project", "projectId": str(project.id),
+                                                        "slug": slug, "createdAt": utcnow()}, upsert=True)
+        Membership(projectId=str(project.id), userId=str(owner.id), role="owner",
+                   addedBy=str(owner.id)).save()
+        from .migrations_runner import mark_project_current
+
+        mark_project_current(app, slug)
+    except Exception:
+        # Nothing half-made: no project record without its database and owner.
+        Membership.objects(projectId=str(project.id)).delete()
+        ext.db.drop_project(slug)
+        project.delete()
+        raise
+    emit(app, "project.created", project_id=str(project.id), actor_id=str(owner.id),
+         resource_type="project", resource_id=str(project.id), slug=slug)
+    return project
+
+
+def delete_project(app, project: Project, user) -> None:
+    ext = app.extensions["aladdin"]
+    ext.pm.hook.aladdin_before_project_delete(app=app, project=project, user=user)
+    # Emit first so subscribers (audit log) record it while the project still resolves.
+    emit(app, "project.deleted", project_id=str(project.id), actor_id=str(user.id) if user else None,
+         resource_type="project", resource_id=str(project.id), slug=project.slug)
+    ext.storage.delete_prefix(f"projects/{project.slug}/")
+    ext.graph.drop_project(project.slug)
+    ext.db.drop_project(project.slug)
+    Membership.objects(projectId=str(project.id)).delete()
+    project.delete()
+
+
+def add_member(app, project: Project, user: User, role: str, added_by: User | None = None) -> Membership:
+    if role not in ROLES:
+        raise AladdinError(f"role must be one of {', '.join(ROLES)}", status=400)
+    if Membership.objects(projectId=str(project.id), userId=str(user.id)).first():
+        raise Conflict(f"{user.email} is already a member of this project")
+    member = Membership(projectId=str(project.id), userId=str(user.id), role=role,
+                        addedBy=str(added_by.id) if added_by else None)
+    try:
+        member.save()
+    except NotUniqueError:
+        raise Conflict(f"{user.email} is already a member of this project")
+    emit(app, "member.added", project_id=str(project.id), actor_id=str(added_by.id) if added_by else None,
+         resource_type="member", resource_id=str(user.id), role=role, email=user.email)
+    return member
+
+
+def set_role(app, project: Project, user_id: str, role: str, actor: User | None = None) -> Membership:
+    if role not in ROLES or role == "owner":
+        raise AladdinError("role must be editor, collaborator or viewer (owner changes only by transfer)", status=400)
+    member = Membership.objects(projectId=str(project.id), userId=user_id).first()
+    if member is None:
+        raise NotFound("member not found")
+    if member.role == "owner":
+        raise WriteRefused("the owner cannot be demoted; transfer ownership first", status=409)
+    old = member.role
+    member.role = role
+    member.save()
+    emit(app, "member.role_changed", project_id=str(project.id), actor_id=str(actor.id) if actor else None,
+         resource_type="member", resource_id=user_id, role=role, previousRole=old)
+    return member
+
+
+def remove_member(app, project: Project, user_id: str, actor: User | None = None) -> None:
+    member = Membership.objects(projectId=str(project.id), userId=user_id).first()
+    if member is None:
+        raise NotFound("member not found")
+    if member.role == "owner":
+        raise WriteRefused("the owner cannot be removed; transfer ownership first", status=409)
+    member.delete()
+    emit(app, "member.removed", project_id=str(project.id), actor_id=str(actor.id) if actor else None,
+         resource_type="member", resource_id=user_id, role=member.role)
+
+
+def transfer_ownership(app, project: Project, new_owner_id: str, actor: User) -> None:
+    target = Membership.objects(projectId=str(project.id), userId=new_owner_id).first()
+    if target is None:
+        raise AladdinError("the new owner must already be a member of the project", status=400)
+    if target.role == "owner":
+        raise Conflict("that user already owns the project")
+    current = Membership.objects(projectId=str(project.id), role="owner").first()
+    target.role = "owner"
+    target.save()
+    if current:
+        current.role = "editor"
+        current.save()
+    project.ownerId = new_owner_id
+    project.updatedAt = utcnow()
+    project.save()
+    emit(app, "project.ownership_transferred", project_id=str(project.id), actor_id=str(actor.id),
+         resource_type="project", resource_id=str(project.id), newOwnerId=new_owner_id,
+         previousOwnerId=current.userId if current else None)

@@ -1,0 +1,1 @@
+"""Aladdin's built-in plugins; each uses only the public hooks of ``core.hookspecs``."""

