@@ -231,7 +231,7 @@ class EmbeddedGraphStore(GraphStore):
         db = self._database_for(_check_project(project))
         nodes, rels = db[NODES_COLLECTION], db[RELATIONSHIPS_COLLECTION]
         if project not in self._indexed:
-            # Unique indexes make concurrent upserts safe and keep MERGE semantics.
+            # Unique indexes keep MERGE semantics when two writers insert the same item.
             nodes.create_index([("collection", 1), ("id", 1)], unique=True, name="node_key")
             rels.create_index([("from.collection", 1), ("from.id", 1), ("to.collection", 1),
                                ("to.id", 1), ("type", 1)], unique=True, name="rel_key")

@@ -89,7 +89,7 @@ def create_blueprint() -> Blueprint:
             """List documents; any other query parameter is an equality filter (``status=completed``)."""
             project = authorized_project(pid, "content:view")
             ctype = _content_type(collection)
-            docs, total = ext().content.list(project, collection, filters=_filters(ctype, args),
+            docs, total = ext().content.list(project, collection, filters=_filters(ctype, request.args.to_dict()),
                                              sort=_sort(args.get("sort")), limit=args["limit"],
                                              offset=args["offset"])
             return {"items": docs, "total": total, "limit": args["limit"], "offset": args["offset"]}
