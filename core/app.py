@@ -110,7 +110,11 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
     _register_error_handlers(app)
     app.before_request(_authenticate)
 
-    api = Api(app)
+    api = Api()
+    from .api.schemas import ErrorSchema
+
+    api.ERROR_SCHEMA = ErrorSchema  # documents the extra fields our errors carry (409's document ...)
+    api.init_app(app)
     ext.api = api
     ext.public_endpoints.update({"api-docs.openapi_json", "api-docs.openapi_swagger_ui",
                                  "api-docs.openapi_redoc", "static"})

@@ -1,8 +1,5 @@
-"""Every Cypher statement of the Neo4j graph adapters (neo4j driver and py2neo), in one place.
-
-Values are always $parameters and every match is scoped by $project; the only text ever
-spliced in is a relationship type that passed validate_relationship_type, or an int depth.
-"""
+"""Every Cypher statement of both Neo4j graph adapters: values are always $parameters, every
+match is scoped by $project; only a validated relationship type or an int depth is spliced in."""
 from __future__ import annotations
 
 from typing import Collection

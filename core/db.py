@@ -40,7 +40,8 @@ def connection_kwargs(uri: str) -> tuple[dict, str | None]:
     database path, which only names the platform database)."""
     scheme = uri.split("://", 1)[0]
     if scheme == "litemongo":
-        return {"host": uri, "mongo_client_class": LiteMongoClient}, None
+        # A bare path: MongoEngine would hand any "scheme://" host to pymongo's URI parser.
+        return {"host": uri.split("://", 1)[1], "mongo_client_class": LiteMongoClient}, None
     if scheme == "mongomock":
         import mongomock
 

@@ -283,9 +283,9 @@ class EmbeddedGraphStore(GraphStore):
 
     # -- interface ----------------------------------------------------------------------
 
-    # Writes read what exists, then insert_many the rest: plain operations every backend
-    # supports (mongomock and litemongo lack pymongo 4's bulk_write), in two round trips
-    # per chunk rather than one per item.
+    # Writes read what exists, then insert_many the rest: two round trips per chunk, not one
+    # per item, using only operations every backend has (mongomock 4.3 cannot take pymongo
+    # 4.x's UpdateOne/DeleteOne in bulk_write).
 
     def add_nodes(self, project: str, nodes: Iterable[NodeRef]) -> int:
         nodes = self._nodes(nodes)

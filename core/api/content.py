@@ -142,7 +142,12 @@ def create_blueprint() -> Blueprint:
             _content_type(collection)
             existing = ext().content.get(project, collection, doc_id)
             ext().authz.authorize(g.user, "content:delete", project, collection, existing)
+            if collection == "media":
+                # Same rule and effect as DELETE .../media/{id}: no bypass of media:delete, no orphan file.
+                ext().authz.authorize(g.user, "media:delete", project, collection, existing)
             ext().content.delete(project, collection, doc_id, g.user)
+            if collection == "media" and existing.get("storageKey"):
+                ext().storage.delete(existing["storageKey"])
             return ""
 
     return bp

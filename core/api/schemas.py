@@ -11,6 +11,9 @@ from ..content import RelatedDocumentSchema, serialize
 class PassthroughSchema(ma.Schema):
     """Documents the known fields but returns the whole document: content types add fields."""
 
+    class Meta:
+        unknown = ma.INCLUDE  # documented as additionalProperties: the answer is the whole document
+
     @post_dump(pass_original=True)
     def keep_everything(self, data, original, **kwargs):
         return serialize(original) if isinstance(original, dict) else data
@@ -96,3 +99,36 @@ class MediaSchema(PassthroughSchema):
 
 class MediaUploadSchema(ma.Schema):
     file = ma.fields.Raw(metadata={"type": "string", "format": "binary"}, required=True)
+
+
+class ErrorSchema(ma.Schema):
+    """Every error body: ``{code, status, message}`` plus details some errors add (``errors``,
+    and on a 409 version conflict the current ``version`` and ``document``)."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+    code = ma.fields.Integer(metadata={"description": "HTTP status code"})
+    status = ma.fields.String(metadata={"description": "HTTP status phrase"})
+    message = ma.fields.String(metadata={"description": "What went wrong, for people"})
+    errors = ma.fields.Dict(metadata={"description": "Field errors of an invalid request"})
+
+
+class PluginSchema(PassthroughSchema):
+    """A loaded plugin (fields a newer core adds pass through)."""
+
+    name = ma.fields.String()
+    version = ma.fields.String()
+    module = ma.fields.String()
+    builtin = ma.fields.Boolean()
+    hooks = ma.fields.List(ma.fields.String())
+
+
+class PluginListSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(PluginSchema))
+
+
+class HealthSchema(ma.Schema):
+    status = ma.fields.String(metadata={"description": "ok, or degraded when a check fails"})
+    version = ma.fields.String()
+    checks = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())

@@ -7,6 +7,7 @@ from flask_smorest import Blueprint
 from .. import __version__
 from ..app import public
 from . import ext
+from .schemas import HealthSchema
 
 
 def create_blueprint() -> Blueprint:
@@ -14,6 +15,8 @@ def create_blueprint() -> Blueprint:
 
     @bp.route("/healthz")
     @bp.doc(security=[])
+    @bp.response(200, HealthSchema)
+    @bp.alt_response(503, schema=HealthSchema, description="a dependency (database, Redis) is unreachable")
     @public
     def healthz():
         checks = {}

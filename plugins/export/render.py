@@ -319,7 +319,7 @@ def build_concat_command(scenes: list[tuple[Scene, MediaInfo]], preset: Preset, 
 _INPUT_INDEX_RES = (
     re.compile(r"\b(?:in|vist|aist|ist)#(\d+)"),
     re.compile(r"Input #(\d+)"),
-    re.compile(r"[Ss]tream #(\d+):\d+"),
+    re.compile(r"(?:decoding|[Ii]nput) stream #(\d+):\d+"),
     re.compile(r"\[(\d+):\d+\]"),
 )
 
@@ -348,7 +348,7 @@ class _Throttle:
         if self.callback is None:
             return
         pct = max(0.0, min(99.0, round(pct, 1)))
-        if pct - self.last >= 1.0 or (self.last < 0 <= pct):
+        if pct - self.last >= 1.0:
             self.last = pct
             self.callback(pct)
 

@@ -176,6 +176,7 @@ def test_culprit_scene_from_ffmpeg_messages():
     assert culprit_scene("[in#1/mov,mp4 @ 0x2] moov atom not found", scenes) == "Bravo"
     assert culprit_scene("/m/a.mp4: Invalid data found when processing input", scenes) == "Alpha"
     assert culprit_scene("Conversion failed!", scenes) is None
+    assert culprit_scene("[out#0/mp4 @ 0x3] Error muxing output stream #0:1", scenes) is None
 
 
 # ------------------------------------------------------------------------- concat renders

@@ -375,3 +375,107 @@ def test_neo4j_driver_adapter_constructs_without_connecting():
     store = Neo4jDriverGraphStore("bolt://127.0.0.1:1", user="neo4j", password="x")
     assert store.allowed_types == DEFAULT_RELATIONSHIP_TYPES
     store.close()
+
+
+# -- adapter plumbing, with the client library's server side faked ---------------------------
+
+class _FakeResult:
+    def __init__(self, rows: list[dict], counters: dict[str, int]) -> None:
+        self.rows, self.counters = rows, counters
+
+    def data(self) -> list[dict]:
+        return self.rows
+
+    def consume(self):  # neo4j driver: summary.counters.<name>
+        names = ("nodes_created", "nodes_deleted", "relationships_created", "relationships_deleted")
+        counters = type("Counters", (), {**dict.fromkeys(names, 0), **self.counters})()
+        return type("Summary", (), {"counters": counters})()
+
+    def stats(self) -> dict[str, int]:  # py2neo
+        return self.counters
+
+
+class _FakeTx:
+    def __init__(self, log: list) -> None:
+        self.log = log
+
+    def run(self, text: str, params: dict) -> _FakeResult:
+        self.log.append((text, params))
+        if "count(*) AS deleted" in text:
+            return _FakeResult([{"deleted": 0}], {})
+        return _FakeResult([], {"nodes_created": len(params.get("rows", []))})
+
+
+def test_neo4j_driver_adapter_runs_managed_transactions(monkeypatch):
+    import neo4j
+
+    log: list = []
+    modes: list[str] = []
+
+    class Session:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def execute_write(self, work):
+            modes.append("write")
+            return work(_FakeTx(log))
+
+        def execute_read(self, work):
+            modes.append("read")
+            return work(_FakeTx(log))
+
+    class Driver:
+        def session(self, database=None):
+            modes.append(f"db={database}")
+            return Session()
+
+        def close(self):
+            modes.append("closed")
+
+    monkeypatch.setattr(neo4j.GraphDatabase, "driver", staticmethod(lambda uri, auth: Driver()))
+    store = Neo4jDriverGraphStore("bolt://h", database="films")
+    assert store.add_nodes("p", [A("a"), A("b")]) == 2
+    assert store.list_all("p") == ([], [])
+    store.close()
+    # schema statement first, in its own transaction; then the write; then one read.
+    assert modes == ["db=films", "write", "db=films", "write", "db=films", "read", "closed"]
+    assert log[0][0] == cypher.SCHEMA_STATEMENTS[0] and log[1][0] == cypher.MERGE_NODES
+
+
+def test_py2neo_adapter_commits_and_rolls_back(monkeypatch):
+    import py2neo
+    from core.graph_neo4j import Py2neoGraphStore
+
+    log: list = []
+    events: list[str] = []
+
+    class Graph:
+        def __init__(self, uri, **settings):
+            events.append(f"graph {uri} {sorted(settings)}")
+
+        def update(self, work):
+            events.append("update")
+            work(_FakeTx(log))
+
+        def begin(self, readonly=False):
+            events.append(f"begin readonly={readonly}")
+            return _FakeTx(log)
+
+        def commit(self, tx):
+            events.append("commit")
+
+        def rollback(self, tx):
+            events.append("rollback")
+
+    monkeypatch.setattr(py2neo, "Graph", Graph)
+    store = Py2neoGraphStore("bolt://h", user="neo4j", password="pw")
+    assert store.add_nodes("p", [A("a")]) == 1
+    assert store.relationships_of("p", [A("a")]) == []
+    monkeypatch.setattr(_FakeTx, "run", lambda self, text, params: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        store.list_all("p")
+    assert events == ["graph bolt://h ['auth']", "update", "update",
+                      "begin readonly=True", "commit", "begin readonly=True", "rollback"]

@@ -1,0 +1,143 @@
+"""Who is in a project room, kept in Redis so every server process of an installation shares it.
+
+One record per user and project (several tabs share it); a set of socket ids per user decides
+when the user really left. Status is what the client set, downgraded by inactivity."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from typing import Any
+
+# Write only if the record still exists, so a late activity bump cannot resurrect a user who left.
+_TOUCH = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class PresenceStore:
+    """Presence records (``userId, userName, status, cursor, lastActivity``) per project."""
+
+    def __init__(self, redis, prefix: str, *, idle_after: float = 60, away_after: float = 180,
+                 expire_after: float = 300):
+        self.redis = redis
+        self.prefix = prefix
+        self.idle_after = idle_after
+        self.away_after = away_after
+        self.expire_after = expire_after
+        self._touch = redis.register_script(_TOUCH)
+
+    def _records_key(self, project_id: str) -> str:
+        return f"{self.prefix}:presence:{project_id}"
+
+    def _sockets_key(self, project_id: str, user_id: str) -> str:
+        return f"{self.prefix}:sockets:{project_id}:{user_id}"
+
+    @property
+    def _projects_key(self) -> str:
+        return f"{self.prefix}:presence-projects"
+
+    def derived_status(self, record: dict, now: float | None = None) -> str:
+        """The client's status, downgraded after inactivity (an explicit ``away`` stays away)."""
+        idle_for = (now or time.time()) - record["ts"]
+        status = record.get("status", "active")
+        if idle_for >= self.away_after:
+            return "away"
+        if idle_for >= self.idle_after and status == "active":
+            return "idle"
+        return status
+
+    def public(self, record: dict, now: float | None = None) -> dict:
+        return {"userId": record["userId"], "userName": record.get("userName"),
+                "status": self.derived_status(record, now), "cursor": record.get("cursor"),
+                "lastActivity": _iso(record["ts"])}
+
+    def join(self, project_id: str, user_id: str, user_name: str, sid: str) -> tuple[dict, bool]:
+        """Add ``sid`` for the user; returns the public record and whether the user is new here."""
+        now = time.time()
+        record = {"userId": user_id, "userName": user_name, "status": "active", "cursor": None,
+                  "ts": now, "announced": "active"}
+        pipe = self.redis.pipeline()
+        pipe.sadd(self._sockets_key(project_id, user_id), sid)
+        pipe.hsetnx(self._records_key(project_id), user_id, json.dumps(record))
+        pipe.sadd(self._projects_key, project_id)
+        _, created, _ = pipe.execute()
+        if not created:
+            existing = self.touch(project_id, user_id, status="active") or record
+            return self.public(existing, now), False
+        return self.public(record, now), True
+
+    def leave(self, project_id: str, user_id: str, sid: str) -> bool:
+        """Drop ``sid``; True when it was the user's last socket and the user is now gone."""
+        key = self._sockets_key(project_id, user_id)
+        pipe = self.redis.pipeline()
+        pipe.srem(key, sid)
+        pipe.scard(key)
+        _, remaining = pipe.execute()
+        if remaining:
+            return False
+        return bool(self.redis.hdel(self._records_key(project_id), user_id))
+
+    def get(self, project_id: str, user_id: str) -> dict | None:
+        raw = self.redis.hget(self._records_key(project_id), user_id)
+        return json.loads(raw) if raw else None
+
+    def touch(self, project_id: str, user_id: str, *, status: str | None = None,
+              cursor: Any = ..., ) -> dict | None:
+        """Record activity (and a new status or cursor); None when the user has no presence."""
+        record = self.get(project_id, user_id)
+        if record is None:
+            return None
+        record["ts"] = time.time()
+        if status is not None:
+            record["status"] = status
+            record["announced"] = status
+        elif record.get("status") != "away":
+            record["status"] = "active"
+        if cursor is not ...:
+            record["cursor"] = cursor
+        if not self._touch(keys=[self._records_key(project_id)], args=[user_id, json.dumps(record)]):
+            return None
+        return record
+
+    def list(self, project_id: str) -> list[dict]:
+        now = time.time()
+        records = [json.loads(v) for v in self.redis.hgetall(self._records_key(project_id)).values()]
+        return sorted((self.public(r, now) for r in records if now - r["ts"] < self.expire_after),
+                      key=lambda r: r["userId"])
+
+    def sweep(self) -> list[tuple[str, str, dict]]:
+        """Expire silent users and announce derived status changes: ``(projectId, kind, record)``
+        with kind ``left`` or ``status``. Several processes may sweep; HDEL picks one announcer."""
+        now = time.time()
+        changes = []
+        for raw_pid in self.redis.smembers(self._projects_key):
+            project_id = raw_pid.decode() if isinstance(raw_pid, bytes) else raw_pid
+            key = self._records_key(project_id)
+            records = self.redis.hgetall(key)
+            if not records:
+                self.redis.srem(self._projects_key, project_id)
+                continue
+            for raw_uid, raw in records.items():
+                user_id = raw_uid.decode() if isinstance(raw_uid, bytes) else raw_uid
+                record = json.loads(raw)
+                if now - record["ts"] >= self.expire_after:
+                    if self.redis.hdel(key, user_id):
+                        self.redis.delete(self._sockets_key(project_id, user_id))
+                        changes.append((project_id, "left", self.public(record, now)))
+                    continue
+                derived = self.derived_status(record, now)
+                if derived != record.get("announced"):
+                    record["announced"] = derived
+                    if self._touch(keys=[key], args=[user_id, json.dumps(record)]):
+                        changes.append((project_id, "status", self.public(record, now)))
+        return changes

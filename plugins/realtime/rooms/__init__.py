@@ -1,0 +1,1 @@
+"""Socket.IO event handlers of the ``/collab`` namespace."""

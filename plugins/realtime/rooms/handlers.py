@@ -1,0 +1,286 @@
+"""The ``/collab`` events: connect/join/leave, presence, cursors, typing, versioned edits, Yjs.
+
+Every event is validated first and re-authorized against the sender's current role; what a
+client may not do is answered with an error ack (``{"error", "message"}``), never a crash."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from flask import request
+
+from core.content import serialize
+from core.errors import AladdinError, AuthenticationFailed, Conflict, Forbidden, NotFound
+from core.projects import find_project
+
+from .. import validation as v
+from ..emitter import NAMESPACE, project_room
+from ..service import Realtime, Session, now_ms
+from ..yjs import create_update_message, doc_room
+
+log = logging.getLogger("aladdin.realtime")
+
+
+class Refused(Exception):
+    def __init__(self, code: str, message: str, **extra: Any):
+        super().__init__(message)
+        self.code, self.message, self.extra = code, message, extra
+
+
+class _HandshakeRequest:
+    """What the auth hook chain reads from a request, built from the connect ``auth`` token."""
+
+    def __init__(self, token: str):
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.args: dict = {}
+        self.cookies: dict = {}
+        self.path = "/socket.io/"
+        self.method = "GET"
+        self.remote_addr = request.remote_addr if request else None
+
+
+def error(code: str, message: str, **extra: Any) -> dict:
+    return {"error": code, "message": message, **extra}
+
+
+def register(socketio, app, rt: Realtime) -> None:
+    ext = app.extensions["aladdin"]
+    authz = ext.authz
+
+    def guarded(fn):
+        """Validate, find the session, translate refusals to error acks."""
+
+        @functools.wraps(fn)
+        def handler(data=None, *_ignored):
+            session = rt.sessions.get(request.sid)
+            if session is None:
+                return error("unauthenticated", "connection is not authenticated")
+            try:
+                return fn(session, v.check_payload(data))
+            except v.InvalidMessage as exc:
+                return error(exc.code, exc.message)
+            except Refused as exc:
+                return error(exc.code, exc.message, **exc.extra)
+            except Conflict as exc:
+                return error("conflict", exc.message, **exc.extra)
+            except NotFound as exc:
+                return error("not_found", exc.message)
+            except (Forbidden, PermissionError) as exc:
+                return error("forbidden", getattr(exc, "message", None) or str(exc))
+            except AladdinError as exc:
+                return error("invalid", exc.message, **exc.extra)
+
+        return handler
+
+    def on(event):
+        return lambda fn: socketio.on(event, namespace=NAMESPACE)(guarded(fn))
+
+    def joined_project(session: Session, data: dict):
+        """The joined project the event names, re-checked against the sender's current role."""
+        ref = v.project_ref(data)
+        project = session.projects.get(ref)
+        if project is None:
+            project = next((p for p in session.projects.values() if p.slug == ref), None)
+        if project is None:
+            raise Refused("not_joined", "join the project first")
+        try:
+            authz.authorize(session.user, "project:view", project)
+        except (NotFound, Forbidden):
+            rt.leave_project(session, str(project.id))  # removed meanwhile: out of the room at once
+            raise Refused("not_found", "project not found")
+        return project
+
+    def content_resource(key: tuple, created_by: str | None) -> dict:
+        return {"_id": key[2], "createdBy": created_by}
+
+    def open_doc(session: Session, data: dict):
+        """The Yjs document the event names, opened (and its room joined) on first use."""
+        project = joined_project(session, data)
+        pid = str(project.id)
+        collection, document_id = v.collection_name(data), v.document_id(data)
+        key = (pid, collection, document_id)
+        state = rt.hub.docs.get(key) if key in session.docs else None
+        if state is None:
+            existing = ext.content.get(project, collection, document_id)
+            authz.authorize(session.user, "content:view", project, collection, existing)
+            state = rt.hub.open(project.slug, key, existing.get("createdBy"), session.sid)
+            session.docs.add(key)
+            rt.enter(session.sid, doc_room(key))
+            snapshot = rt.hub.awareness_snapshot(state)
+            if snapshot:
+                socketio.emit("awareness", {"projectId": pid, "collection": collection,
+                                            "documentId": document_id, "message": snapshot},
+                              namespace=NAMESPACE, to=session.sid)
+        else:
+            authz.authorize(session.user, "content:view", project, collection,
+                            content_resource(key, state.created_by))
+        return project, key, state
+
+    def can_edit(session: Session, project, key: tuple, created_by: str | None) -> bool:
+        try:
+            authz.authorize(session.user, "content:edit", project, key[1], content_resource(key, created_by))
+            return True
+        except Forbidden:
+            return False
+
+    def stamp(session: Session, project_id: str, **fields: Any) -> dict:
+        return {"projectId": project_id, **fields, "userId": session.user_id,
+                "userName": session.user_name, "timestamp": now_ms()}
+
+    # --- connection -------------------------------------------------------------------------
+
+    @socketio.on("connect", namespace=NAMESPACE)
+    def connect(auth=None):
+        token = v.auth_token(auth)
+        if token is None:
+            raise ConnectionRefusedError("authentication required: connect with auth={'token': ...}")
+        try:
+            user = ext.pm.hook.aladdin_authenticate(app=app, request=_HandshakeRequest(token))
+        except AuthenticationFailed as exc:
+            raise ConnectionRefusedError(exc.message)
+        if user is None:
+            raise ConnectionRefusedError("invalid or revoked API token")
+        rt.ensure_started()
+        rt.sessions[request.sid] = Session(sid=request.sid, user=user, user_id=str(user.id),
+                                           user_name=user.name or user.email)
+        return True
+
+    @socketio.on("disconnect", namespace=NAMESPACE)
+    def disconnect(*_args):
+        rt.disconnect(request.sid)
+
+    @socketio.on("*", namespace=NAMESPACE)
+    def unknown(event, *_args):
+        return error("unknown_event", f"unknown event {str(event)[:64]!r}")
+
+    @socketio.on_error(NAMESPACE)
+    def failed(exc):
+        log.exception("realtime handler failed: %s", exc)
+        return error("internal", "internal error; the server log has the details")
+
+    # --- rooms and presence -----------------------------------------------------------------
+
+    @on("join")
+    def join(session: Session, data: dict):
+        try:
+            project = find_project(v.project_ref(data))
+            role = authz.authorize(session.user, "project:view", project)
+        except (NotFound, Forbidden):
+            return error("not_found", "project not found")
+        pid = str(project.id)
+        session.projects[pid] = project
+        rt.enter(session.sid, project_room(pid))
+        you = rt.join_presence(session, pid)
+        return {"ok": True, "projectId": pid, "role": role, "you": you, "users": rt.presence.list(pid)}
+
+    @on("leave")
+    def leave(session: Session, data: dict):
+        project = joined_project(session, data)
+        rt.leave_project(session, str(project.id))
+        return {"ok": True}
+
+    @on("presence")
+    def presence(session: Session, data: dict):
+        project = joined_project(session, data)
+        pid = str(project.id)
+        status = v.status(data)
+        if status is not None:
+            record = rt.presence.touch(pid, session.user_id, status=status)
+            if record is None:
+                rt.join_presence(session, pid)
+                record = rt.presence.touch(pid, session.user_id, status=status)
+            if record is not None:
+                rt.emit("presence", {**rt.presence.public(record), "projectId": pid},
+                        to=project_room(pid), skip_sid=session.sid)
+        return {"ok": True, "users": rt.presence.list(pid)}
+
+    @on("cursor_move")
+    def cursor_move(session: Session, data: dict):
+        project = joined_project(session, data)
+        pid = str(project.id)
+        fields = {"documentId": v.document_id(data), "position": v.position(data)}
+        if data.get("collection") is not None:
+            fields["collection"] = v.collection_name(data)
+        payload = stamp(session, pid, **fields)
+        rt.cursors.submit((session.sid, fields["documentId"]),
+                          lambda: rt.emit("cursor_move", payload, to=project_room(pid), skip_sid=session.sid))
+        rt.activity(session, pid, cursor={"documentId": fields["documentId"], "position": fields["position"]})
+        return {"ok": True}
+
+    def typing(event: str):
+        def handler(session: Session, data: dict):
+            project = joined_project(session, data)
+            pid = str(project.id)
+            fields = {"documentId": v.document_id(data)}
+            if data.get("collection") is not None:
+                fields["collection"] = v.collection_name(data)
+            rt.emit(event, stamp(session, pid, **fields), to=project_room(pid), skip_sid=session.sid)
+            rt.activity(session, pid)
+            return {"ok": True}
+
+        handler.__name__ = event
+        on(event)(handler)
+
+    typing("typing_start")
+    typing("typing_stop")
+
+    # --- versioned edits --------------------------------------------------------------------
+
+    @on("content_change")
+    def content_change(session: Session, data: dict):
+        project = joined_project(session, data)
+        pid = str(project.id)
+        collection, document_id = v.collection_name(data), v.document_id(data)
+        patch, base = v.patch(data), v.base_version(data)
+        existing = ext.content.get(project, collection, document_id)
+        authz.authorize(session.user, "content:edit", project, collection, existing)
+        document = ext.content.update(project, collection, document_id, patch, session.user, base)
+        rt.emit("content_change", stamp(session, pid, collection=collection, documentId=document_id,
+                                        patch=patch, version=document["version"]),
+                to=project_room(pid), skip_sid=session.sid)
+        rt.activity(session, pid)
+        return {"ok": True, "version": document["version"], "document": serialize(document)}
+
+    # --- Yjs --------------------------------------------------------------------------------
+
+    @on("yjs")
+    def yjs(session: Session, data: dict):
+        message = v.binary(data)
+        project, key, state = open_doc(session, data)
+        pid, collection, document_id = key
+        frames, update = rt.hub.handle(state, message, user_id=session.user_id,
+                                       can_edit=can_edit(session, project, key, state.created_by))
+        ref = {"projectId": pid, "collection": collection, "documentId": document_id}
+        for frame in frames:
+            socketio.emit("yjs", {**ref, "message": frame}, namespace=NAMESPACE, to=session.sid)
+        if update is not None:
+            rt.emit("yjs", {**ref, "message": create_update_message(update)}, to=doc_room(key),
+                    skip_sid=session.sid)
+            rt.activity(session, pid)
+        return {"ok": True}
+
+    @on("awareness")
+    def awareness(session: Session, data: dict):
+        message = v.binary(data)
+        project, key, state = open_doc(session, data)
+        rt.hub.awareness(state, session.sid, message)
+        pid, collection, document_id = key
+        rt.emit("awareness", {"projectId": pid, "collection": collection, "documentId": document_id,
+                              "message": message}, to=doc_room(key), skip_sid=session.sid)
+        return {"ok": True}
+
+    @on("yjs_commit")
+    def yjs_commit(session: Session, data: dict):
+        base = v.base_version(data)
+        project, key, state = open_doc(session, data)
+        pid, collection, document_id = key
+        existing = ext.content.get(project, collection, document_id)
+        authz.authorize(session.user, "content:edit", project, collection, existing)
+        patch = rt.hub.content_patch(state)
+        document = ext.content.update(project, collection, document_id, patch, session.user, base)
+        rt.emit("content_change", stamp(session, pid, collection=collection, documentId=document_id,
+                                        patch=patch, version=document["version"], source="yjs"),
+                to=project_room(pid), skip_sid=session.sid)
+        return {"ok": True, "version": document["version"], "document": serialize(document)}

@@ -1,0 +1,282 @@
+"""Per-app realtime state: sockets' sessions, presence, open Yjs documents and the inter-process bus.
+
+Background threads (bus listener, presence sweeper) start on the first connection, so workers
+and CLI commands that build the same app never run them."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import logging
+import threading
+import time
+import uuid
+from typing import Any, Callable
+
+from core.events import Event
+
+from .emitter import NAMESPACE, Emitter, project_room
+from .presence import PresenceStore
+from .yjs import YjsHub, doc_room
+
+log = logging.getLogger("aladdin.realtime")
+PROGRESS_EVENTS = {"export": "export_progress", "clone": "clone_progress"}
+
+
+def bus_channel(settings) -> str:
+    """Redis channel for what Socket.IO rooms cannot carry: server-side Yjs copies and kicks."""
+    return f"aladdin-realtime-{settings.platform_db}"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclasses.dataclass
+class Session:
+    """One authenticated socket: its user and what it has joined."""
+
+    sid: str
+    user: Any
+    user_id: str
+    user_name: str
+    projects: dict = dataclasses.field(default_factory=dict)   # projectId -> core.models.Project
+    docs: set = dataclasses.field(default_factory=set)         # open Yjs DocKeys
+    touched: dict = dataclasses.field(default_factory=dict)    # projectId -> last presence write
+
+
+class CursorCoalescer:
+    """At most one cursor event per socket and document every ``interval`` seconds; the
+    latest position always goes out, so a flood costs the room little and loses nothing."""
+
+    def __init__(self, interval: float, spawn: Callable):
+        self.interval = interval
+        self.spawn = spawn
+        self._lock = threading.Lock()
+        self._last: dict[tuple, float] = {}
+        self._pending: dict[tuple, Callable[[], None]] = {}
+
+    def submit(self, key: tuple, send: Callable[[], None]) -> bool:
+        """Send now or schedule; returns False when the event was coalesced."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(key, 0.0)
+            if key in self._pending or now - last < self.interval:
+                schedule = key not in self._pending
+                self._pending[key] = send
+                if schedule:
+                    self.spawn(self._flush_later, key, last + self.interval - now)
+                return False
+            self._last[key] = now
+        send()
+        return True
+
+    def _flush_later(self, key: tuple, delay: float) -> None:
+        time.sleep(max(delay, 0.0))
+        with self._lock:
+            send = self._pending.pop(key, None)
+            if send is not None:
+                self._last[key] = time.monotonic()
+        if send is not None:
+            send()
+
+    def forget(self, sid: str) -> None:
+        with self._lock:
+            for key in [k for k in self._last if k[0] == sid]:
+                self._last.pop(key, None)
+            for key in [k for k in self._pending if k[0] == sid]:
+                self._pending.pop(key, None)
+
+
+class Realtime:
+    """Everything one app's ``/collab`` namespace needs, kept in ``app.extensions["realtime"]``."""
+
+    def __init__(self, app, socketio):
+        self.app = app
+        self.socketio = socketio
+        self.ext = app.extensions["aladdin"]
+        settings = self.ext.settings
+        self.process_id = uuid.uuid4().hex
+        self.sessions: dict[str, Session] = {}
+        self.redis = self.ext.jobs.redis
+        self.channel = bus_channel(settings)
+        self.presence = PresenceStore(
+            self.redis, f"aladdin:realtime:{settings.platform_db}",
+            idle_after=settings.get("REALTIME_IDLE_SECONDS", 60.0),
+            away_after=settings.get("REALTIME_AWAY_SECONDS", 180.0),
+            expire_after=settings.get("REALTIME_EXPIRE_SECONDS", 300.0))
+        self.hub = YjsHub(self.ext.db.project,
+                          lambda name: self.redis.lock(f"aladdin:realtime:{settings.platform_db}:{name}", timeout=60),
+                          self.publish, compact_every=settings.get("REALTIME_COMPACT_EVERY", 200))
+        self.cursors = CursorCoalescer(settings.get("REALTIME_CURSOR_INTERVAL_MS", 50) / 1000.0,
+                                       self._spawn)
+        self.sweep_seconds = settings.get("REALTIME_SWEEP_SECONDS", 5.0)
+        self.compact_idle_seconds = settings.get("REALTIME_COMPACT_IDLE_SECONDS", 30.0)
+        self.emitter = Emitter(app)
+        self._started = False
+        self._start_lock = threading.Lock()
+        self._subscribed = threading.Event()
+
+    # --- background services --------------------------------------------------------------
+
+    def _spawn(self, fn, *args):
+        thread = threading.Thread(target=fn, args=args, daemon=True)
+        thread.start()
+        return thread
+
+    def ensure_started(self) -> None:
+        """Start the bus listener and the sweeper once; waits until the bus is subscribed so
+        no peer update published after this socket opened a document can be missed."""
+        if not self._started:
+            with self._start_lock:
+                if not self._started:
+                    self._spawn(self._listen)
+                    self._spawn(self._sweep_forever)
+                    self._started = True
+        self._subscribed.wait(10)
+
+    def _listen(self) -> None:
+        while True:
+            try:
+                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(self.channel)
+                self._subscribed.set()
+                for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self._on_bus(message["data"])
+            except Exception:
+                log.exception("realtime bus listener failed; reconnecting")
+                time.sleep(1)
+
+    def _sweep_forever(self) -> None:
+        while True:
+            time.sleep(self.sweep_seconds)
+            try:
+                with self.app.app_context():
+                    self.sweep()
+            except Exception:
+                log.exception("realtime sweep failed")
+
+    def sweep(self) -> None:
+        for project_id, kind, record in self.presence.sweep():
+            event = "user_left" if kind == "left" else "presence"
+            self.emit(event, {**record, "projectId": project_id}, to=project_room(project_id))
+        self.hub.compact_idle(self.compact_idle_seconds)
+
+    # --- the bus between server processes -------------------------------------------------
+
+    def publish(self, kind: str, key: Any, payload: bytes | None = None, **extra: Any) -> None:
+        message = {"t": kind, "o": self.process_id, "k": list(key) if key else None, **extra}
+        if payload is not None:
+            message["u"] = base64.b64encode(payload).decode()
+        self.redis.publish(self.channel, json.dumps(message))
+
+    def _on_bus(self, raw: bytes) -> None:
+        try:
+            message = json.loads(raw)
+            if message.get("o") == self.process_id:
+                return
+            kind = message.get("t")
+            key = tuple(message["k"]) if message.get("k") else None
+            payload = base64.b64decode(message["u"]) if "u" in message else None
+            with self.app.app_context():
+                if kind == "yjs":
+                    self.hub.apply_remote(key, payload)
+                elif kind == "awareness":
+                    self.hub.apply_remote_awareness(key, payload)
+                elif kind == "kick":
+                    self.kick(message["project"], message["user"])
+        except Exception:
+            log.exception("bad realtime bus message")
+
+    # --- rooms ----------------------------------------------------------------------------
+
+    def emit(self, event: str, data: Any, *, to: str, skip_sid: str | None = None) -> None:
+        self.socketio.emit(event, data, namespace=NAMESPACE, to=to, skip_sid=skip_sid)
+
+    def enter(self, sid: str, room: str) -> None:
+        self.socketio.server.enter_room(sid, room, namespace=NAMESPACE)
+
+    def exit(self, sid: str, room: str) -> None:
+        try:
+            self.socketio.server.leave_room(sid, room, namespace=NAMESPACE)
+        except Exception:  # the socket is already gone
+            pass
+
+    def join_presence(self, session: Session, project_id: str) -> dict:
+        record, is_new = self.presence.join(project_id, session.user_id, session.user_name, session.sid)
+        session.touched[project_id] = time.monotonic()
+        if is_new:
+            self.emit("user_joined", {**record, "projectId": project_id}, to=project_room(project_id),
+                      skip_sid=session.sid)
+        return record
+
+    def activity(self, session: Session, project_id: str, *, status: str | None = None,
+                 cursor: Any = ..., force: bool = False) -> None:
+        """Note activity in presence, at most once a second per socket unless ``force``."""
+        now = time.monotonic()
+        if not force and now - session.touched.get(project_id, 0.0) < 1.0:
+            return
+        session.touched[project_id] = now
+        if self.presence.touch(project_id, session.user_id, status=status, cursor=cursor) is None:
+            # The presence expired while the socket stayed: it is back.
+            self.join_presence(session, project_id)
+
+    def close_doc(self, session: Session, key: tuple) -> None:
+        session.docs.discard(key)
+        self.exit(session.sid, doc_room(key))
+        removal = self.hub.close(key, session.sid)
+        if removal:
+            project_id, collection, document_id = key
+            self.emit("awareness", {"projectId": project_id, "collection": collection,
+                                    "documentId": document_id, "message": removal}, to=doc_room(key))
+
+    def leave_project(self, session: Session, project_id: str) -> None:
+        session.projects.pop(project_id, None)
+        session.touched.pop(project_id, None)
+        for key in [k for k in session.docs if k[0] == project_id]:
+            self.close_doc(session, key)
+        self.exit(session.sid, project_room(project_id))
+        record = self.presence.get(project_id, session.user_id)
+        if self.presence.leave(project_id, session.user_id, session.sid):
+            self.emit("user_left", {"userId": session.user_id, "userName": session.user_name,
+                                    "projectId": project_id,
+                                    "lastActivity": self.presence.public(record)["lastActivity"] if record else None},
+                      to=project_room(project_id))
+
+    def disconnect(self, sid: str) -> None:
+        session = self.sessions.pop(sid, None)
+        self.cursors.forget(sid)
+        if session is None:
+            return
+        for project_id in list(session.projects):
+            self.leave_project(session, project_id)
+
+    def kick(self, project_id: str, user_id: str) -> None:
+        """A member was removed: its local sockets leave the project at once."""
+        for session in list(self.sessions.values()):
+            if session.user_id == user_id and project_id in session.projects:
+                self.leave_project(session, project_id)
+                self.emit("access_revoked", {"projectId": project_id}, to=session.sid)
+
+
+def on_event(app, event: Event) -> None:
+    """Realtime side of the event sink: kicks on removal, job progress to the project room."""
+    rt: Realtime | None = app.extensions.get("realtime")
+    if event.name == "member.removed" and event.project_id and event.resource_id:
+        ext = app.extensions["aladdin"]
+        message = {"t": "kick", "o": rt.process_id if rt else None, "k": None,
+                   "project": event.project_id, "user": event.resource_id}
+        if rt is not None:  # this process's sockets first, then every other server's
+            rt.kick(event.project_id, event.resource_id)
+        ext.jobs.redis.publish(bus_channel(ext.settings), json.dumps(message))
+        return
+    prefix = event.name.split(".", 1)[0]
+    if prefix in PROGRESS_EVENTS and event.project_id:
+        details = json.loads(json.dumps(dict(event.details), default=str))
+        payload = {**details, "projectId": event.project_id, "event": event.name,
+                   "jobId": details.get("jobId") or event.resource_id,
+                   "timestamp": event.timestamp.isoformat() + "Z"}
+        emitter = rt.emitter if rt is not None else Emitter(app)
+        emitter.to_project(event.project_id, PROGRESS_EVENTS[prefix], payload)

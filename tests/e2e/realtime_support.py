@@ -1,0 +1,181 @@
+"""Harness for the realtime end-to-end tests: real server processes, real Socket.IO clients."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import socketio
+from pycrdt import Doc, Text, create_sync_message, handle_sync_message
+
+ROOT = Path(__file__).resolve().parents[2]
+JS_DIR = ROOT / "tests" / "js"
+NS = "/collab"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def installation_env(tmp: Path, redis_url: str, **extra: str) -> dict:
+    """The ALADDIN_* variables one installation's processes (servers and this test) share."""
+    env = {"ALADDIN_MONGODB_URI": f"litemongo://{tmp / 'mongo'}",
+           "ALADDIN_REDIS_URL": redis_url,
+           "ALADDIN_DATA_DIR": str(tmp / "data"),
+           "ALADDIN_SECRET_KEY": "rt-secret-" + uuid.uuid4().hex,
+           "ALADDIN_PLATFORM_DB": "rt_" + uuid.uuid4().hex[:8],
+           "ALADDIN_REALTIME_SWEEP_SECONDS": "0.5"}
+    env.update(extra)
+    return env
+
+
+class Server:
+    """``cli.py serve --no-worker`` as a subprocess on a free port."""
+
+    def __init__(self, env: dict, log_dir: Path):
+        self.env = env
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_dir / f"server-{self.port}.log"
+        self.proc = None
+
+    def start(self) -> "Server":
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("ALADDIN_")}
+        full_env.update(self.env)
+        full_env["PYTHONUNBUFFERED"] = "1"
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([sys.executable, "cli.py", "serve", "--no-worker", "--port", str(self.port)],
+                                     cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log()}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as resp:
+                    if resp.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"server did not start: {self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if getattr(self, "_log", None):
+            self._log.close()
+
+
+class Collab:
+    """A python-socketio ``Client`` on ``/collab`` that records every event it receives."""
+
+    def __init__(self, url: str, token: str | None, connect: bool = True):
+        self.client = socketio.Client(reconnection=False)
+        self.events: "queue.Queue[tuple[str, object]]" = queue.Queue()
+        self.seen: list[tuple[str, object]] = []
+        self._lock = threading.Lock()
+        self.client.on("*", self._record, namespace=NS)
+        if connect:
+            self.client.connect(url, namespaces=[NS], auth={"token": token}, transports=["websocket"],
+                                wait_timeout=10)
+
+    def _record(self, event, data=None):
+        with self._lock:
+            self.seen.append((event, data))
+        self.events.put((event, data))
+
+    def call(self, event: str, data=None, timeout: float = 15):
+        return self.client.call(event, data, namespace=NS, timeout=timeout)
+
+    def emit(self, event: str, data=None) -> None:
+        self.client.emit(event, data, namespace=NS)
+
+    def wait_for(self, event: str, predicate=lambda data: True, timeout: float = 15):
+        """The first recorded (or later) ``event`` matching ``predicate``."""
+        deadline = time.time() + timeout
+        with self._lock:
+            for name, data in self.seen:
+                if name == event and predicate(data):
+                    return data
+        while time.time() < deadline:
+            try:
+                name, data = self.events.get(timeout=max(deadline - time.time(), 0.01))
+            except queue.Empty:
+                break
+            if name == event and predicate(data):
+                return data
+        raise AssertionError(f"no {event!r} event matched; got {[n for n, _ in self.seen]}")
+
+    def received(self, event: str) -> list:
+        with self._lock:
+            return [d for n, d in self.seen if n == event]
+
+    def close(self) -> None:
+        try:
+            self.client.disconnect()
+        except Exception:
+            pass
+
+
+class YClient(Collab):
+    """A Python Yjs peer speaking y-protocols sync over the ``yjs`` event (pycrdt)."""
+
+    def __init__(self, url: str, token: str, ref: dict):
+        self.doc = Doc()
+        self.ref = ref
+        self.synced = threading.Event()
+        super().__init__(url, token)
+        self.client.on("yjs", self._on_yjs, namespace=NS)
+
+    def _on_yjs(self, data):
+        self._record("yjs", data)
+        message = bytes(data["message"])
+        reply = handle_sync_message(message[1:], self.doc)
+        if message[1] == 1:
+            self.synced.set()
+        if reply is not None:
+            self.emit("yjs", {**self.ref, "message": reply})
+
+    def sync(self, timeout: float = 15) -> dict:
+        ack = self.call("yjs", {**self.ref, "message": create_sync_message(self.doc)})
+        assert ack == {"ok": True}, ack
+        assert self.synced.wait(timeout), "no sync step 2 from the server"
+        return ack
+
+    def text(self, name: str = "text") -> str:
+        return str(self.doc.get(name, type=Text))
+
+
+def npm_ready() -> str | None:
+    """None when the JS interop client is installed; otherwise why it cannot run."""
+    if shutil.which("node") is None:
+        return "node is not on PATH: the JavaScript interop client cannot run"
+    if not (JS_DIR / "node_modules").is_dir():
+        if shutil.which("npm") is None:
+            return "npm is not on PATH: cannot install yjs/y-protocols/socket.io-client"
+        result = subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=JS_DIR,
+                                capture_output=True, text=True, timeout=600)
+        if result.returncode != 0:
+            return f"npm install failed in tests/js: {result.stderr[-2000:]}"
+    return None

@@ -1,0 +1,447 @@
+"""Clone plugin over HTTP: deep clone of a scene world across projects, provenance, shallow, dry run,
+overrides, permissions, preserveIds, failure injection at every stage, and the CLI."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from bson import ObjectId
+
+from core.errors import WriteRefused
+from core.hookspecs import hookimpl
+from core.projects import add_member, create_project
+from tests.media import make_image, make_scene
+
+COLLECTIONS = ("scenes", "characters", "locations", "episodes", "videos", "media")
+
+
+def api(pid: str, path: str = "") -> str:
+    return f"/api/v1/projects/{pid}{path}"
+
+
+def upload(client, user, pid, path, mimetype):
+    with open(path, "rb") as fh:
+        data = {"file": (io.BytesIO(fh.read()), path.rsplit("/", 1)[-1], mimetype)}
+    r = client.post(api(pid, "/media"), data=data, headers=user.headers, content_type="multipart/form-data")
+    assert r.status_code == 201, r.json
+    return r.json["id"]
+
+
+def post(client, user, pid, collection, body):
+    r = client.post(api(pid, f"/content/{collection}"), json=body, headers=user.headers)
+    assert r.status_code == 201, r.json
+    return r.json["id"]
+
+
+def build_world(app, client, author, pid, tmp_path) -> dict:
+    """A scene with two rival characters, a location, an episode, two images and a video."""
+    portrait = upload(client, author, pid, make_image(tmp_path / "portrait.png"), "image/png")
+    backdrop = upload(client, author, pid, make_image(tmp_path / "backdrop.png", 48, 24), "image/png")
+    clip = upload(client, author, pid, make_scene(tmp_path / "scene.mp4", seconds=0.4), "video/mp4")
+    location = post(client, author, pid, "locations", {"content": {"name": "Harbour", "backdropImageId": backdrop}})
+    episode = post(client, author, pid, "episodes", {"content": {"title": "Pilot", "number": 1}})
+    hero = post(client, author, pid, "characters", {"content": {"name": "Ada", "portraitImageId": portrait,
+                                                                 "brainValidated": True}})
+    rival = post(client, author, pid, "characters", {"content": {"name": "Bo", "rivalId": hero,
+                                                                  "userApproved": True}})
+    r = client.patch(api(pid, f"/content/characters/{hero}"), json={"content": {"rivalId": rival}},
+                     headers=author.headers)
+    assert r.status_code == 200, r.json
+    video = post(client, author, pid, "videos", {"status": "completed", "sceneNumber": 1,
+                                                 "content": {"mediaId": clip}})
+    scene = post(client, author, pid, "scenes", {
+        "content": {"title": "Showdown", "characterIds": [hero, rival], "locationId": location,
+                    "videoId": video, "beats": [{"speakerId": rival, "line": "You again."}],
+                    "notes": "not an id: 0123456789abcdef01234567"},
+        "relatedDocuments": [{"collection": "episodes", "documentId": episode}]})
+    ext = app.extensions["aladdin"]
+    ext.db.project(pid)["scenes"].update_one({"_id": ObjectId(scene)}, {"$set": {"brainValidated": True}})
+    for frm, to, kind in [(("characters", hero), ("characters", rival), "RIVAL_OF"),
+                          (("characters", rival), ("characters", hero), "RIVAL_OF"),
+                          (("characters", hero), ("scenes", scene), "APPEARS_IN"),
+                          (("scenes", scene), ("locations", location), "LOCATED_AT"),
+                          (("scenes", scene), ("episodes", episode), "PART_OF")]:
+        r = client.post(api(pid, "/graph/relationships"), headers=author.headers, json={
+            "from": {"collection": frm[0], "id": frm[1]}, "to": {"collection": to[0], "id": to[1]}, "type": kind})
+        assert r.status_code == 201, r.json
+    return {"scene": scene, "hero": hero, "rival": rival, "location": location, "episode": episode,
+            "video": video, "media": [portrait, backdrop, clip]}
+
+
+def snapshot(app, slug: str) -> dict:
+    """Everything a clone may write into a project: documents, storage objects, graph."""
+    ext = app.extensions["aladdin"]
+    db = ext.db.project(slug)
+    return {"docs": {c: sorted(str(d["_id"]) for d in db[c].find({}, {"_id": 1})) for c in COLLECTIONS},
+            "storage": ext.storage.list(f"projects/{slug}/"),
+            "graph": ext.graph.list_all(slug)}
+
+
+def all_strings(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from all_strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from all_strings(v)
+    elif isinstance(value, (str, ObjectId)):
+        yield str(value)
+
+
+@pytest.fixture
+def world(app, client, team, tmp_path):
+    """Source "team-film" (content by the editor) and target "second-film" (owner; viewer is viewer there)."""
+    owner = team["owner"]
+    target = create_project(app, owner, "Second Film", "second-film")
+    add_member(app, target, team["viewer"], "viewer", owner)
+    add_member(app, target, team["editor"], "editor", owner)
+    w = build_world(app, client, team["editor"], team["project"].slug, tmp_path)
+    return {**w, **team, "source": team["project"], "target": target}
+
+
+def clone(client, user, pid, body):
+    return client.post(api(pid, "/clone"), json=body, headers=user.headers)
+
+
+def test_deep_clone_across_projects(app, client, world):
+    ext = app.extensions["aladdin"]
+    src, dst, owner = world["source"], world["target"], world["owner"]
+    source_ids = set()
+    for c in COLLECTIONS:
+        source_ids.update(str(d["_id"]) for d in ext.db.project(src.slug)[c].find({}, {"_id": 1}))
+    r = clone(client, owner, src.slug, {"targetProjectId": str(dst.id), "contentType": "scenes",
+                                        "documentId": world["scene"]})
+    assert r.status_code == 201, r.json
+    body = r.json
+    assert body["success"] is True and body["clonedCount"] == 9
+    assert body["documents"] == {"characters": 2, "episodes": 1, "locations": 1, "media": 3, "scenes": 1, "videos": 1}
+    assert set(body["idMap"]) == source_ids
+    new_ids = set(body["idMap"].values())
+    assert not new_ids & source_ids and body["newRootId"] == body["idMap"][world["scene"]]
+    assert body["relationships"] == 5 and len(body["media"]) == 3 and body["warnings"] == []
+
+    db = ext.db.project(dst.slug)
+    for c in COLLECTIONS:
+        for doc in db[c].find():
+            assert str(doc["_id"]) in new_ids
+            stored = dict(doc)
+            origin = stored.pop("clonedFrom")
+            # No reference into the source is left anywhere but the provenance record.
+            assert not set(all_strings(stored)) & source_ids, (c, stored)
+            assert origin["projectId"] == str(src.id) and origin["collectionName"] == c
+            assert body["idMap"][origin["documentId"]] == str(doc["_id"])
+            assert origin["clonedBy"] == str(owner.id) and origin["clonedAt"]
+            assert doc["isClone"] is True and doc["cloneDepth"] == 1
+            assert doc["originalCreator"] == str(world["editor"].id) and doc["createdBy"] == str(owner.id)
+            assert doc["projectId"] == str(dst.id) and doc["version"] == 1
+            assert "brainValidated" not in doc and "brainValidated" not in doc.get("content", {})
+            assert "userApproved" not in doc.get("content", {})
+
+    m = body["idMap"]
+    scene = db["scenes"].find_one({"_id": ObjectId(m[world["scene"]])})
+    assert scene["content"]["characterIds"] == [m[world["hero"]], m[world["rival"]]]
+    assert scene["content"]["beats"][0]["speakerId"] == m[world["rival"]]
+    assert scene["content"]["notes"] == "not an id: 0123456789abcdef01234567"
+    assert scene["relatedDocuments"] == [{"collection": "episodes", "documentId": m[world["episode"]]}]
+    hero = db["characters"].find_one({"_id": ObjectId(m[world["hero"]])})
+    rival = db["characters"].find_one({"_id": ObjectId(m[world["rival"]])})
+    assert hero["content"]["rivalId"] == str(rival["_id"]) and rival["content"]["rivalId"] == str(hero["_id"])
+    video = db["videos"].find_one({"_id": ObjectId(m[world["video"]])})
+    assert video["content"]["mediaId"] == m[world["media"][2]]
+
+    # Media: bytes equal under the target's keys, new media documents point at them.
+    for item in body["media"]:
+        assert item["storageKey"].startswith(f"projects/{dst.slug}/media/{item['id']}/")
+        assert ext.storage.get(item["storageKey"]) == ext.storage.get(item["sourceKey"])
+        mdoc = db["media"].find_one({"_id": ObjectId(item["id"])})
+        assert mdoc["storageKey"] == item["storageKey"]
+    r = client.get(api(dst.slug, f"/media/{item['id']}"), headers=owner.headers)
+    assert r.status_code == 200 and r.json["storageKey"] == item["storageKey"]
+
+    # Graph: the five relationships, rewritten to the new ids.
+    _, src_rels = ext.graph.list_all(src.slug)
+    _, dst_rels = ext.graph.list_all(dst.slug)
+    expected = sorted((r.source.collection, m[r.source.id], r.target.collection, m[r.target.id], r.type)
+                      for r in src_rels)
+    assert sorted((r.source.collection, r.source.id, r.target.collection, r.target.id, r.type)
+                  for r in dst_rels) == expected
+    r = client.get(api(dst.slug, f"/graph/characters/{m[world['hero']]}?depth=1"), headers=owner.headers)
+    assert {"from": {"collection": "characters", "id": m[world["hero"]]},
+            "to": {"collection": "characters", "id": m[world["rival"]]}, "type": "RIVAL_OF"} in r.json["relationships"]
+    # The source is untouched.
+    assert client.get(api(src.slug, f"/content/scenes/{world['scene']}"), headers=owner.headers).json["isClone"] is False
+
+
+def test_clone_of_clone_keeps_original_creator(app, client, world):
+    src, dst, owner = world["source"], world["target"], world["owner"]
+    first = clone(client, owner, src.slug, {"targetProjectId": dst.slug, "contentType": "scenes",
+                                            "documentId": world["scene"]}).json
+    third = create_project(app, world["editor"], "Third Film", "third-film")
+    r = clone(client, world["editor"], dst.slug, {"targetProjectId": str(third.id), "contentType": "scenes",
+                                                  "documentId": first["newRootId"]})
+    assert r.status_code == 201, r.json
+    db = app.extensions["aladdin"].db.project(third.slug)
+    docs = [d for c in COLLECTIONS for d in db[c].find()]
+    assert len(docs) == 9
+    for doc in docs:
+        assert doc["cloneDepth"] == 2 and doc["originalCreator"] == str(world["editor"].id)
+        assert doc["createdBy"] == str(world["editor"].id)
+        assert doc["clonedFrom"]["projectId"] == str(dst.id)
+
+
+def test_clone_within_a_project(app, client, world):
+    src, owner = world["source"], world["owner"]
+    before = snapshot(app, src.slug)
+    r = clone(client, owner, src.slug, {"targetProjectId": src.slug, "contentType": "characters",
+                                        "documentId": world["hero"]})
+    assert r.status_code == 201, r.json
+    # hero -> rival (rivalId) -> hero, plus the portrait image
+    assert r.json["documents"] == {"characters": 2, "media": 1}
+    after = snapshot(app, src.slug)
+    assert len(after["docs"]["characters"]) == len(before["docs"]["characters"]) + 2
+    assert len(after["storage"]) == len(before["storage"]) + 1
+    assert len(after["graph"][1]) == len(before["graph"][1]) + 2  # the rivalry, copied
+
+
+def test_shallow_clone_warns_about_references_left_behind(app, client, world):
+    src, dst, owner = world["source"], world["target"], world["owner"]
+    r = clone(client, owner, src.slug, {"targetProjectId": dst.slug, "contentType": "characters",
+                                        "documentId": world["hero"], "depth": "shallow"})
+    assert r.status_code == 201, r.json
+    body = r.json
+    assert body["clonedCount"] == 1 and body["media"] == [] and body["relationships"] == 0
+    joined = "\n".join(body["warnings"])
+    assert "content.rivalId" in joined and world["rival"] in joined
+    assert "content.portraitImageId" in joined and world["media"][0] in joined
+    doc = app.extensions["aladdin"].db.project(dst.slug)["characters"].find_one({"_id": ObjectId(body["newRootId"])})
+    assert doc["content"]["rivalId"] == world["rival"] and doc["isClone"]
+
+
+def test_no_media_and_no_relationships(app, client, world):
+    src, dst, owner = world["source"], world["target"], world["owner"]
+    r = clone(client, owner, src.slug, {"targetProjectId": dst.slug, "contentType": "scenes",
+                                        "documentId": world["scene"], "includeMedia": False,
+                                        "includeRelationships": False})
+    assert r.status_code == 201, r.json
+    assert "media" not in r.json["documents"] and r.json["clonedCount"] == 6
+    assert any("content.mediaId" in w for w in r.json["warnings"])
+    after = snapshot(app, dst.slug)
+    assert after["storage"] == [] and after["graph"] == ([], [])
+
+
+def test_dry_run_returns_plan_and_writes_nothing(app, client, world):
+    src, dst, owner = world["source"], world["target"], world["owner"]
+    ghost = "ffffffffffffffffffffffff"
+    app.extensions["aladdin"].db.project(src.slug)["scenes"].update_one(
+        {"_id": ObjectId(world["scene"])},
+        {"$push": {"relatedDocuments": {"collection": "locations", "documentId": ghost}}})
+    before = snapshot(app, dst.slug)
+    r = clone(client, owner, src.slug, {"targetProjectId": dst.slug, "contentType": "scenes",
+                                        "documentId": world["scene"], "dryRun": True})
+    assert r.status_code == 200, r.json
+    plan = r.json
+    assert plan["dryRun"] is True and plan["documentCount"] == 9
+    assert plan["documents"] == {"characters": 2, "episodes": 1, "locations": 1, "media": 3, "scenes": 1, "videos": 1}
+    sizes = sum(len(app.extensions["aladdin"].storage.get(o["sourceKey"])) for o in plan["media"]["objects"])
+    assert plan["media"]["count"] == 3 and plan["media"]["bytes"] == sizes > 0
+    assert plan["graph"] == {"nodes": 5, "relationships": 5}
+    assert plan["dangling"] == [{"collection": "scenes", "documentId": world["scene"], "path": "relatedDocuments.1",
+                                 "references": ghost, "referencedCollection": "locations"}]
+    assert snapshot(app, dst.slug) == before
+
+
+def test_overrides_apply_to_the_root(app, client, world):
+    src, dst, owner = world["source"], world["target"], world["owner"]
+    r = clone(client, owner, src.slug, {"targetProjectId": dst.slug, "contentType": "scenes",
+                                        "documentId": world["scene"],
+                                        "overrides": {"content.title": "Showdown (copy)", "content.meta.take": 2,
+                                                      "content.notes": None}})
+    assert r.status_code == 201, r.json
+    doc = app.extensions["aladdin"].db.project(dst.slug)["scenes"].find_one({"_id": ObjectId(r.json["newRootId"])})
+    assert doc["content"]["title"] == "Showdown (copy)" and doc["content"]["meta"] == {"take": 2}
+    assert "notes" not in doc["content"]
+    before = snapshot(app, dst.slug)
+    for bad in ({"version": 7}, {"createdBy": "me"}, {"content.$where": 1}):
+        r = clone(client, owner, src.slug, {"targetProjectId": dst.slug, "contentType": "scenes",
+                                            "documentId": world["scene"], "overrides": bad})
+        assert r.status_code == 422, (bad, r.json)
+    r = clone(client, owner, src.slug, {"targetProjectId": dst.slug, "contentType": "videos",
+                                        "documentId": world["video"], "overrides": {"status": "bogus"}})
+    assert r.status_code == 422, r.json
+    assert snapshot(app, dst.slug) == before
+
+
+def test_permissions(app, client, world):
+    src, dst = world["source"], world["target"]
+    body = {"targetProjectId": dst.slug, "contentType": "scenes", "documentId": world["scene"]}
+    before = snapshot(app, dst.slug)
+    r = clone(client, world["viewer"], src.slug, body)   # viewer of both: may look, not create
+    assert r.status_code == 403, r.json
+    r = clone(client, world["collaborator"], src.slug, body)  # no role on the target
+    assert r.status_code == 404, r.json
+    r = clone(client, world["outsider"], src.slug, body)  # no role on the source
+    assert r.status_code == 404, r.json
+    outsider_project = create_project(app, world["outsider"], "Outside", "outside-film")
+    r = clone(client, world["outsider"], src.slug, {**body, "targetProjectId": outsider_project.slug})
+    assert r.status_code == 404, r.json
+    r = clone(client, world["owner"], src.slug, {**body, "documentId": "0" * 24})
+    assert r.status_code == 404, r.json
+    r = clone(client, world["owner"], src.slug, {**body, "contentType": "nosuch"})
+    assert r.status_code == 404, r.json
+    r = clone(client, world["owner"], src.slug, {**body, "depth": "sideways"})
+    assert r.status_code == 422, r.json
+    assert snapshot(app, dst.slug) == before
+    assert clone(client, world["editor"], src.slug, body).status_code == 201
+
+
+def test_preserve_ids_conflict_is_409_before_writing(app, client, world):
+    src, dst, owner = world["source"], world["target"], world["owner"]
+    body = {"targetProjectId": dst.slug, "contentType": "characters", "documentId": world["hero"],
+            "preserveIds": True}
+    r = clone(client, owner, src.slug, body)
+    assert r.status_code == 201, r.json
+    assert r.json["newRootId"] == world["hero"] and all(k == v for k, v in r.json["idMap"].items())
+    before = snapshot(app, dst.slug)
+    r = clone(client, owner, src.slug, {**body, "contentType": "scenes", "documentId": world["scene"]})
+    assert r.status_code == 409, r.json
+    assert world["hero"] in r.json["ids"]
+    assert snapshot(app, dst.slug) == before
+    r = clone(client, owner, src.slug, {**body, "contentType": "scenes", "documentId": world["scene"], "dryRun": True})
+    assert r.status_code == 409
+
+
+class _Refuser:
+    @hookimpl
+    def aladdin_before_clone(self, app, source, target, plan, user):
+        if plan.document_count > 3:
+            raise WriteRefused("clones of more than 3 documents are not allowed here", status=422)
+
+
+@pytest.mark.parametrize("stage", ["media", "documents", "graph", "hook"])
+def test_failure_at_each_stage_leaves_target_unchanged(app, client, world, monkeypatch, stage):
+    ext = app.extensions["aladdin"]
+    src, dst, owner = world["source"], world["target"], world["owner"]
+    # Something already in the target must survive the rollback untouched.
+    kept = clone(client, owner, src.slug, {"targetProjectId": dst.slug, "contentType": "characters",
+                                           "documentId": world["hero"]})
+    assert kept.status_code == 201
+    before = snapshot(app, dst.slug)
+    assert before["storage"] and before["graph"][1]
+    calls = {"n": 0}
+    if stage == "media":
+        real_copy = ext.storage.copy
+
+        def flaky_copy(src_key, dst_key):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                real_copy(src_key, dst_key)  # the object lands, then the call still fails
+                raise OSError("disk full")
+            real_copy(src_key, dst_key)
+
+        monkeypatch.setattr(ext.storage, "copy", flaky_copy)
+    elif stage == "documents":
+        db = ext.db.project(dst.slug)
+        real_collection = type(db["scenes"])
+        real_insert = real_collection.insert_many
+
+        def flaky_insert(self, docs, *args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                real_insert(self, docs[:1], *args, **kwargs)  # a partial bulk write
+                raise RuntimeError("connection reset during insert_many")
+            return real_insert(self, docs, *args, **kwargs)
+
+        monkeypatch.setattr(real_collection, "insert_many", flaky_insert)
+    elif stage == "graph":
+        real_add = ext.graph.add_relationships
+
+        def flaky_add(project, rels):
+            real_add(project, list(rels))
+            raise RuntimeError("graph store went away")
+
+        monkeypatch.setattr(ext.graph, "add_relationships", flaky_add)
+    else:
+        ext.pm.register(_Refuser(), name="refuser")
+    try:
+        r = clone(client, owner, src.slug, {"targetProjectId": dst.slug, "contentType": "scenes",
+                                            "documentId": world["scene"]})
+    finally:
+        if stage == "hook":
+            ext.pm.unregister(name="refuser")
+    if stage == "hook":
+        assert r.status_code == 422 and "not allowed" in r.json["message"], r.json
+    else:
+        assert r.status_code >= 500 and "rolled back" in r.json["message"], r.json
+    monkeypatch.undo()
+    assert snapshot(app, dst.slug) == before
+    # The source still clones fine afterwards.
+    assert clone(client, owner, src.slug, {"targetProjectId": dst.slug, "contentType": "scenes",
+                                           "documentId": world["scene"]}).status_code == 201
+
+
+def test_missing_media_object_is_409_and_rolls_back(app, client, world):
+    ext = app.extensions["aladdin"]
+    src, dst, owner = world["source"], world["target"], world["owner"]
+    media = ext.db.project(src.slug)["media"].find_one({"_id": ObjectId(world["media"][2])})
+    ext.storage.delete(media["storageKey"])
+    before = snapshot(app, dst.slug)
+    r = clone(client, owner, src.slug, {"targetProjectId": dst.slug, "contentType": "scenes",
+                                        "documentId": world["scene"]})
+    assert r.status_code == 409 and "missing" in r.json["message"], r.json
+    assert snapshot(app, dst.slug) == before
+
+
+class _Events:
+    def __init__(self):
+        self.events = []
+
+    @hookimpl
+    def aladdin_event(self, app, event):
+        if event.name.startswith("clone."):
+            self.events.append(event)
+
+
+def test_clone_events_for_source_and_target(app, client, world):
+    recorder = _Events()
+    app.extensions["aladdin"].pm.register(recorder, name="recorder")
+    try:
+        r = clone(client, world["owner"], world["source"].slug, {
+            "targetProjectId": world["target"].slug, "contentType": "scenes", "documentId": world["scene"]})
+    finally:
+        app.extensions["aladdin"].pm.unregister(name="recorder")
+    assert r.status_code == 201
+    done = [e for e in recorder.events if e.name == "clone.completed"]
+    assert {e.project_id for e in done} == {str(world["source"].id), str(world["target"].id)}
+    assert all(e.details["clonedCount"] == 9 and e.actor_id == str(world["owner"].id) for e in done)
+    progress = [e.details["progress"] for e in recorder.events if e.name == "clone.progress"]
+    assert progress[0] == 0.0 and progress[-1] == 1.0 and progress == sorted(progress)
+    assert all(e.details["projectId"] == str(world["source"].id) for e in recorder.events
+               if e.name == "clone.progress")
+
+
+def test_cli_clone(app, world, monkeypatch):
+    from click.testing import CliRunner
+
+    import core.cli
+    from plugins.clone.cli import clone_command
+
+    monkeypatch.setattr(core.cli, "_app", app)
+    src, dst = world["source"], world["target"]
+    runner = CliRunner()
+    before = snapshot(app, dst.slug)
+    r = runner.invoke(clone_command, [src.slug, "scenes", world["scene"], "--to", dst.slug, "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert '"documentCount": 9' in r.output and snapshot(app, dst.slug) == before
+    r = runner.invoke(clone_command, [src.slug, "scenes", world["scene"], "--to", dst.slug, "--no-media",
+                                      "--no-relationships"])
+    assert r.exit_code == 0, r.output
+    assert "cloned 6 documents, 0 media objects, 0 relationships into second-film" in r.output
+    assert "cloning 6 documents" in r.output  # the progress bar's label
+    r = runner.invoke(clone_command, [src.slug, "characters", world["hero"], "--to", dst.slug, "--shallow"])
+    assert r.exit_code == 0 and "cloned 1 documents" in r.output and "warning:" in r.output, r.output
+    r = runner.invoke(clone_command, [src.slug, "scenes", "0" * 24, "--to", dst.slug])
+    assert r.exit_code == 1 and "document not found" in r.output
+    r = runner.invoke(clone_command, [src.slug, "scenes", world["scene"], "--to", dst.slug,
+                                      "--as", world["viewer"].email])
+    assert r.exit_code == 1 and "does not allow content:create" in r.output
