@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
+import subprocess
 import sys
 
 import click
@@ -67,11 +69,18 @@ def serve(host, port, demo, no_worker):
 
         ext.worker_process = spawn_worker()
     click.echo(f"Aladdin {base}  API docs: {base}/api/v1/docs  OpenAPI: {base}/api/v1/openapi.json")
+    # Process managers stop services with SIGTERM: exit through `finally` (and atexit, which stops
+    # the embedded Redis) instead of dying on the spot and orphaning the worker and Redis.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         ext.socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, use_reloader=False)
     finally:
         if ext.worker_process:
-            ext.worker_process.terminate()
+            ext.worker_process.terminate()  # RQ's warm shutdown: the running job finishes first
+            try:
+                ext.worker_process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                ext.worker_process.kill()
 
 
 @cli.command()

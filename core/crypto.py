@@ -14,8 +14,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 MARKER = "enc:v1:"
 
 
-class DecryptionError(ValueError):
-    """A ciphertext was tampered with, or was written with a key this installation lacks."""
+class DecryptionError(Exception):
+    """A ciphertext was tampered with, or was written with a key this installation lacks.
+
+    Not a ``ValueError``: MongoEngine turns a ValueError raised while loading a field into a
+    generic ``InvalidDocumentError``, which would hide that the refusal was cryptographic."""
 
 
 class KeyRing:
@@ -65,6 +68,17 @@ class KeyRing:
         except (InvalidTag, ValueError) as exc:
             raise DecryptionError("ciphertext was tampered with or is corrupt") from exc
 
+    def is_ciphertext(self, value: Any) -> bool:
+        """True only for a value this ring can decrypt: a plaintext that merely starts with
+        the marker (a client can send one) must still be encrypted, not stored as is."""
+        if not isinstance(value, str) or not value.startswith(MARKER):
+            return False
+        try:
+            self.decrypt(value)
+        except DecryptionError:
+            return False
+        return True
+
 
 def _decode_key(raw: str) -> bytes:
     try:
@@ -93,9 +107,10 @@ class EncryptedStringField(me.StringField):
     """A MongoEngine string stored as AES-256-GCM ciphertext; reading a tampered value raises."""
 
     def to_mongo(self, value: Any) -> Any:
-        if value is None or (isinstance(value, str) and value.startswith(MARKER)):
+        keyring = current_keyring()
+        if value is None or keyring.is_ciphertext(value):
             return value
-        return current_keyring().encrypt(str(value))
+        return keyring.encrypt(str(value))
 
     def to_python(self, value: Any) -> Any:
         if isinstance(value, str) and value.startswith(MARKER):
@@ -121,7 +136,7 @@ class ContentCodec:
 
         for path in ctype.sensitive_fields:
             value = get_path(document, path)
-            if value is not None and not (isinstance(value, str) and value.startswith(MARKER)):
+            if value is not None and not self.keyring.is_ciphertext(value):
                 import json
 
                 set_path(document, path, self.keyring.encrypt(json.dumps(value)))

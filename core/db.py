@@ -23,13 +23,59 @@ class LiteMongoClient:
     CLI and workers of one installation see the same data."""
 
     def __new__(cls, host=None, **kwargs):
-        import litemongo
-
         if isinstance(host, (list, tuple)):
             host = host[0]
         path = host.split("://", 1)[1] if "://" in host else host
         # MongoEngine already shares one client between aliases with equal settings.
-        return litemongo.MongoClient(litemongo.client.create_store(path))
+        return _ThreadLocalLiteMongo(path)
+
+
+class _ThreadLocalLiteMongo:
+    """litemongo's SQLite connections only work in the thread that opened them, while the web
+    server and Socket.IO run every request and event in a thread of its own: each thread gets
+    its own client on the same files (opening one costs well under a millisecond)."""
+
+    def __init__(self, path: str):
+        self._path = path
+        self._local = threading.local()
+
+    def _client(self):
+        client = getattr(self._local, "client", None)
+        if client is None:
+            import litemongo
+
+            client = self._local.client = litemongo.MongoClient(litemongo.client.create_store(self._path))
+        return client
+
+    def __getitem__(self, name: str):
+        return _ThreadLocalLiteDatabase(self, name)
+
+    def get_database(self, name: str, **kwargs):
+        return _ThreadLocalLiteDatabase(self, name)
+
+    def __getattr__(self, name: str):
+        return getattr(self._client(), name)
+
+
+class _ThreadLocalLiteDatabase:
+    """A database handle resolved per thread (MongoEngine caches one handle per alias)."""
+
+    def __init__(self, client: _ThreadLocalLiteMongo, name: str):
+        self._tl_client = client
+        self.name = name
+
+    def _db(self):
+        return self._tl_client._client()[self.name]
+
+    def __getitem__(self, name: str):
+        return self._db()[name]
+
+    def __getattr__(self, name: str):
+        return getattr(self._db(), name)
+
+    @property
+    def client(self):
+        return self._tl_client
 
 
 def connection_kwargs(uri: str) -> tuple[dict, str | None]:

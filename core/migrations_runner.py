@@ -50,11 +50,18 @@ def migrate(app) -> list[tuple[str, str]]:
             if (database, name) in applied:
                 continue
             module.upgrade(app, db)
-            MigrationRecord(name=name, database=database).save()
-            db["_aladdin_migrations"].update_one({"_id": name}, {"$set": {"appliedAt": MigrationRecord().appliedAt}},
-                                                 upsert=True)
+            _record(db, name, database)
             done.append((name, database))
     return done
+
+
+def _record(db, name: str, database: str) -> None:
+    """Recorded twice: in the platform database (for ``--status``) and in the database itself,
+    so a project database restored or moved elsewhere still says which migrations it has."""
+    record = MigrationRecord(name=name, database=database)
+    if not MigrationRecord.objects(database=database, name=name).first():
+        record.save()
+    db["_aladdin_migrations"].update_one({"_id": name}, {"$set": {"appliedAt": record.appliedAt}}, upsert=True)
 
 
 def mark_project_current(app, slug: str) -> None:
@@ -65,6 +72,6 @@ def mark_project_current(app, slug: str) -> None:
         if module.SCOPE != "project":
             continue
         name = module.__name__.rsplit(".", 1)[-1]
-        module.upgrade(app, ext.db.project(slug))
-        if not MigrationRecord.objects(database=database, name=name).first():
-            MigrationRecord(name=name, database=database).save()
+        db = ext.db.project(slug)
+        module.upgrade(app, db)
+        _record(db, name, database)

@@ -14,7 +14,7 @@ from bson import ObjectId
 
 from core.content import PATCH_KEY_RE, get_path, set_path, unset_path
 from core.errors import AladdinError, NotFound
-from core.graph import NodeRef, Relationship
+from core.graph import RELATIONSHIPS_COLLECTION, EmbeddedGraphStore, NodeRef, Relationship
 from core.media import safe_filename
 from core.models import utcnow
 
@@ -22,8 +22,21 @@ HEX24 = re.compile(r"^[0-9a-f]{24}$")
 MEDIA_KEY_SUFFIXES = ("ImageId", "VideoId", "AudioId", "mediaId")
 ALWAYS_DROPPED = ("brainValidated", "userApproved")
 MEDIA_COLLECTION = "media"
-# $in lists are chunked so each query stays far below MongoDB's 16 MB document limit.
+# $in lists are chunked so each query stays far below MongoDB's 16 MB document limit. The
+# embedded stores (litemongo, mongomock) test every candidate against the whole $in list, so a
+# query costs candidates x list length there: small chunks keep that linear overall.
 LOOKUP_CHUNK = 5000
+EMBEDDED_LOOKUP_CHUNK = 200
+# Reading all of a project's relationships once beats per-node lookups when the clone's nodes
+# are at least this fraction of them (a deep clone of most of a project).
+SCAN_RELATIONSHIPS_RATIO = 0.25
+# Likewise for documents: once a walk level wants this fraction of a collection, scan it once.
+SCAN_RATIO = 0.2
+
+
+def lookup_chunk(db) -> int:
+    module = type(db.client).__module__
+    return EMBEDDED_LOOKUP_CHUNK if module.startswith(("mongomock", "litemongo")) else LOOKUP_CHUNK
 
 
 def is_media_key(key: str) -> bool:
@@ -162,6 +175,9 @@ class Planner:
         self.user = user
         self.options = options
         self.src_db = self.ext.db.project(source.slug)
+        self.chunk = lookup_chunk(self.src_db)
+        self._scanned: dict[str, dict[str, dict]] = {}
+        self._counts: dict[str, int] = {}
         self.collections = list(self.ext.content_types)
         self._ref_paths: dict[str, list[tuple[str, str | None]]] = {}
         self._drop_paths: dict[str, list[str]] = {}
@@ -239,16 +255,31 @@ class Planner:
 
     def _fetch(self, collection: str, ids: Iterable[str]) -> list[dict]:
         ids = list(ids)
-        out: list[dict] = []
         coll = self.src_db[collection]
         ctype = self.ext.content_types[collection]
-        for start in range(0, len(ids), LOOKUP_CHUNK):
-            chunk = [ObjectId(i) for i in ids[start:start + LOOKUP_CHUNK]]
+        scanned = self._scanned.get(collection)
+        if scanned is None and len(ids) >= SCAN_RATIO * self._count(collection) > 0:
+            # Most of the collection is wanted: one scan, kept for the walk's later levels,
+            # costs less than id lookups (and the clone copies most of it anyway).
+            scanned = self._scanned[collection] = {str(d["_id"]): d for d in coll.find({})}
+            if ctype.sensitive_fields:
+                for doc in scanned.values():
+                    self.ext.codec.decrypt_document(ctype, doc)
+        if scanned is not None:
+            return [scanned[i] for i in ids if i in scanned]
+        out: list[dict] = []
+        for start in range(0, len(ids), self.chunk):
+            chunk = [ObjectId(i) for i in ids[start:start + self.chunk]]
             for doc in coll.find({"_id": {"$in": chunk}}):
                 if ctype.sensitive_fields:
                     self.ext.codec.decrypt_document(ctype, doc)
                 out.append(doc)
         return out
+
+    def _count(self, collection: str) -> int:
+        if collection not in self._counts:
+            self._counts[collection] = self.src_db[collection].estimated_document_count()
+        return self._counts[collection]
 
     def _resolve(self, wanted: dict[str | None, set[str]]) -> dict[str, tuple[str, dict]]:
         """Batched lookups: known collections directly, unknown ones across every content collection."""
@@ -439,11 +470,22 @@ class Planner:
     def _plan_relationships(self, plan: ClonePlan) -> None:
         nodes = [NodeRef(c, i) for c, i in plan.sources]
         id_map = plan.id_map
-        rels = self.ext.graph.relationships_among(self.source.slug, nodes)
+        rels = self._relationships_among(nodes)
         plan.relationships = [
             Relationship(NodeRef(r.source.collection, id_map[r.source.id]),
                          NodeRef(r.target.collection, id_map[r.target.id]), r.type)
             for r in rels if r.source.id in id_map and r.target.id in id_map]
+
+
+    def _relationships_among(self, nodes: list[NodeRef]) -> list[Relationship]:
+        graph = self.ext.graph
+        if isinstance(graph, EmbeddedGraphStore):
+            total = self.src_db[RELATIONSHIPS_COLLECTION].estimated_document_count()
+            if total and len(nodes) >= total * SCAN_RELATIONSHIPS_RATIO:
+                members = set(nodes)
+                _, rels = graph.list_all(self.source.slug)
+                return [r for r in rels if r.source in members and r.target in members]
+        return graph.relationships_among(self.source.slug, nodes)
 
 
 # --- in-memory rewriting ----------------------------------------------------------------------

@@ -1,1 +1,35 @@
-"""Export plugin: render a project's scenes into a downloadable video."""
+"""Export plugin: render a project's scenes into a downloadable video.
+
+Hook implementations only; logic lives in service/tasks/render/compose/webhooks/cleanup."""
+from __future__ import annotations
+
+from core.hookspecs import hookimpl
+
+
+@hookimpl
+def aladdin_blueprints(app):
+    from .routes import create_blueprints
+
+    return create_blueprints()
+
+
+@hookimpl
+def aladdin_cli_commands():
+    from .cli import commands
+
+    return commands()
+
+
+@hookimpl
+def aladdin_startup(app):
+    from .cleanup import schedule_cleanup
+
+    schedule_cleanup(app)
+
+
+@hookimpl
+def aladdin_event(app, event):
+    if event.name in ("export.completed", "export.failed"):
+        from .webhooks import dispatch
+
+        dispatch(app, event)

@@ -177,8 +177,8 @@ def _render_and_store(app, record: JobRecord, workdir: Path, progress: _Progress
             info = render_concat(scenes, preset, output, metadata=metadata, on_progress=on_render,
                                  timeout=service.setting(app, "EXPORT_TIMEOUT", 1800))
     except RenderError as exc:
-        if "timed out" in exc.message:
-            raise  # a busy machine may do better next attempt
+        if "timed out" in exc.message or exc.message.startswith("ffmpeg failed with exit code -"):
+            raise  # killed by a signal (OOM, operator) or too slow: another attempt may succeed
         raise PermanentExportError(str(exc)) from exc
     except ValueError as exc:
         raise PermanentExportError(str(exc)) from exc

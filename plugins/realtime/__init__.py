@@ -10,6 +10,9 @@ def aladdin_socketio(socketio, app):
     from .rooms.handlers import register
     from .service import Realtime
 
+    # Each socket's events run in order on its own connection thread: a cursor flood cannot be
+    # reordered, Yjs frames apply in the order sent, and no thread is spawned per event.
+    socketio.server.async_handlers = False
     rt = Realtime(app, socketio)
     app.extensions["realtime"] = rt
     register(socketio, app, rt)

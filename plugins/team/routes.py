@@ -60,14 +60,14 @@ def create_blueprints() -> list[Blueprint]:
                 ext().app, project, body["email"], body["role"], g.user, base_url=base_url())
             return {**invitation.to_json(), "token": token, "acceptUrl": url, "delivery": delivery}
 
-    @bp.route("/<pid>/team/invitations/<invitation_id>")
+    @bp.route("/<pid>/team/invitations/<invitationId>")
     class InvitationItem(MethodView):
         @bp.response(200, InvitationSchema)
         @bp.alt_response(409, description="already accepted or revoked")
-        def delete(self, pid, invitation_id):
+        def delete(self, pid, invitationId):  # noqa: N803 (the URL names it)
             """Revoke a pending invitation; its token stops working at once."""
             project = authorized_project(pid, "team:invite")
-            return invitations.revoke(ext().app, project, invitation_id, g.user).to_json()
+            return invitations.revoke(ext().app, project, invitationId, g.user).to_json()
 
     @bp.route("/<pid>/team")
     class Team(MethodView):
@@ -78,23 +78,23 @@ def create_blueprints() -> list[Blueprint]:
             items = members.listing(project)
             return {"items": items, "total": len(items)}
 
-    @bp.route("/<pid>/team/<user_id>")
+    @bp.route("/<pid>/team/<userId>")
     class TeamMember(MethodView):
         @bp.arguments(RoleChangeSchema)
         @bp.response(200, MemberSchema)
         @bp.alt_response(409, description="the owner cannot be demoted")
-        def patch(self, body, pid, user_id):
+        def patch(self, body, pid, userId):  # noqa: N803
             """Change a member's role (the owner's only changes through transfer-ownership)."""
             project = authorized_project(pid, "team:edit_roles")
-            return members.change_role(ext().app, project, user_id, body["role"], g.user)
+            return members.change_role(ext().app, project, userId, body["role"], g.user)
 
         @bp.response(204)
         @bp.alt_response(409, description="the owner cannot be removed")
-        def delete(self, pid, user_id):
+        def delete(self, pid, userId):  # noqa: N803
             """Remove a member; any member may remove itself, the owner cannot be removed."""
-            leaving = user_id == str(g.user.id)
+            leaving = userId == str(g.user.id)
             project = authorized_project(pid, "project:view" if leaving else "team:remove")
-            members.remove(ext().app, project, user_id, g.user)
+            members.remove(ext().app, project, userId, g.user)
             return ""
 
     @bp.route("/<pid>/transfer-ownership")

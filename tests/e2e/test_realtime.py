@@ -7,48 +7,7 @@ import time
 import pytest
 import socketio
 
-from core.app import create_app
-from core.settings import Settings
-from tests.e2e.realtime_support import Collab, Server, installation_env
-
-ROLES = ("owner", "editor", "collaborator", "viewer")
-
-
-class Installation:
-    """The test process's view of the installation the servers run (same litemongo, same Redis)."""
-
-    def __init__(self, env: dict):
-        self.env = env
-        self.app = create_app(Settings.from_env(env), load_entry_points=False)
-        self.ctx = self.app.app_context()
-        self.ctx.push()
-        from core.models import ApiToken, User
-        from core.projects import add_member, create_project
-
-        self.users = {}
-        for role in (*ROLES, "outsider"):
-            user = User(email=f"{role}@example.com", name=role.capitalize()).save()
-            user.token = ApiToken.issue(user)
-            self.users[role] = user
-        self.project = create_project(self.app, self.users["owner"], "Realtime Film", "realtime-film")
-        for role in ("editor", "collaborator", "viewer"):
-            add_member(self.app, self.project, self.users[role], role, self.users["owner"])
-        self.pid = str(self.project.id)
-
-    def token(self, role: str) -> str:
-        return self.users[role].token
-
-    def create_doc(self, role: str = "owner", collection: str = "scenes", **content) -> str:
-        doc = self.app.extensions["aladdin"].content.create(
-            self.project, collection, {"content": content or {"title": "Opening"}}, self.users[role])
-        return str(doc["_id"])
-
-    def get_doc(self, doc_id: str, collection: str = "scenes") -> dict:
-        return self.app.extensions["aladdin"].content.get(self.project, collection, doc_id)
-
-    def close(self):
-        self.ctx.pop()
-
+from tests.e2e.realtime_support import Collab, Installation, Server, close_all, installation_env
 
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory, redis_server):
@@ -80,8 +39,7 @@ def connect(server, installation):
         return client
 
     yield make
-    for client in clients:
-        client.close()
+    close_all(clients)
 
 
 # --- connection and presence --------------------------------------------------------------

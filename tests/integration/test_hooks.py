@@ -43,6 +43,11 @@ def hook_app(tmp_path, redis_server):
         app.extensions["aladdin"].db.close()
 
 
+def has_route(app, rule: str) -> bool:
+    """Whether a (concurrently written) built-in plugin serves ``rule`` yet."""
+    return any(r.rule == rule for r in app.url_map.iter_rules())
+
+
 def crew(app):
     """An owner, an editor, a viewer and an outsider around project ``hook-film``."""
     actors = Actors(app)
@@ -271,7 +276,7 @@ def test_aladdin_relationship_types_widens_the_graph_whitelist(hook_app):
     assert "FORESHADOWS" not in plain.extensions["aladdin"].graph.allowed_types
 
 
-PRESET = {"id": "festival-dcp-proxy", "width": 1998, "height": 1080, "videoBitrate": "8M",
+PRESET = {"id": "festival-dcp-proxy", "width": 1998, "height": 1080, "videoBitrate": "8000k",
           "audioBitrate": "192k", "videoCodec": "libx264", "fps": 24, "container": "mp4"}
 
 
@@ -295,8 +300,10 @@ def test_aladdin_export_presets_lists_a_plugin_preset(hook_app):
         assert r.status_code == 200, r.json
         body = r.json
         items = body.get("items", body.get("presets", [])) if isinstance(body, dict) else body
-        ids = [p.get("id") for p in items]
-        assert PRESET["id"] in ids
+        listed = {p.get("id"): p for p in items}
+        assert PRESET["id"] in listed
+        assert {k: listed[PRESET["id"]][k] for k in ("width", "height", "videoBitrate", "container")} == \
+            {k: PRESET[k] for k in ("width", "height", "videoBitrate", "container")}
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -606,6 +613,37 @@ def test_aladdin_before_clone_can_refuse(hook_app):
     assert hook.aladdin_before_clone(app=app, source=source, target=ok, plan={}, user=people["owner"]) == []
 
 
+def test_clone_hooks_through_http(hook_app):
+    """Through the clone plugin's route, when it exists: extra references are followed, dropped
+    fields are gone from the copy, and a refusal in ``aladdin_before_clone`` copies nothing."""
+    rules = CloneRules()
+    app = hook_app(rules)
+    if not has_route(app, "/api/v1/projects/<pid>/clone"):
+        pytest.skip("the clone plugin serves no HTTP route yet; the hook-level tests above are the proof")
+    people = crew(app)
+    client, h, src = app.test_client(), people["owner"].headers, people["project"].slug
+    mentor = client.post(f"/api/v1/projects/{src}/content/characters", json={"content": {"name": "Obi"}}, headers=h).json
+    scene = client.post(f"/api/v1/projects/{src}/content/scenes",
+                        json={"content": {"title": "Lesson", "mentorId": mentor["id"], "reviewNotes": "too long"}},
+                        headers=h).json
+    for slug in ("forbidden-copy", "fine-copy"):
+        assert client.post("/api/v1/projects", json={"name": slug, "slug": slug}, headers=h).status_code == 201
+    body = {"contentType": "scenes", "documentId": scene["id"]}
+    refused = client.post(f"/api/v1/projects/{src}/clone", json={**body, "targetProjectId": "forbidden-copy"}, headers=h)
+    assert refused.status_code == 403 and "forbidden" in refused.json["message"]
+    for collection in ("scenes", "characters"):
+        assert client.get(f"/api/v1/projects/forbidden-copy/content/{collection}", headers=h).json["total"] == 0
+    done = client.post(f"/api/v1/projects/{src}/clone", json={**body, "targetProjectId": "fine-copy"}, headers=h)
+    assert done.status_code == 201, done.json
+    copy = client.get(f"/api/v1/projects/fine-copy/content/scenes/{done.json['newRootId']}", headers=h).json
+    assert "reviewNotes" not in copy["content"] and copy["content"]["title"] == "Lesson"
+    new_mentor = copy["content"]["mentorId"]
+    assert new_mentor != mentor["id"]  # followed as a reference and rewritten to the copy's id
+    copied = client.get(f"/api/v1/projects/fine-copy/content/characters/{new_mentor}", headers=h)
+    assert copied.status_code == 200 and copied.json["content"]["name"] == "Obi"
+    assert [r[1].slug for r in rules.before] == ["forbidden-copy", "fine-copy"]
+
+
 # --- team (the team plugin calls this) -----------------------------------------------------
 
 
@@ -627,3 +665,12 @@ def test_aladdin_send_invitation_first_delivery_wins(hook_app):
         app=app, invitation=invitation, accept_url="https://aladdin.test/api/v1/invitations/tok/accept")
     assert result == {"deliveredBy": "courier"}  # firstresult: one answer, not a list
     assert sent == [("new@example.com", "https://aladdin.test/api/v1/invitations/tok/accept")]
+    # Through the team plugin's route, when it exists: our courier delivers, its default does not.
+    if has_route(app, "/api/v1/projects/<pid>/team/invitations"):
+        people = crew(app)
+        r = app.test_client().post(f"/api/v1/projects/{people['project'].slug}/team/invitations",
+                                   json={"email": "writer@example.com", "role": "editor"},
+                                   headers=people["owner"].headers)
+        assert r.status_code == 201, r.json
+        assert r.json["delivery"] == {"delivered": True, "deliveredBy": "courier"}
+        assert sent[-1] == ("writer@example.com", r.json["acceptUrl"])

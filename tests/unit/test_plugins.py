@@ -83,8 +83,8 @@ def test_disabling_a_plugin_removes_its_hooks_and_routes(build_app):
     # Whatever routes the export plugin serves (e.g. /api/v1/export/presets) are gone too.
     full_rules = {r.rule for r in full.url_map.iter_rules()}
     rules = {r.rule for r in without.url_map.iter_rules()}
-    assert not [r for r in rules if "export" in r], rules
-    assert {r for r in full_rules - rules} == {r for r in full_rules if "export" in r}
+    assert rules <= full_rules
+    assert not [r for r in rules if "/export" in r], rules
     # The plugins endpoint no longer lists them.
     with without.app_context():
         user = Actors(without).user("op@example.com")

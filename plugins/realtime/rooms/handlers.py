@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from flask import request
+from socketio.exceptions import ConnectionRefusedError
 
 from core.content import serialize
 from core.errors import AladdinError, AuthenticationFailed, Conflict, Forbidden, NotFound
@@ -204,9 +205,14 @@ def register(socketio, app, rt: Realtime) -> None:
         if data.get("collection") is not None:
             fields["collection"] = v.collection_name(data)
         payload = stamp(session, pid, **fields)
-        rt.cursors.submit((session.sid, fields["documentId"]),
-                          lambda: rt.emit("cursor_move", payload, to=project_room(pid), skip_sid=session.sid))
-        rt.activity(session, pid, cursor={"documentId": fields["documentId"], "position": fields["position"]})
+
+        def send():
+            rt.emit("cursor_move", payload, to=project_room(pid), skip_sid=session.sid)
+            # The presence record keeps the last cursor that went out (joiners see it).
+            rt.activity(session, pid, force=True,
+                        cursor={"documentId": fields["documentId"], "position": fields["position"]})
+
+        rt.cursors.submit((session.sid, fields["documentId"]), send)
         return {"ok": True}
 
     def typing(event: str):

