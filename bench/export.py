@@ -72,7 +72,7 @@ def through_plugin(app, project, user, transition: dict | None = None) -> tuple[
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=2, help="best of N for each path")
+    parser.add_argument("--rounds", type=int, default=3, help="best of N for each path (order alternates)")
     parser.add_argument("--no-moviepy", action="store_true", help="skip the (slow) MoviePy path")
     args = parser.parse_args(argv)
 
@@ -109,8 +109,12 @@ def main(argv: list[str] | None = None) -> None:
             plugin_times, hand_times, moviepy_times = [], [], []
             for n in range(args.rounds):
                 hand_out = folder / f"hand-{n}.mp4"
-                h = hand_written(scenes, hand_out, "bench cut")
-                p, result = through_plugin(app, project, user)
+                if n % 2 == 0:  # alternate the order so neither path always gets the warmer machine
+                    h = hand_written(scenes, hand_out, "bench cut")
+                    p, result = through_plugin(app, project, user)
+                else:
+                    p, result = through_plugin(app, project, user)
+                    h = hand_written(scenes, hand_out, "bench cut")
                 hand_times.append(h)
                 plugin_times.append(p)
                 line = f"round {n + 1}: plugin {p:.2f}s, hand-written ffmpeg {h:.2f}s"

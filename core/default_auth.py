@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from .errors import AuthenticationFailed
 from .hookspecs import hookimpl
-from .models import ApiToken, hash_token
+from .models import ApiToken, User, hash_token
 
 
 def user_for_token(token: str):
     """The user owning ``token``, or None; Socket.IO connections reuse this."""
     if not token:
         return None
-    record = ApiToken.objects(tokenHash=hash_token(token), revoked=False).first()
+    # Every request runs this: two indexed lookups straight through pymongo, not a MongoEngine
+    # queryset plus a lazy dereference (a third of the cost on the embedded store).
+    record = ApiToken._get_collection().find_one({"tokenHash": hash_token(token), "revoked": False}, {"user": 1})
     if record is None:
         return None
-    return record.user
+    doc = User._get_collection().find_one({"_id": record["user"]})
+    return User._from_son(doc) if doc else None
 
 
 @hookimpl(trylast=True)

@@ -3,8 +3,10 @@ kept in each project's own database, and create_graph_store() choosing embedded 
 from __future__ import annotations
 
 import abc
+import hashlib
+import json
 import re
-from collections import defaultdict
+import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -20,8 +22,19 @@ DEFAULT_RELATIONSHIP_TYPES: frozenset[str] = frozenset({
 MIN_DEPTH = 1
 MAX_DEPTH = 5  # beyond this a film graph's neighbourhood is most of the project: use list_all
 
+# The embedded store's one collection (see EmbeddedGraphStore). The two before it are the
+# earlier one-document-per-item layout: no longer written, still dropped by drop_project.
+BUCKETS_COLLECTION = "graph_buckets"
 NODES_COLLECTION = "graph_nodes"
 RELATIONSHIPS_COLLECTION = "graph_relationships"
+ROOT_BITS = 6  # 64 root buckets per family; more appear only by splitting
+_ROOT_MASK = (1 << ROOT_BITS) - 1
+# A bucket's items string is kept under this (split beyond it): well below BSON's 16 MB, and
+# small enough that rewriting one bucket for a single new item stays cheap.
+BUCKET_BYTES = 1 << 20
+_MAX_ATTEMPTS = 64  # compare-and-set rounds before a write gives up under contention
+_NODES, _OUT, _IN = "n", "o", "i"
+_FAMILIES = (_NODES, _OUT, _IN)
 
 # fullmatch, not match+$: "$" would also accept a trailing newline.
 _TYPE_PATTERN = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
@@ -212,182 +225,361 @@ class GraphStore(abc.ABC):
         """Release connections; the store is unusable afterwards."""
 
 
-class EmbeddedGraphStore(GraphStore):
-    """Graph kept in the project's own database: "graph_nodes" and "graph_relationships".
+class _Request:
+    """One routed item of a bucket operation: an entry to add/remove, or a node to read."""
 
-    Node documents are {collection, id}; relationship documents {from, to, type} with
-    from/to as {collection, id}, the same shape as Relationship.as_dict().
+    __slots__ = ("kind", "entry", "node", "nh", "_kh")
+
+    def __init__(self, kind: str, entry: tuple | None, node: tuple[str, str], nh: int) -> None:
+        self.kind, self.entry, self.node, self.nh, self._kh = kind, entry, node, nh, None
+
+    @property
+    def kh(self) -> int:
+        if self._kh is None:
+            self._kh = _hash(self.entry, b"key")
+        return self._kh
+
+
+def _hash(parts: Sequence[str], person: bytes) -> int:
+    """A stable 64-bit hash (Python's hash() is salted per process, buckets outlive processes)."""
+    data = "\x00".join(parts).encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8, person=person).digest(), "little")
+
+
+def _dump_items(items: Iterable[tuple]) -> str:
+    # One JSON string per bucket, not a BSON array: the embedded stores deep-copy and walk
+    # every array element on each write, a string is copied as one object.
+    return json.dumps(sorted(items), separators=(",", ":"))
+
+
+def _load_items(doc: Mapping[str, Any] | None) -> set[tuple]:
+    if not doc or not doc.get("items"):
+        return set()
+    return {tuple(item) for item in json.loads(doc["items"])}
+
+
+class EmbeddedGraphStore(GraphStore):
+    """Graph kept in the project's own database, in bucket documents of "graph_buckets".
+
+    Three families of buckets: nodes ("n"), relationships by source ("o") and by target
+    ("i", the reverse index for incoming-edge lookups). An item's bucket is a stable hash of
+    its node, so a bulk write reads and rewrites a few dozen documents instead of inserting
+    one per item, and every bucket write is a compare-and-set on its "version" (MERGE
+    semantics under concurrent writers without unique secondary indexes). A bucket holds its
+    items as one JSON string of [collection, id] or [fromColl, fromId, toColl, toId, type]
+    rows; when it would grow past bucket_bytes it splits in two by the next bit of the node
+    hash (or, for one node with very many edges, of the item's own hash) and becomes an
+    interior document pointing at its children: an extendible hash trie, so documents stay
+    far below MongoDB's 16 MB limit however large the project grows.
+
+    The "o" family is authoritative for relationships (its counts are returned); "i" is
+    written after it and repaired by repeating a call that was interrupted in between.
     """
 
     def __init__(self, database_for: Callable[[str], "pymongo.database.Database"],
-                 allowed_types: Collection[str] = DEFAULT_RELATIONSHIP_TYPES) -> None:
+                 allowed_types: Collection[str] = DEFAULT_RELATIONSHIP_TYPES, *,
+                 bucket_bytes: int = BUCKET_BYTES) -> None:
         super().__init__(allowed_types)
         self._database_for = database_for
-        self._indexed: set[str] = set()
+        if bucket_bytes < 1:
+            raise ValueError("bucket_bytes must be positive")
+        self.bucket_bytes = bucket_bytes
 
     # -- plumbing -----------------------------------------------------------------------
 
-    def _collections(self, project: str):
-        db = self._database_for(_check_project(project))
-        nodes, rels = db[NODES_COLLECTION], db[RELATIONSHIPS_COLLECTION]
-        if project not in self._indexed:
-            # Unique indexes keep MERGE semantics when two writers insert the same item.
-            nodes.create_index([("collection", 1), ("id", 1)], unique=True, name="node_key")
-            rels.create_index([("from.collection", 1), ("from.id", 1), ("to.collection", 1),
-                               ("to.id", 1), ("type", 1)], unique=True, name="rel_key")
-            # Incoming-edge lookups for neighbourhood / relationships_of.
-            rels.create_index([("to.collection", 1), ("to.id", 1)], name="rel_to")
-            self._indexed.add(project)
-        return nodes, rels
+    def _buckets(self, project: str):
+        return self._database_for(_check_project(project))[BUCKETS_COLLECTION]
 
     @staticmethod
-    def _insert(coll, docs: list[dict]) -> int:
-        """insert_many, unordered; a duplicate-key loss to a concurrent writer is not an error."""
-        from pymongo.errors import BulkWriteError
+    def _node_of(family: str, entry: tuple) -> tuple[str, str]:
+        if family == _OUT:
+            return entry[0], entry[1]
+        if family == _IN:
+            return entry[2], entry[3]
+        return entry[0], entry[1]
 
-        if not docs:
-            return 0
-        try:
-            return len(coll.insert_many(docs, ordered=False).inserted_ids)
-        except BulkWriteError as exc:
-            # The unique index gives MERGE semantics under races; anything else is real.
-            if any(err.get("code") != 11000 for err in exc.details.get("writeErrors", [])):
-                raise
-            return exc.details.get("nInserted", 0)
-
-    @staticmethod
-    def _node_filter(prefix: str, nodes: Sequence[NodeRef]) -> list[dict]:
-        """$or clauses matching any of nodes, one batched $in per collection."""
-        by_collection: dict[str, list[str]] = defaultdict(list)
-        for node in nodes:
-            by_collection[node.collection].append(node.id)
-        return [{f"{prefix}collection": c, f"{prefix}id": {"$in": ids}}
-                for c, ids in by_collection.items()]
+    def _requests(self, family: str, kind: str, entries: Iterable[tuple],
+                  hashes: dict[tuple, int]) -> list[_Request]:
+        out = []
+        for entry in entries:
+            node = entry if kind == "read" else self._node_of(family, entry)
+            nh = hashes.get(node)
+            if nh is None:
+                nh = hashes[node] = _hash(node, b"node")
+            out.append(_Request(kind, None if kind == "read" else entry, node, nh))
+        return out
 
     @staticmethod
-    def _rel_from_doc(doc: Mapping[str, Any]) -> Relationship:
-        return Relationship(NodeRef(doc["from"]["collection"], doc["from"]["id"]),
-                            NodeRef(doc["to"]["collection"], doc["to"]["id"]), doc["type"])
+    def _fetch(coll, ids: Sequence[str]) -> dict[str, dict]:
+        docs: dict[str, dict] = {}
+        for chunk in _chunks(list(ids)):
+            docs.update((d["_id"], d) for d in coll.find({"_id": {"$in": list(chunk)}}))
+        return docs
+
+    def _descend(self, coll, family: str,
+                 requests: list[_Request]) -> list[tuple[dict, list[_Request]]]:
+        """Route requests from the root buckets down through split buckets to leaves.
+
+        One query per trie level for all requests together. A missing leaf comes back as an
+        empty stand-in with version 0 (written by insert, so its _id decides races).
+        """
+        pending: dict[str, tuple[dict, list[_Request]]] = {}
+        for req in requests:
+            bid = f"{family}:{req.nh & _ROOT_MASK}"
+            pending.setdefault(bid, ({"nbit": ROOT_BITS, "kbit": 0}, []))[1].append(req)
+        leaves: list[tuple[dict, list[_Request]]] = []
+        while pending:
+            docs = self._fetch(coll, list(pending))
+            nxt: dict[str, tuple[dict, list[_Request]]] = {}
+            for bid, (defaults, reqs) in pending.items():
+                doc = docs.get(bid) or {"_id": bid, "version": 0, **defaults}
+                split = doc.get("split")
+                if not split:
+                    leaves.append((doc, reqs))
+                    continue
+                on, bit, children = split["on"], split["bit"], split["children"]
+                below = ({"nbit": bit + 1, "kbit": doc["kbit"]} if on == "node"
+                         else {"nbit": doc["nbit"], "kbit": bit + 1})
+                for req in reqs:
+                    if on == "node":
+                        targets = (children[(req.nh >> bit) & 1],)
+                    elif req.kind == "read":
+                        targets = children  # one node's items spread over both halves
+                    else:
+                        targets = (children[(req.kh >> bit) & 1],)
+                    for child in targets:
+                        nxt.setdefault(child, (below, []))[1].append(req)
+            pending = nxt
+        return leaves
+
+    def _layout(self, family: str, items: set[tuple], nbit: int, kbit: int,
+                blob: str | None = None) -> tuple[dict, list[dict]]:
+        """The body of a bucket holding items, splitting it into a subtree while too big."""
+        blob = _dump_items(items) if blob is None else blob
+        if len(blob) <= self.bucket_bytes or len(items) <= 1:
+            return {"nbit": nbit, "kbit": kbit, "count": len(items), "items": blob}, []
+        node_hashes = {e: _hash(self._node_of(family, e), b"node") for e in items}
+        if nbit < 64 and len(set(node_hashes.values())) > 1:
+            on, bit, pick = "node", nbit, lambda e: (node_hashes[e] >> nbit) & 1
+            below = (nbit + 1, kbit)
+        elif kbit < 64:
+            on, bit, pick = "key", kbit, lambda e: (_hash(e, b"key") >> kbit) & 1
+            below = (nbit, kbit + 1)
+        else:  # pragma: no cover - 64 bits of identical hashes: nothing left to split on
+            return {"nbit": nbit, "kbit": kbit, "count": len(items), "items": blob}, []
+        halves: tuple[set, set] = (set(), set())
+        for entry in items:
+            halves[pick(entry)].add(entry)
+        # Fresh random ids: an abandoned attempt's children can never be mistaken for ours.
+        children = [f"{family}:{secrets.token_hex(8)}" for _ in halves]
+        descendants: list[dict] = []
+        for child, half in zip(children, halves):
+            body, more = self._layout(family, half, *below)
+            descendants.append({"_id": child, "version": 1, **body})
+            descendants.extend(more)
+        split = {"on": on, "bit": bit, "children": children}
+        return {"nbit": nbit, "kbit": kbit, "split": split}, descendants
+
+    def _mutate(self, project: str, family: str, *, add: Iterable[tuple] = (),
+                remove: Iterable[tuple] = ()) -> tuple[int, int]:
+        """Add and remove entries of one family; return (added, removed), counting only
+        entries that were really absent / present, so repeated calls count 0."""
+        from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+        coll = self._buckets(project)
+        hashes: dict[tuple, int] = {}
+        requests = (self._requests(family, "add", add, hashes)
+                    + self._requests(family, "remove", remove, hashes))
+        added = removed = 0
+        for _attempt in range(_MAX_ATTEMPTS):
+            if not requests:
+                return added, removed
+            retry: list[_Request] = []
+            inserts: list[tuple[dict, list[_Request], int, int, list[str]]] = []
+            for doc, reqs in self._descend(coll, family, requests):
+                current = _load_items(doc)
+                adds = {r.entry for r in reqs if r.kind == "add"} - current
+                removes = {r.entry for r in reqs if r.kind == "remove"} & current
+                if not adds and not removes:
+                    continue
+                body, children = self._layout(family, (current - removes) | adds,
+                                              doc["nbit"], doc["kbit"])
+                if children:
+                    coll.insert_many(children, ordered=True)
+                child_ids = [c["_id"] for c in children]
+                version = doc["version"]
+                new_doc = {"_id": doc["_id"], "version": version + 1, **body}
+                if version == 0:
+                    inserts.append((new_doc, reqs, len(adds), len(removes), child_ids))
+                    continue
+                ok = coll.replace_one({"_id": doc["_id"], "version": version},
+                                      new_doc).matched_count == 1
+                self._settle(coll, ok, child_ids)
+                if ok:
+                    added, removed = added + len(adds), removed + len(removes)
+                else:
+                    retry.extend(reqs)
+            if inserts:
+                # New buckets in one round trip; a duplicate _id means another writer made
+                # that bucket first, so those requests go round again.
+                lost: set[int] = set()
+                try:
+                    coll.insert_many([i[0] for i in inserts], ordered=False)
+                except BulkWriteError as exc:
+                    errors = exc.details.get("writeErrors", [])
+                    if any(err.get("code") != 11000 for err in errors):
+                        raise
+                    lost = {err["index"] for err in errors}
+                except DuplicateKeyError:  # pragma: no cover - some backends raise it directly
+                    lost = set(range(len(inserts)))
+                for n, (_, reqs, n_add, n_remove, child_ids) in enumerate(inserts):
+                    self._settle(coll, n not in lost, child_ids)
+                    if n in lost:
+                        retry.extend(reqs)
+                    else:
+                        added, removed = added + n_add, removed + n_remove
+            requests = retry
+        raise GraphError("the graph is being changed by too many writers at once; try again")
 
     @staticmethod
-    def _rel_key(rel: Relationship) -> dict[str, str]:
-        return {"from.collection": rel.source.collection, "from.id": rel.source.id,
-                "to.collection": rel.target.collection, "to.id": rel.target.id, "type": rel.type}
+    def _settle(coll, committed: bool, child_ids: list[str]) -> None:
+        # A split whose parent lost its compare-and-set leaves unreachable children: remove them.
+        if child_ids and not committed:
+            coll.delete_many({"_id": {"$in": child_ids}})
 
-    def _touching(self, rels_coll, nodes: Sequence[NodeRef]) -> set[Relationship]:
-        found: set[Relationship] = set()
-        for chunk in _chunks(nodes):
-            query = {"$or": self._node_filter("from.", chunk) + self._node_filter("to.", chunk)}
-            found.update(self._rel_from_doc(d) for d in rels_coll.find(query, {"_id": 0}))
+    def _read(self, project: str, family: str, nodes: Iterable[tuple[str, str]]) -> set[tuple]:
+        """Entries of a family whose node is one of nodes."""
+        requests = self._requests(family, "read", _unique(nodes), {})
+        if not requests:
+            return set()
+        found: set[tuple] = set()
+        for doc, reqs in self._descend(self._buckets(project), family, requests):
+            wanted = {r.node for r in reqs}
+            found.update(e for e in _load_items(doc) if self._node_of(family, e) in wanted)
         return found
 
-    # -- interface ----------------------------------------------------------------------
+    def _scan(self, project: str) -> dict[str, set[tuple]]:
+        """Every entry of every family: one query, then a walk from the roots (so leftovers
+        of an interrupted split, never linked in, are ignored)."""
+        docs = {d["_id"]: d for d in self._buckets(project).find({})}
+        result: dict[str, set[tuple]] = {}
+        for family in _FAMILIES:
+            items: set[tuple] = set()
+            stack = [f"{family}:{n}" for n in range(1 << ROOT_BITS)]
+            while stack:
+                doc = docs.get(stack.pop())
+                if doc is None:
+                    continue
+                if doc.get("split"):
+                    stack.extend(doc["split"]["children"])
+                else:
+                    items |= _load_items(doc)
+            result[family] = items
+        return result
 
-    # Writes read what exists, then insert_many the rest: two round trips per chunk, not one
-    # per item, using only operations every backend has (mongomock 4.3 cannot take pymongo
-    # 4.x's UpdateOne/DeleteOne in bulk_write).
+    @staticmethod
+    def _node_key(node: NodeRef) -> tuple[str, str]:
+        return node.collection, node.id
+
+    @staticmethod
+    def _rel_entry(rel: Relationship) -> tuple[str, str, str, str, str]:
+        return (rel.source.collection, rel.source.id, rel.target.collection, rel.target.id,
+                rel.type)
+
+    @staticmethod
+    def _rel_from_entry(entry: Sequence[str]) -> Relationship:
+        return Relationship(NodeRef(entry[0], entry[1]), NodeRef(entry[2], entry[3]), entry[4])
+
+    def _touching(self, project: str, keys: list[tuple[str, str]]) -> set[tuple]:
+        return self._read(project, _OUT, keys) | self._read(project, _IN, keys)
+
+    # -- interface ----------------------------------------------------------------------
 
     def add_nodes(self, project: str, nodes: Iterable[NodeRef]) -> int:
         nodes = self._nodes(nodes)
         if not nodes:
             return 0
-        nodes_coll, _ = self._collections(project)
-        existing: set[NodeRef] = set()
-        for chunk in _chunks(nodes):
-            existing.update(NodeRef(d["collection"], d["id"]) for d in nodes_coll.find(
-                {"$or": self._node_filter("", chunk)}, {"_id": 0, "collection": 1, "id": 1}))
-        return self._insert(nodes_coll, [n.as_dict() for n in nodes if n not in existing])
+        return self._mutate(project, _NODES, add=[self._node_key(n) for n in nodes])[0]
 
     def add_relationships(self, project: str, rels: Iterable[Relationship]) -> int:
         rels = self._validated(rels)
         if not rels:
             return 0
-        self.add_nodes(project, _unique(n for r in rels for n in (r.source, r.target)))
-        _, rels_coll = self._collections(project)
-        wanted = set(rels)
-        existing: set[Relationship] = set()
-        for chunk in _chunks(_unique(r.source for r in rels)):
-            for doc in rels_coll.find({"$or": self._node_filter("from.", chunk)}, {"_id": 0}):
-                found = self._rel_from_doc(doc)
-                if found in wanted:
-                    existing.add(found)
-        return self._insert(rels_coll, [r.as_dict() for r in rels if r not in existing])
+        # Nodes first, then edges by source, then the reverse index: an interrupted call
+        # never leaves an edge whose nodes are missing, and repeating it completes it.
+        self._mutate(project, _NODES,
+                     add=_unique((n.collection, n.id) for r in rels for n in (r.source, r.target)))
+        entries = [self._rel_entry(r) for r in rels]
+        added = self._mutate(project, _OUT, add=entries)[0]
+        self._mutate(project, _IN, add=entries)
+        return added
 
     def neighbourhood(self, project: str, node: NodeRef, depth: int = 1) -> dict:
         depth = clamp_depth(depth)
         (root,) = self._nodes([node])
-        nodes_coll, rels_coll = self._collections(project)
-        if nodes_coll.find_one({"collection": root.collection, "id": root.id}, {"_id": 1}) is None:
+        if not self._read(project, _NODES, [self._node_key(root)]):
             return {"nodes": [], "relationships": []}
-        # BFS, one batched query per hop: a hop-k query finds exactly the edges on paths
-        # of length <= k+1 from the root, matching Cypher's [*0..depth] answer.
+        # BFS, one batched read per hop and direction: a hop-k read finds exactly the edges
+        # on paths of length <= k+1 from the root, matching Cypher's [*0..depth] answer.
         seen: set[NodeRef] = {root}
         found: set[Relationship] = set()
         frontier: list[NodeRef] = [root]
         for _ in range(depth):
             if not frontier:
                 break
-            hop = self._touching(rels_coll, frontier)
+            hop = {self._rel_from_entry(e)
+                   for e in self._touching(project, [self._node_key(n) for n in frontier])}
             found |= hop
             frontier = sorted({n for r in hop for n in (r.source, r.target)} - seen)
             seen.update(frontier)
         return self._neighbourhood_result(root, seen, found)
 
     def relationships_among(self, project: str, nodes: Collection[NodeRef]) -> list[Relationship]:
-        members = set(self._nodes(nodes))
+        members = {self._node_key(n) for n in self._nodes(nodes)}
         if not members:
             return []
-        _, rels_coll = self._collections(project)
-        # Fetch by source only, then keep those whose target is also a member.
-        found: set[Relationship] = set()
-        for chunk in _chunks(sorted(members)):
-            for doc in rels_coll.find({"$or": self._node_filter("from.", chunk)}, {"_id": 0}):
-                rel = self._rel_from_doc(doc)
-                if rel.target in members:
-                    found.add(rel)
-        return sorted(found)
+        # Read by source only, then keep those whose target is also a member.
+        return sorted(self._rel_from_entry(e) for e in self._read(project, _OUT, members)
+                      if (e[2], e[3]) in members)
 
     def relationships_of(self, project: str, nodes: Collection[NodeRef]) -> list[Relationship]:
         nodes = self._nodes(nodes)
         if not nodes:
             return []
-        _, rels_coll = self._collections(project)
-        return sorted(self._touching(rels_coll, nodes))
+        return sorted(self._rel_from_entry(e)
+                      for e in self._touching(project, [self._node_key(n) for n in nodes]))
 
     def delete_nodes(self, project: str, nodes: Iterable[NodeRef]) -> int:
-        nodes = self._nodes(nodes)
-        if not nodes:
+        keys = [self._node_key(n) for n in self._nodes(nodes)]
+        if not keys:
             return 0
-        nodes_coll, rels_coll = self._collections(project)
-        deleted = 0
-        for chunk in _chunks(nodes):
-            # Relationships first: a crash in between leaves nodes without edges, never
-            # edges pointing at missing nodes.
-            rels_coll.delete_many({"$or": self._node_filter("from.", chunk)
-                                   + self._node_filter("to.", chunk)})
-            deleted += nodes_coll.delete_many({"$or": self._node_filter("", chunk)}).deleted_count
-        return deleted
+        # Relationships first: a crash in between leaves nodes without edges, never
+        # edges pointing at missing nodes.
+        touching = self._touching(project, keys)
+        if touching:
+            self._mutate(project, _OUT, remove=touching)
+            self._mutate(project, _IN, remove=touching)
+        return self._mutate(project, _NODES, remove=keys)[1]
 
     def delete_relationships(self, project: str, rels: Iterable[Relationship]) -> int:
         rels = self._validated(rels)
         if not rels:
             return 0
-        _, rels_coll = self._collections(project)
-        return sum(rels_coll.delete_many({"$or": [self._rel_key(r) for r in chunk]}).deleted_count
-                   for chunk in _chunks(rels))
+        entries = [self._rel_entry(r) for r in rels]
+        removed = self._mutate(project, _OUT, remove=entries)[1]
+        self._mutate(project, _IN, remove=entries)
+        return removed
 
     def list_all(self, project: str) -> tuple[list[NodeRef], list[Relationship]]:
-        nodes_coll, rels_coll = self._collections(project)
-        nodes = sorted(NodeRef(d["collection"], d["id"]) for d in nodes_coll.find({}, {"_id": 0}))
-        rels = sorted(self._rel_from_doc(d) for d in rels_coll.find({}, {"_id": 0}))
-        return nodes, rels
+        families = self._scan(project)
+        nodes = sorted(NodeRef(c, i) for c, i in families[_NODES])
+        return nodes, sorted(self._rel_from_entry(e) for e in families[_OUT])
 
     def drop_project(self, project: str) -> None:
         db = self._database_for(_check_project(project))
-        db.drop_collection(NODES_COLLECTION)
-        db.drop_collection(RELATIONSHIPS_COLLECTION)
-        # Dropping the collections dropped their indexes too.
-        self._indexed.discard(project)
+        # The collections of the earlier one-document-per-item layout go too.
+        for name in (BUCKETS_COLLECTION, NODES_COLLECTION, RELATIONSHIPS_COLLECTION):
+            db.drop_collection(name)
 
 
 _DRIVER_SCHEMES = frozenset({"bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc"})

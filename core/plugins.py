@@ -36,6 +36,11 @@ def plugin_name(module_path: str) -> str:
 
 def create_plugin_manager(disabled: Iterable[str] = (), *, load_entry_points: bool = True,
                           extra: Iterable[object] = ()) -> pluggy.PluginManager:
+    """Register the built-ins, then the ``aladdin.plugins`` entry points, then ``extra``.
+
+    Names in ``disabled`` are blocked before import, so an operator can start without a plugin
+    that fails to import (which raises :class:`PluginLoadError`); ``check_pending()`` last makes
+    a misspelled hook implementation fail here, at start-up. See docs/plugin_hooks.md."""
     pm = pluggy.PluginManager("aladdin")
     pm.add_hookspecs(hookspecs)
     disabled = set(disabled)

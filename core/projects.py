@@ -33,17 +33,19 @@ def validate_slug(slug: str) -> str:
 
 def find_project(ref: str) -> Project:
     """A project by id or slug; NotFound otherwise (callers authorize before revealing it)."""
-    project = None
+    # Every project URL runs this: plain pymongo lookups (indexed) instead of a MongoEngine queryset.
+    collection = Project._get_collection()
+    doc = None
     if isinstance(ref, str) and len(ref) == 24:
         try:
-            project = Project.objects(id=ObjectId(ref)).first()
+            doc = collection.find_one({"_id": ObjectId(ref)})
         except InvalidId:
-            project = None
-    if project is None and isinstance(ref, str) and SLUG_RE.match(ref):
-        project = Project.objects(slug=ref).first()
-    if project is None:
+            doc = None
+    if doc is None and isinstance(ref, str) and SLUG_RE.match(ref):
+        doc = collection.find_one({"slug": ref})
+    if doc is None:
         raise NotFound("project not found")
-    return project
+    return Project._from_son(doc)
 
 
 def create_project(app, owner: User, name: str, slug: str | None = None, description: str = "") -> Project:

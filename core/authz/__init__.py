@@ -27,6 +27,9 @@ PERMISSIONS = (
 )
 
 
+DECISION_CACHE_SIZE = 50_000  # memoised polar answers per app; cleared wholesale when full
+
+
 class User:
     """The user as policies see it: ``id``, ``email`` and ``role_in(project)``."""
 
@@ -91,6 +94,7 @@ class Authorizer:
         self.role_lookup = role_lookup
         # The polar VM is not re-entrant across threads (Socket.IO and web threads share it).
         self._lock = threading.RLock()
+        self._decisions: dict[tuple, bool] = {}
 
     def actor(self, user) -> User:
         return User(str(user.id), getattr(user, "email", ""), self.role_lookup)
@@ -105,11 +109,37 @@ class Authorizer:
 
     def is_allowed(self, user, action: str, resource) -> bool:
         actor = user if isinstance(user, User) else self.actor(user)
+        key = self._decision_key(actor, action, resource)
         with self._lock:
+            if key is not None and key in self._decisions:
+                return self._decisions[key]
             try:
-                return bool(self.oso.is_allowed(actor, action, resource))
+                allowed = bool(self.oso.is_allowed(actor, action, resource))
             except PolarRuntimeError:
-                return False
+                allowed = False
+            if key is not None:
+                if len(self._decisions) >= DECISION_CACHE_SIZE:
+                    self._decisions.clear()
+                self._decisions[key] = allowed
+            return allowed
+
+    @staticmethod
+    def _decision_key(actor: User, action: str, resource) -> tuple | None:
+        """Everything a policy can observe about this question, so equal keys get equal answers.
+
+        Policy files are loaded once per app and polar rules are pure: the answer depends only
+        on the actor's id, email and role in the resource's project, the action and the
+        resource's fields. The role is looked up fresh on every request (not cached here), so a
+        role change takes effect at once; the memo only skips re-running the polar VM, which
+        is the most expensive step of an authorized request."""
+        if isinstance(resource, Project):
+            project, extra = resource, None
+        elif isinstance(resource, Content):
+            project, extra = resource.project, (resource.collection, resource.id, resource.created_by)
+        else:
+            return None
+        return (actor.id, actor.email, actor.role_in(project), action,
+                project.id, project.slug, project.owner_id, extra)
 
     def authorize(self, user, action: str, project, collection: str | None = None,
                   document: dict | None = None) -> str:

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 import socketio
-from pycrdt import Doc, Text, create_sync_message, handle_sync_message
+from pycrdt import Doc, Text, create_sync_message, create_update_message, handle_sync_message
 
 from core.app import create_app
 from core.settings import Settings
@@ -165,6 +165,13 @@ class YClient(Collab):
         assert ack == {"ok": True}, ack
         assert self.synced.wait(timeout), "no sync step 2 from the server"
         return ack
+
+    def edit(self, change) -> dict:
+        """Run ``change(doc)`` locally and send the resulting update; returns the server's ack."""
+        before = self.doc.get_state()
+        change(self.doc)
+        update = self.doc.get_update(before)
+        return self.call("yjs", {**self.ref, "message": create_update_message(update)})
 
     def text(self, name: str = "text") -> str:
         return str(self.doc.get(name, type=Text))

@@ -23,20 +23,29 @@ def _entry_point():
     return next((ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name == PLUGIN), None)
 
 
+def _imported_from_this_checkout() -> bool:
+    try:
+        module = importlib.import_module("aladdin_storyboards")
+    except ImportError:
+        return False
+    return Path(module.__file__).resolve().is_relative_to(EXAMPLE)
+
+
 @pytest.fixture(scope="session")
 def storyboards_installed():
-    """Install the example in editable mode once if this machine does not have it yet (fresh CI)."""
-    if _entry_point() is None:
+    """Install the example in editable mode once if this machine does not have it yet (fresh CI),
+    or has it from another checkout; then make sure this process imports this checkout's copy."""
+    if _entry_point() is None or not _imported_from_this_checkout():
         done = subprocess.run([sys.executable, "-m", "pip", "install", "-e", str(EXAMPLE), "--no-deps", "-q"],
                               capture_output=True, text=True)
         assert done.returncode == 0, f"pip install of the example failed:\n{done.stdout}\n{done.stderr}"
         importlib.invalidate_caches()
-    try:
-        importlib.import_module("aladdin_storyboards")
-    except ImportError:
-        # An editable install's path hook is read at interpreter start; this process just installed it.
+    if not _imported_from_this_checkout():
+        # An editable install's import hook is read at interpreter start; this process just installed it.
+        sys.modules.pop("aladdin_storyboards", None)
         sys.path.insert(0, str(EXAMPLE))
         importlib.invalidate_caches()
+        assert _imported_from_this_checkout()
     ep = _entry_point()
     assert ep is not None and ep.value == "aladdin_storyboards"
     return importlib.metadata.version("aladdin-storyboards")

@@ -10,7 +10,7 @@ import mongomock
 import pytest
 
 from core import cypher
-from core.graph import (DEFAULT_RELATIONSHIP_TYPES, EmbeddedGraphStore, GraphError, GraphStore,
+from core.graph import (BUCKETS_COLLECTION, DEFAULT_RELATIONSHIP_TYPES, EmbeddedGraphStore, GraphError, GraphStore,
                         InvalidNodeRef, InvalidRelationshipType, NodeRef, Relationship,
                         create_graph_store, split_credentials, validate_relationship_type)
 from core.graph_neo4j import CypherGraphStore, Neo4jDriverGraphStore
@@ -251,13 +251,171 @@ def test_embedded_store_uses_the_projects_own_database():
     store = EmbeddedGraphStore(lambda p: client["open_" + p])
     store.add_relationships("film", [rel(A("a"), A("b"))])
     db = client["open_film"]
-    assert db["graph_nodes"].count_documents({}) == 2
-    assert db["graph_relationships"].find_one({}, {"_id": 0}) == rel(A("a"), A("b")).as_dict()
-    index_keys = [[field for field, _ in ix["key"]]
-                  for ix in db["graph_relationships"].index_information().values()]
-    assert ["from.collection", "from.id", "to.collection", "to.id", "type"] in index_keys
+    assert db.list_collection_names() == [BUCKETS_COLLECTION]
+    # One node bucket per node (they hash apart), one bucket each way for the edge.
+    buckets = list(db[BUCKETS_COLLECTION].find({}))
+    assert {b["_id"][0] for b in buckets} == {"n", "o", "i"}
+    assert all(b["version"] == 1 and isinstance(b["items"], str) for b in buckets)
+    # Collections of the earlier per-item layout are dropped with the project's graph.
+    db["graph_nodes"].insert_one({"collection": "characters", "id": "old"})
+    db["graph_relationships"].insert_one({"type": "KNOWS"})
     store.drop_project("film")
-    assert "graph_nodes" not in db.list_collection_names()
+    assert db.list_collection_names() == []
+    assert store.list_all("film") == ([], [])
+
+
+# -- embedded store: buckets, splits, races ---------------------------------------------------
+
+def _bucket_docs(client, project: str) -> list[dict]:
+    return list(client["open_" + project][BUCKETS_COLLECTION].find({}))
+
+
+def _reachable(docs: list[dict]) -> set[str]:
+    by_id = {d["_id"]: d for d in docs}
+    stack = [i for i in by_id if i.split(":")[1].isdigit()]
+    seen: set[str] = set()
+    while stack:
+        doc = by_id.get(stack.pop())
+        if doc and doc["_id"] not in seen:
+            seen.add(doc["_id"])
+            stack.extend(doc.get("split", {}).get("children", []))
+    return seen
+
+
+def test_bulk_write_touches_a_bounded_number_of_documents():
+    client = mongomock.MongoClient()
+    store = EmbeddedGraphStore(lambda p: client["open_" + p])
+    people = [A(f"p{i}") for i in range(400)]
+    rels = [rel(p, q) for p, q in zip(people, people[1:] + people[:1])]
+    rels += [rel(p, NodeRef("scenes", f"s{i % 7}"), "APPEARS_IN") for i, p in enumerate(people)]
+    assert store.add_relationships("film", rels) == 800
+    docs = _bucket_docs(client, "film")
+    # At most the 64 root buckets of each family, never one document per item.
+    assert len(docs) <= 3 * 64
+    assert store.add_relationships("film", rels) == 0
+    assert all(d["version"] == 1 for d in docs)  # nothing rewritten: nothing was new
+    assert [d["version"] for d in _bucket_docs(client, "film")] == [d["version"] for d in docs]
+
+
+def test_small_bucket_cap_splits_and_keeps_every_answer():
+    """A tiny cap forces deep splits (by node hash, and by item hash for one busy node);
+    every query must still answer exactly like a plain set model."""
+    import random
+
+    cap = 300
+    client = mongomock.MongoClient()
+    store = EmbeddedGraphStore(lambda p: client["open_" + p], bucket_bytes=cap)
+    rnd = random.Random(5)
+    nodes = [NodeRef(rnd.choice(["characters", "scenes"]), f"n{i}") for i in range(60)]
+    hub = NodeRef("scenes", "hub")  # one node with many edges both ways: one node-hash bucket
+    types = sorted(DEFAULT_RELATIONSHIP_TYPES)
+    model: set[Relationship] = set()
+    for _ in range(3):
+        batch = {Relationship(*rnd.sample(nodes, 2), rnd.choice(types)) for _ in range(60)}
+        batch |= {Relationship(hub, n, "FEATURES") for n in rnd.sample(nodes, 15)}
+        batch |= {Relationship(n, hub, "APPEARS_IN") for n in rnd.sample(nodes, 15)}
+        assert store.add_relationships("film", sorted(batch)) == len(batch - model)
+        model |= batch
+        gone = set(rnd.sample(sorted(model), 20))
+        assert store.delete_relationships("film", sorted(gone) + [rel(A("x"), A("y"))]) == 20
+        model -= gone
+
+    docs = _bucket_docs(client, "film")
+    splits = [d for d in docs if d.get("split")]
+    assert {d["split"]["on"] for d in splits} == {"node", "key"}
+    for doc in docs:
+        if "items" in doc:
+            assert len(doc["items"]) <= cap or doc["count"] == 1
+    assert _reachable(docs) == {d["_id"] for d in docs}  # no orphans left behind
+
+    every_node = set(nodes) | {hub}
+    listed_nodes, listed = store.list_all("film")
+    assert listed == sorted(model)
+    assert set(listed_nodes) <= every_node
+    assert {n for r in model for n in (r.source, r.target)} <= set(listed_nodes)
+    some = rnd.sample(nodes, 15) + [hub]
+    assert store.relationships_of("film", some) == sorted(
+        r for r in model if r.source in some or r.target in some)
+    assert store.relationships_among("film", some) == sorted(
+        r for r in model if r.source in some and r.target in some)
+    hood = store.neighbourhood("film", hub, depth=1)
+    assert hood["relationships"] == [r.as_dict() for r in sorted(model) if hub in (r.source, r.target)]
+
+    victims = rnd.sample(nodes, 10) + [hub]
+    assert store.delete_nodes("film", victims) == 11
+    model = {r for r in model if r.source not in victims and r.target not in victims}
+    listed_nodes, listed = store.list_all("film")
+    assert listed == sorted(model) and not set(victims) & set(listed_nodes)
+    assert store.relationships_of("film", victims) == []
+    assert store.neighbourhood("film", hub) == {"nodes": [], "relationships": []}
+
+
+def test_concurrent_writers_merge_with_exact_counts(monkeypatch):
+    """Another writer commits between our read and our compare-and-set: we retry, the
+    item is stored once, and exactly one of the two calls counts it."""
+    client = mongomock.MongoClient()
+    ours = EmbeddedGraphStore(lambda p: client["open_" + p])
+    theirs = EmbeddedGraphStore(lambda p: client["open_" + p])
+    a, b, c = A("a"), A("b"), A("c")
+    ours.add_relationships("film", [rel(a, c)])  # so the next writes replace existing buckets
+    counts: list[int] = []
+    collection_type = type(client["open_film"][BUCKETS_COLLECTION])
+    real_replace = collection_type.replace_one
+    real_insert_many = collection_type.insert_many
+    raced = {"replace": False, "insert": False}
+
+    def racing_replace(self, *args, **kwargs):
+        if not raced["replace"]:
+            raced["replace"] = True
+            counts.append(theirs.add_relationships("film", [rel(a, b)]))
+        return real_replace(self, *args, **kwargs)
+
+    def racing_insert_many(self, docs, *args, **kwargs):
+        if not raced["insert"]:
+            raced["insert"] = True
+            counts.append(theirs.add_relationships("film", [rel(b, A("z"))]))
+        return real_insert_many(self, docs, *args, **kwargs)
+
+    monkeypatch.setattr(collection_type, "replace_one", racing_replace)
+    monkeypatch.setattr(collection_type, "insert_many", racing_insert_many)
+    counts.append(ours.add_relationships("film", [rel(a, b), rel(b, A("z"))]))
+    monkeypatch.undo()
+    assert raced == {"replace": True, "insert": True}
+    # theirs stored both items first; ours retried and found them there.
+    assert counts == [1, 1, 0]
+    assert ours.list_all("film")[1] == sorted([rel(a, c), rel(a, b), rel(b, A("z"))])
+    assert ours.relationships_of("film", [A("z")]) == [rel(b, A("z"))]
+
+
+def test_lost_split_race_leaves_no_orphans(monkeypatch):
+    client = mongomock.MongoClient()
+    ours = EmbeddedGraphStore(lambda p: client["open_" + p], bucket_bytes=200)
+    theirs = EmbeddedGraphStore(lambda p: client["open_" + p], bucket_bytes=200)
+    hub = NodeRef("scenes", "hub")
+    ours.add_relationships("film", [rel(A("a"), hub, "APPEARS_IN")])
+    collection_type = type(client["open_film"][BUCKETS_COLLECTION])
+    real_replace = collection_type.replace_one
+    raced: list[int] = []
+
+    def racing_replace(self, flt, doc, *args, **kwargs):
+        if not raced and doc.get("split"):
+            raced.append(theirs.add_relationships("film", [rel(A("t"), hub, "APPEARS_IN")]))
+        return real_replace(self, flt, doc, *args, **kwargs)
+
+    monkeypatch.setattr(collection_type, "replace_one", racing_replace)
+    batch = [rel(A(f"x{i}"), hub, "APPEARS_IN") for i in range(12)]
+    assert ours.add_relationships("film", batch) == 12
+    monkeypatch.undo()
+    assert raced == [1]
+    docs = _bucket_docs(client, "film")
+    assert any(d.get("split") for d in docs)
+    assert _reachable(docs) == {d["_id"] for d in docs}
+    assert len(ours.relationships_of("film", [hub])) == 14
+
+
+def test_bucket_cap_must_be_positive():
+    with pytest.raises(ValueError):
+        EmbeddedGraphStore(lambda p: None, bucket_bytes=0)
 
 
 # -- Cypher text ------------------------------------------------------------------------------
