@@ -8,5 +8,6 @@ from .models import Membership
 
 @hookimpl(trylast=True)
 def aladdin_resolve_role(app, user_id, project_id):
-    member = Membership.objects(projectId=project_id, userId=user_id).only("role").first()
-    return member.role if member else None
+    # Every authorized request asks: one indexed pymongo lookup, no MongoEngine queryset.
+    member = Membership._get_collection().find_one({"projectId": project_id, "userId": user_id}, {"role": 1})
+    return member["role"] if member else None

@@ -490,6 +490,12 @@ class EmbeddedGraphStore(GraphStore):
     def _rel_from_entry(entry: Sequence[str]) -> Relationship:
         return Relationship(NodeRef(entry[0], entry[1]), NodeRef(entry[2], entry[3]), entry[4])
 
+    @classmethod
+    def _sorted_rels(cls, entries: Iterable[tuple]) -> list[Relationship]:
+        # Entry tuples sort exactly like Relationship (source, target, type) and several
+        # times faster than the dataclasses' generated comparisons.
+        return [cls._rel_from_entry(e) for e in sorted(entries)]
+
     def _touching(self, project: str, keys: list[tuple[str, str]]) -> set[tuple]:
         return self._read(project, _OUT, keys) | self._read(project, _IN, keys)
 
@@ -539,15 +545,14 @@ class EmbeddedGraphStore(GraphStore):
         if not members:
             return []
         # Read by source only, then keep those whose target is also a member.
-        return sorted(self._rel_from_entry(e) for e in self._read(project, _OUT, members)
-                      if (e[2], e[3]) in members)
+        return self._sorted_rels(e for e in self._read(project, _OUT, members)
+                                 if (e[2], e[3]) in members)
 
     def relationships_of(self, project: str, nodes: Collection[NodeRef]) -> list[Relationship]:
         nodes = self._nodes(nodes)
         if not nodes:
             return []
-        return sorted(self._rel_from_entry(e)
-                      for e in self._touching(project, [self._node_key(n) for n in nodes]))
+        return self._sorted_rels(self._touching(project, [self._node_key(n) for n in nodes]))
 
     def delete_nodes(self, project: str, nodes: Iterable[NodeRef]) -> int:
         keys = [self._node_key(n) for n in self._nodes(nodes)]
@@ -572,8 +577,8 @@ class EmbeddedGraphStore(GraphStore):
 
     def list_all(self, project: str) -> tuple[list[NodeRef], list[Relationship]]:
         families = self._scan(project)
-        nodes = sorted(NodeRef(c, i) for c, i in families[_NODES])
-        return nodes, sorted(self._rel_from_entry(e) for e in families[_OUT])
+        nodes = [NodeRef(c, i) for c, i in sorted(families[_NODES])]
+        return nodes, self._sorted_rels(families[_OUT])
 
     def drop_project(self, project: str) -> None:
         db = self._database_for(_check_project(project))

@@ -9,6 +9,8 @@ import re
 import uuid
 from typing import Any
 
+from bson import ObjectId
+
 from core.errors import AladdinError, NotFound
 from core.events import emit
 from core.media import download_url
@@ -112,8 +114,6 @@ def select_scenes(app, project, include: list[str] | None = None) -> list[dict]:
         wanted = list(dict.fromkeys(include))
         if not wanted:
             raise AladdinError("includeScenes is empty; omit it to export every completed scene", status=422)
-        from bson import ObjectId
-
         ids = {w: ObjectId(w) for w in wanted if ObjectId.is_valid(w)}
         found = {str(d["_id"]): d for d in videos.find({"_id": {"$in": list(ids.values())}})}
         unknown = [w for w in wanted if w not in found]
@@ -139,8 +139,6 @@ def select_scenes(app, project, include: list[str] | None = None) -> list[dict]:
         if not isinstance(media_id, str) or not media_id:
             raise AladdinError(f"{scene_label(doc)} has no content.mediaId", status=422)
         media_ids[str(doc["_id"])] = media_id
-    from bson import ObjectId
-
     valid = [ObjectId(m) for m in media_ids.values() if ObjectId.is_valid(m)]
     stored = {str(m["_id"]) for m in ext.content.collection(project, "media").find(
         {"_id": {"$in": valid}, "storageKey": {"$exists": True}}, {"_id": 1})}
@@ -229,8 +227,6 @@ def cancel(app, record: JobRecord) -> None:
 # -------------------------------------------------------------------------------- status
 
 def find_job(project, job_id: str) -> JobRecord:
-    from bson import ObjectId
-
     if not ObjectId.is_valid(job_id):
         raise NotFound("export not found")
     record = JobRecord.objects(id=job_id, kind=KIND, projectId=str(project.id)).first()

@@ -192,9 +192,14 @@ def test_output_filename_cannot_traverse_or_inject(app, client, film):
     assert probe(out).duration == pytest.approx(1.0, abs=0.2)
 
 
-def test_corrupt_scene_fails_naming_the_scene(app, client, film, clips):
+def test_corrupt_scene_fails_naming_the_scene(app, client, film, clips, receiver):
     owner, project = film["owner"], film["project"]
     events = capture_events(app)
+    url, handler = receiver
+    handler.answers = []
+    hook = client.post(f"/api/v1/projects/{project.slug}/webhooks", json={"url": url, "events": ["export.failed"]},
+                       headers=owner.headers)
+    assert hook.status_code == 201
     broken = add_scene(app, project, owner, clips["corrupt"], 7, title="The chase")
     r = _post(client, film, owner)
     assert r.status_code == 202
@@ -207,6 +212,10 @@ def test_corrupt_scene_fails_naming_the_scene(app, client, film, clips):
     assert record.attempts == 1  # a broken file will not heal: no retries
     assert app.extensions["aladdin"].storage.list(f"projects/{project.slug}/exports/") == []
     assert [e.resource_id for e in events.named("export.failed")] == [body["id"]]
+    (headers, raw), = handler.received
+    payload = json.loads(raw)
+    assert payload["event"] == "export.failed" and payload["status"] == "failed"
+    assert payload["jobId"] == body["id"] and "The chase" in payload["error"]
 
 
 def test_transient_failures_retry_and_fail_only_on_the_last_attempt(app, client, film, monkeypatch):
@@ -241,7 +250,7 @@ def test_transient_failures_retry_and_fail_only_on_the_last_attempt(app, client,
     assert [e.resource_id for e in events.named("export.failed")] == [second]
 
 
-def test_rate_limit_per_user_and_project(app, client, film, tmp_path, redis_server):
+def test_rate_limit_per_user_and_project(app, client, film):
     app.extensions["aladdin"].settings.extra["EXPORT_RATE_LIMIT"] = "2/hour"
     owner, editor = film["owner"], film["editor"]
     assert _post(client, film, owner).status_code == 202

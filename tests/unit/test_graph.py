@@ -272,7 +272,7 @@ def _bucket_docs(client, project: str) -> list[dict]:
 
 def _reachable(docs: list[dict]) -> set[str]:
     by_id = {d["_id"]: d for d in docs}
-    stack = [i for i in by_id if i.split(":")[1].isdigit()]
+    stack = [f"{family}:{n}" for family in "noi" for n in range(64)]
     seen: set[str] = set()
     while stack:
         doc = by_id.get(stack.pop())
