@@ -218,8 +218,13 @@ def policy_explain(app, email, action, target):
     from .models import User
     from .projects import find_project
 
+    import re
+
+    # Plugins' policies may define actions of their own (team:transfer, audit:view, ...).
+    if not re.fullmatch(r"[a-z_]+:[a-z_]+", action):
+        raise click.ClickException(f"action must look like 'area:verb', e.g. one of {', '.join(PERMISSIONS)}")
     if action not in PERMISSIONS:
-        raise click.ClickException(f"unknown action {action!r}; one of {', '.join(PERMISSIONS)}")
+        click.echo(f"note: {action!r} is not a core permission; a plugin or admin policy must define it")
     user = User.objects(email=email.lower()).first()
     if user is None:
         raise click.ClickException(f"no user {email}")
