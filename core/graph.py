@@ -381,13 +381,17 @@ class EmbeddedGraphStore(GraphStore):
         return {"nbit": nbit, "kbit": kbit, "split": split}, descendants
 
     def _mutate(self, project: str, family: str, *, add: Iterable[tuple] = (),
-                remove: Iterable[tuple] = ()) -> tuple[int, int]:
+                remove: Iterable[tuple] = (),
+                hashes: dict[tuple, int] | None = None) -> tuple[int, int]:
         """Add and remove entries of one family; return (added, removed), counting only
-        entries that were really absent / present, so repeated calls count 0."""
+        entries that were really absent / present, so repeated calls count 0.
+
+        hashes caches node hashes across the families of one call.
+        """
         from pymongo.errors import BulkWriteError, DuplicateKeyError
 
         coll = self._buckets(project)
-        hashes: dict[tuple, int] = {}
+        hashes = {} if hashes is None else hashes
         requests = (self._requests(family, "add", add, hashes)
                     + self._requests(family, "remove", remove, hashes))
         added = removed = 0
@@ -513,11 +517,12 @@ class EmbeddedGraphStore(GraphStore):
             return 0
         # Nodes first, then edges by source, then the reverse index: an interrupted call
         # never leaves an edge whose nodes are missing, and repeating it completes it.
-        self._mutate(project, _NODES,
+        hashes: dict[tuple, int] = {}
+        self._mutate(project, _NODES, hashes=hashes,
                      add=_unique((n.collection, n.id) for r in rels for n in (r.source, r.target)))
         entries = [self._rel_entry(r) for r in rels]
-        added = self._mutate(project, _OUT, add=entries)[0]
-        self._mutate(project, _IN, add=entries)
+        added = self._mutate(project, _OUT, add=entries, hashes=hashes)[0]
+        self._mutate(project, _IN, add=entries, hashes=hashes)
         return added
 
     def neighbourhood(self, project: str, node: NodeRef, depth: int = 1) -> dict:
@@ -561,18 +566,20 @@ class EmbeddedGraphStore(GraphStore):
         # Relationships first: a crash in between leaves nodes without edges, never
         # edges pointing at missing nodes.
         touching = self._touching(project, keys)
+        hashes: dict[tuple, int] = {}
         if touching:
-            self._mutate(project, _OUT, remove=touching)
-            self._mutate(project, _IN, remove=touching)
-        return self._mutate(project, _NODES, remove=keys)[1]
+            self._mutate(project, _OUT, remove=touching, hashes=hashes)
+            self._mutate(project, _IN, remove=touching, hashes=hashes)
+        return self._mutate(project, _NODES, remove=keys, hashes=hashes)[1]
 
     def delete_relationships(self, project: str, rels: Iterable[Relationship]) -> int:
         rels = self._validated(rels)
         if not rels:
             return 0
         entries = [self._rel_entry(r) for r in rels]
-        removed = self._mutate(project, _OUT, remove=entries)[1]
-        self._mutate(project, _IN, remove=entries)
+        hashes: dict[tuple, int] = {}
+        removed = self._mutate(project, _OUT, remove=entries, hashes=hashes)[1]
+        self._mutate(project, _IN, remove=entries, hashes=hashes)
         return removed
 
     def list_all(self, project: str) -> tuple[list[NodeRef], list[Relationship]]:

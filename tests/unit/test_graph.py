@@ -10,9 +10,10 @@ import mongomock
 import pytest
 
 from core import cypher
-from core.graph import (BUCKETS_COLLECTION, DEFAULT_RELATIONSHIP_TYPES, EmbeddedGraphStore, GraphError, GraphStore,
-                        InvalidNodeRef, InvalidRelationshipType, NodeRef, Relationship,
-                        create_graph_store, split_credentials, validate_relationship_type)
+from core.graph import (BUCKETS_COLLECTION, DEFAULT_RELATIONSHIP_TYPES, EmbeddedGraphStore,
+                        GraphError, GraphStore, InvalidNodeRef, InvalidRelationshipType, NodeRef,
+                        Relationship, create_graph_store, split_credentials,
+                        validate_relationship_type)
 from core.graph_neo4j import CypherGraphStore, Neo4jDriverGraphStore
 
 NEO4J_URI = os.environ.get("ALADDIN_TEST_NEO4J_URI")
