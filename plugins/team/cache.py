@@ -1,8 +1,10 @@
 """The role cache: Redis-backed answers to ``aladdin_resolve_role``, shared by every app instance.
 
-Keys carry a per-project generation number that every membership change increments, so an
-invalidation also defeats a reader that looked up the old role just before the change and
-stores it just after (plain delete-on-change would let that stale answer live for the TTL)."""
+Each cached role carries the per-project generation it was computed under, and every membership
+change increments that generation; a hit counts only while the generations match. One MGET of
+the generation and the role answers a lookup in a single round trip, and an invalidation also
+defeats a reader that looked up the old role just before a change and stores it just after
+(plain delete-on-change would let that stale answer live for the TTL)."""
 
 from __future__ import annotations
 
@@ -36,6 +38,17 @@ class CachedNoRole(Exception):
 pending: contextvars.ContextVar[Lookup | None] = contextvars.ContextVar("aladdin_team_role_lookup", default=None)
 
 
+def encode(generation: str, role: str | None) -> str:
+    """A cached value: ``<generation>:<role>``; generations are integers, so the first colon splits."""
+    return f"{generation}:{role or NO_ROLE}"
+
+
+def decode(raw: bytes | str) -> tuple[str, str | None]:
+    value = raw.decode() if isinstance(raw, bytes) else raw
+    generation, _, role = value.partition(":")
+    return generation, (None if role == NO_ROLE else role)
+
+
 class RoleCache:
     def __init__(self, redis, namespace: str, ttl: int = DEFAULT_TTL):
         self.redis = redis
@@ -56,27 +69,36 @@ class RoleCache:
     def _gen_key(self, project_id: str) -> str:
         return f"{self.prefix}:gen:{project_id}"
 
-    def _role_key(self, generation: str, project_id: str, user_id: str) -> str:
-        return f"{self.prefix}:{project_id}:{generation}:{user_id}"
+    def _role_key(self, project_id: str, user_id: str) -> str:
+        return f"{self.prefix}:{project_id}:role:{user_id}"
 
     def lookup(self, user_id: str, project_id: str) -> Lookup | None:
         """The cached answer (``found``), or a miss carrying the generation to store under;
-        None when Redis is unreachable (callers then just ask the database)."""
+        None when Redis is unreachable (callers then just ask the database).
+
+        One round trip: the generation and the role come back from a single MGET, so they are
+        read atomically and a role stored under an older generation is simply a miss."""
         try:
-            raw_gen = self.redis.get(self._gen_key(project_id))
-            generation = raw_gen.decode() if raw_gen else "0"
-            raw = self.redis.get(self._role_key(generation, project_id, user_id))
+            raw_gen, raw = self.redis.mget(self._gen_key(project_id), self._role_key(project_id, user_id))
         except RedisError as exc:
             log.warning("role cache unavailable, reading memberships directly: %s", exc)
             return None
+        generation = raw_gen.decode() if raw_gen else "0"
         if raw is None:
             return Lookup(generation, False)
-        value = raw.decode()
-        return Lookup(generation, True, None if value == NO_ROLE else value)
+        stored_generation, role = decode(raw)
+        if stored_generation != generation:
+            return Lookup(generation, False)
+        return Lookup(generation, True, role)
 
     def store(self, generation: str, user_id: str, project_id: str, role: str | None) -> None:
+        """Cache ``role`` as computed under ``generation``.
+
+        No check-and-set is needed: if a membership change bumped the generation since the
+        lookup, the value stored here carries the old generation and every later read treats
+        it as a miss (and overwrites it with a fresh answer)."""
         try:
-            self.redis.set(self._role_key(generation, project_id, user_id), role or NO_ROLE, ex=self.ttl)
+            self.redis.set(self._role_key(project_id, user_id), encode(generation, role), ex=self.ttl)
         except RedisError as exc:
             log.warning("role cache unavailable, not caching: %s", exc)
 

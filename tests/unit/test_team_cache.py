@@ -7,7 +7,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from core.models import Membership
-from plugins.team.cache import NO_ROLE, RoleCache
+from plugins.team.cache import NO_ROLE, RoleCache, encode
 
 
 def test_hits_answer_without_the_database_and_changes_invalidate(app, team):
@@ -18,7 +18,8 @@ def test_hits_answer_without_the_database_and_changes_invalidate(app, team):
     cache = RoleCache.for_app(app)
     lookup = cache.lookup(outsider, project_id)
     assert lookup.found and lookup.role is None
-    assert ext.jobs.redis.get(cache._role_key(lookup.generation, project_id, outsider)).decode() == NO_ROLE
+    stored = ext.jobs.redis.get(cache._role_key(project_id, outsider)).decode()
+    assert stored == encode(lookup.generation, None) == f"{lookup.generation}:{NO_ROLE}"
     # Writes that bypass the events are not seen while cached (the cache answered)...
     Membership(projectId=project_id, userId=outsider, role="viewer").save()
     Membership.objects(projectId=project_id, userId=viewer).update(set__role="editor")
@@ -43,7 +44,7 @@ def test_a_reader_racing_a_change_cannot_store_a_stale_role(app, team):
 def test_ttl_is_configurable(app, team):
     cache = RoleCache(app.extensions["aladdin"].jobs.redis, "ttl-test", ttl=42)
     cache.store("0", "u", "p", "editor")
-    assert 0 < app.extensions["aladdin"].jobs.redis.ttl(cache._role_key("0", "p", "u")) <= 42
+    assert 0 < app.extensions["aladdin"].jobs.redis.ttl(cache._role_key("p", "u")) <= 42
 
 
 def test_redis_outage_falls_back_to_the_database(app, team):
@@ -55,3 +56,52 @@ def test_redis_outage_falls_back_to_the_database(app, team):
     assert ext.role_of(str(team["editor"].id), str(team["project"].id)) == "editor"
     assert ext.role_of(str(team["outsider"].id), str(team["project"].id)) is None
     broken.invalidate(str(team["project"].id))  # logged, not raised
+
+
+class CountingRedis:
+    """Forwards to a real client and counts the commands a lookup sends."""
+
+    def __init__(self, client):
+        self.client, self.calls = client, []
+
+    def __getattr__(self, name):
+        attr = getattr(self.client, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            self.calls.append(name)
+            return attr(*args, **kwargs)
+
+        return call
+
+
+def test_a_hit_is_one_round_trip(app, team):
+    ext = app.extensions["aladdin"]
+    project_id, editor = str(team["project"].id), str(team["editor"].id)
+    counting = CountingRedis(ext.jobs.redis)
+    app.extensions["aladdin.team"]["role_cache"] = RoleCache(counting, ext.settings.platform_db)
+    assert ext.role_of(editor, project_id) == "editor"          # miss: lookup + store
+    assert counting.calls == ["mget", "set"]
+    counting.calls.clear()
+    assert ext.role_of(editor, project_id) == "editor"          # hit: a single MGET
+    assert counting.calls == ["mget"]
+
+
+def test_a_role_stored_under_an_older_generation_is_a_miss(app, team):
+    ext = app.extensions["aladdin"]
+    project_id, viewer = str(team["project"].id), str(team["viewer"].id)
+    cache = RoleCache.for_app(app)
+    assert ext.role_of(viewer, project_id) == "viewer"
+    old = cache.lookup(viewer, project_id)
+    assert old.found and old.role == "viewer"
+    cache.invalidate(project_id)
+    fresh = cache.lookup(viewer, project_id)
+    assert not fresh.found and fresh.generation != old.generation
+    # A value from a generation that is not current never answers, whatever it says.
+    ext.jobs.redis.set(cache._role_key(project_id, viewer), encode(old.generation, "owner"), ex=60)
+    assert not cache.lookup(viewer, project_id).found
+    assert ext.role_of(viewer, project_id) == "viewer"
+    # Malformed values (e.g. written by an older release) are misses too, never roles.
+    ext.jobs.redis.set(cache._role_key(project_id, viewer), "owner", ex=60)
+    assert not cache.lookup(viewer, project_id).found
