@@ -33,8 +33,11 @@ def validate_slug(slug: str) -> str:
 
 def find_project(ref: str) -> Project:
     """A project by id or slug; NotFound otherwise (callers authorize before revealing it)."""
-    # Every project URL runs this: plain pymongo lookups (indexed) instead of a MongoEngine queryset.
-    collection = Project._get_collection()
+    # Every project URL runs this: plain pymongo lookups (indexed) instead of a MongoEngine queryset,
+    # on a collection handle kept per thread.
+    from .default_auth import hot_collection
+
+    collection = hot_collection(Project)
     doc = None
     if isinstance(ref, str) and len(ref) == 24:
         try:

@@ -8,29 +8,30 @@ import copy
 import dataclasses
 import re
 from collections import defaultdict
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from bson import ObjectId
 
 from core.content import PATCH_KEY_RE, get_path, set_path, unset_path
 from core.errors import AladdinError, NotFound
-from core.graph import RELATIONSHIPS_COLLECTION, EmbeddedGraphStore, NodeRef, Relationship
+from core.graph import NodeRef, Relationship
 from core.media import safe_filename
 from core.models import utcnow
 
-HEX24 = re.compile(r"^[0-9a-f]{24}$")
+HEX24 = re.compile(r"[0-9a-f]{24}")
 MEDIA_KEY_SUFFIXES = ("ImageId", "VideoId", "AudioId", "mediaId")
 ALWAYS_DROPPED = ("brainValidated", "userApproved")
+_DROPPED = frozenset(ALWAYS_DROPPED)
 MEDIA_COLLECTION = "media"
+RELATED = "relatedDocuments"
 # $in lists are chunked so each query stays far below MongoDB's 16 MB document limit. The
 # embedded stores (litemongo, mongomock) test every candidate against the whole $in list, so a
-# query costs candidates x list length there: small chunks keep that linear overall.
+# query costs candidates x list length there: small chunks keep a lookup about as cheap per
+# document as a scan (measured: 16-id chunks ~ a full scan per document, 200-id chunks ~4x).
 LOOKUP_CHUNK = 5000
-EMBEDDED_LOOKUP_CHUNK = 200
-# Reading all of a project's relationships once beats per-node lookups when the clone's nodes
-# are at least this fraction of them (a deep clone of most of a project).
-SCAN_RELATIONSHIPS_RATIO = 0.25
-# Likewise for documents: once a walk level wants this fraction of a collection, scan it once.
+EMBEDDED_LOOKUP_CHUNK = 16
+# Once a walk level wants this fraction of a collection, scan it once and keep it for later
+# levels (a deep clone of most of a project reads each document exactly once).
 SCAN_RATIO = 0.2
 
 
@@ -48,23 +49,57 @@ def is_id_key(key: str) -> bool:
 
 
 def _id_str(value: Any) -> str | None:
-    """The id a reference value names, if it looks like one (24-hex string or ObjectId)."""
+    """The id a reference value names, if it looks like one (24 lowercase hex or an ObjectId)."""
+    if isinstance(value, str):
+        return value if len(value) == 24 and HEX24.fullmatch(value) else None
     if isinstance(value, ObjectId):
         return str(value)
-    if isinstance(value, str) and len(value) == 24 and HEX24.match(value):
-        return value
     return None
 
 
-@dataclasses.dataclass
-class Ref:
+# Key names repeat across thousands of documents, so each is classified once: 0 not an id key,
+# 1 an id key, 2 a media id key. List items are judged by their key without the plural "s".
+_VALUE_KIND: dict[str, int] = {}
+_ITEM_KIND: dict[str, int] = {}
+_KIND_CACHE_LIMIT = 100_000  # content keys are user data: bound the memo
+
+
+def _value_kind(key: str) -> int:
+    kind = (2 if is_media_key(key) else 1) if is_id_key(key) else 0
+    if len(_VALUE_KIND) < _KIND_CACHE_LIMIT:
+        _VALUE_KIND[key] = kind
+    return kind
+
+
+def _item_kind(key: str) -> int:
+    kind = (2 if is_media_key(key.removesuffix("s")) else 1) if is_id_key(key) else 0
+    if len(_ITEM_KIND) < _KIND_CACHE_LIMIT:
+        _ITEM_KIND[key] = kind
+    return kind
+
+
+class Ref(NamedTuple):
     """One reference found in a source document."""
 
-    path: str                 # where it sits in the document, e.g. "content.rivalId"
+    loc: tuple                # where the id sits: keys and list indexes from the document root
     id: str                   # the id it names
     collection: str | None    # known collection, or None when it must be resolved by lookup
     explicit: bool            # declared (relatedDocuments, reference fields, media keys): dangling is reported
     media: bool = False       # named like a media reference
+    label: str | None = None  # the reported path when it is not ``loc`` dotted
+
+    @property
+    def path(self) -> str:
+        """Dotted path for reports, e.g. ``content.rivalId`` or ``relatedDocuments.0``."""
+        return self.label if self.label is not None else ".".join(map(str, self.loc))
+
+
+class _ScanRules(NamedTuple):
+    """Per-collection reference rules, resolved once per plan."""
+
+    declared: tuple[tuple[tuple[str, ...], str, str | None], ...]  # (parts, dotted, collection)
+    declared_locs: frozenset                                         # parts of declared paths
+    drops: tuple[tuple[str, ...], ...]                               # hook drop paths, split
 
 
 @dataclasses.dataclass
@@ -109,7 +144,10 @@ class CloneOptions:
 
 @dataclasses.dataclass
 class ClonePlan:
-    """Everything a clone will write, decided before the first write."""
+    """Everything a clone will write, decided before the first write.
+
+    A copy shares with its source document the nested objects it does not change (the copy
+    rewrites ids copy-on-write); neither is mutated afterwards, except a copy's top level."""
 
     source: Any
     target: Any
@@ -122,6 +160,7 @@ class ClonePlan:
     relationships: list[Relationship] = dataclasses.field(default_factory=list)  # rewritten, target ids
     dangling: list[dict] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
+    new_oids: dict[str, ObjectId] = dataclasses.field(default_factory=dict, repr=False)  # source id -> new _id
 
     @property
     def new_root_id(self) -> str:
@@ -138,12 +177,15 @@ class ClonePlan:
         return dict(sorted(counts.items()))
 
     def graph_nodes(self) -> list[NodeRef]:
-        return sorted({n for r in self.relationships for n in (r.source, r.target)})
+        """The target nodes the relationships touch (what a rollback removes from the graph)."""
+        nodes = {n for r in self.relationships for n in (r.source, r.target)}
+        return sorted(nodes, key=lambda n: (n.collection, n.id))  # tuple keys sort in C
 
     def new_ids_by_collection(self) -> dict[str, list[ObjectId]]:
         out: dict[str, list[ObjectId]] = defaultdict(list)
-        for (collection, old), _ in self.sources.items():
-            out[collection].append(ObjectId(self.id_map[old]))
+        for collection, old in self.sources:
+            oid = self.new_oids.get(old)
+            out[collection].append(oid if oid is not None else ObjectId(self.id_map[old]))
         return dict(out)
 
     def summary(self) -> dict:
@@ -179,101 +221,99 @@ class Planner:
         self._scanned: dict[str, dict[str, dict]] = {}
         self._counts: dict[str, int] = {}
         self.collections = list(self.ext.content_types)
-        self._ref_paths: dict[str, list[tuple[str, str | None]]] = {}
-        self._drop_paths: dict[str, list[str]] = {}
+        self._rules: dict[str, _ScanRules] = {}
+        # (collection, loc) of the ALWAYS_DROPPED keys met inside content, per document
+        self._content_drops: dict[tuple[str, str], list[tuple]] = {}
 
     # --- per-type configuration, asked once per type --------------------------------------
 
     def reference_paths(self, collection: str) -> list[tuple[str, str | None]]:
-        if collection not in self._ref_paths:
-            ctype = self.ext.content_types[collection]
-            declared = list(ctype.reference_fields)
-            for extra in self.ext.pm.hook.aladdin_clone_references(content_type=ctype):
-                declared.extend(extra or ())
-            paths = []
-            for item in declared:
-                path, coll = (item, None) if isinstance(item, str) else (item[0], item[1])
-                paths.append((path, coll))
-            self._ref_paths[collection] = paths
-        return self._ref_paths[collection]
+        return [(dotted, coll) for _, dotted, coll in self._rules_for(collection).declared]
 
     def drop_paths(self, collection: str) -> list[str]:
-        if collection not in self._drop_paths:
+        return [".".join(parts) for parts in self._rules_for(collection).drops]
+
+    def _rules_for(self, collection: str) -> _ScanRules:
+        rules = self._rules.get(collection)
+        if rules is None:
             ctype = self.ext.content_types[collection]
-            paths: list[str] = []
+            declared_items = list(ctype.reference_fields)
+            for extra in self.ext.pm.hook.aladdin_clone_references(content_type=ctype):
+                declared_items.extend(extra or ())
+            declared = []
+            for item in declared_items:
+                path, coll = (item, None) if isinstance(item, str) else (item[0], item[1])
+                declared.append((tuple(path.split(".")), path, coll))
+            drops: list[tuple[str, ...]] = []
             for extra in self.ext.pm.hook.aladdin_clone_drop_fields(content_type=ctype):
-                paths.extend(extra or ())
-            self._drop_paths[collection] = paths
-        return self._drop_paths[collection]
+                drops.extend(tuple(p.split(".")) for p in (extra or ()))
+            rules = self._rules[collection] = _ScanRules(
+                tuple(declared), frozenset(parts for parts, _, _ in declared), tuple(drops))
+        return rules
 
     # --- reference discovery ----------------------------------------------------------------
 
     def references(self, collection: str, doc: dict) -> list[Ref]:
-        """Every reference ``doc`` holds, in the four ways the issue names."""
+        """Every reference ``doc`` holds, in the four ways the issue names, in one pass."""
         refs: list[Ref] = []
-        for i, item in enumerate(doc.get("relatedDocuments") or ()):
-            if isinstance(item, dict):
-                ident = _id_str(item.get("documentId"))
+        related = doc.get(RELATED)
+        if related:
+            for i, item in enumerate(related):
+                if isinstance(item, dict):
+                    ident = _id_str(item.get("documentId"))
+                    if ident:
+                        refs.append(Ref((RELATED, i, "documentId"), ident, item.get("collection"), True,
+                                        False, f"{RELATED}.{i}"))
+        rules = self._rules_for(collection)
+        for parts, dotted, coll in rules.declared:
+            value = get_path(doc, dotted)
+            media = coll == MEDIA_COLLECTION
+            if isinstance(value, list):
+                for i, item in enumerate(value):
+                    ident = _id_str(item)
+                    if ident:
+                        refs.append(Ref((*parts, i), ident, coll, True, media, dotted))
+            else:
+                ident = _id_str(value)
                 if ident:
-                    refs.append(Ref(f"relatedDocuments.{i}", ident, item.get("collection"), True))
-        declared: set[str] = set()
-        for path, coll in self.reference_paths(collection):
-            declared.add(path)
-            value = get_path(doc, path)
-            for ident in (value if isinstance(value, list) else [value]):
-                ident = _id_str(ident)
-                if ident:
-                    refs.append(Ref(path, ident, coll, True, media=coll == MEDIA_COLLECTION))
+                    refs.append(Ref(parts, ident, coll, True, media, dotted))
         content = doc.get("content")
         if isinstance(content, (dict, list)):
-            self._scan(content, "content", None, refs, declared)
+            drops: list[tuple] = []
+            _scan(content, ["content"], None, refs, rules.declared_locs or None, drops)
+            if drops:
+                self._content_drops[(collection, str(doc["_id"]))] = drops
         return refs
-
-    def _scan(self, node: Any, path: str, key: str | None, refs: list[Ref], declared: set[str]) -> None:
-        if isinstance(node, dict):
-            for k, v in node.items():
-                if isinstance(v, (dict, list)):
-                    self._scan(v, f"{path}.{k}", k, refs, declared)
-                elif is_id_key(k):
-                    ident = _id_str(v)
-                    if ident and f"{path}.{k}" not in declared:
-                        media = is_media_key(k)
-                        refs.append(Ref(f"{path}.{k}", ident, MEDIA_COLLECTION if media else None,
-                                        media, media))
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                if isinstance(v, (dict, list)):
-                    self._scan(v, f"{path}.{i}", key, refs, declared)
-                elif key is not None and is_id_key(key):
-                    ident = _id_str(v)
-                    if ident and path not in declared:
-                        media = is_media_key(key.removesuffix("s"))
-                        refs.append(Ref(f"{path}.{i}", ident, MEDIA_COLLECTION if media else None,
-                                        media, media))
 
     # --- lookups ------------------------------------------------------------------------------
 
-    def _fetch(self, collection: str, ids: Iterable[str]) -> list[dict]:
+    def _fetch(self, collection: str, ids: Iterable[str]) -> list[tuple[str, dict]]:
+        """(id, document) for those of ``ids`` that exist in ``collection``."""
         ids = list(ids)
-        coll = self.src_db[collection]
-        ctype = self.ext.content_types[collection]
         scanned = self._scanned.get(collection)
         if scanned is None and len(ids) >= SCAN_RATIO * self._count(collection) > 0:
             # Most of the collection is wanted: one scan, kept for the walk's later levels,
             # costs less than id lookups (and the clone copies most of it anyway).
-            scanned = self._scanned[collection] = {str(d["_id"]): d for d in coll.find({})}
-            if ctype.sensitive_fields:
-                for doc in scanned.values():
-                    self.ext.codec.decrypt_document(ctype, doc)
+            scanned = self._scanned[collection] = {
+                str(d["_id"]): d for d in self._decrypted(collection, self.src_db[collection].find({}))}
         if scanned is not None:
-            return [scanned[i] for i in ids if i in scanned]
-        out: list[dict] = []
+            return [(i, scanned[i]) for i in ids if i in scanned]
+        coll = self.src_db[collection]
+        out: list[tuple[str, dict]] = []
         for start in range(0, len(ids), self.chunk):
             chunk = [ObjectId(i) for i in ids[start:start + self.chunk]]
-            for doc in coll.find({"_id": {"$in": chunk}}):
-                if ctype.sensitive_fields:
-                    self.ext.codec.decrypt_document(ctype, doc)
-                out.append(doc)
+            out.extend((str(d["_id"]), d)
+                       for d in self._decrypted(collection, coll.find({"_id": {"$in": chunk}})))
+        return out
+
+    def _decrypted(self, collection: str, docs: Iterable[dict]) -> Iterable[dict]:
+        ctype = self.ext.content_types[collection]
+        if not ctype.sensitive_fields:
+            return docs
+        codec = self.ext.codec
+        out = list(docs)
+        for doc in out:
+            codec.decrypt_document(ctype, doc)
         return out
 
     def _count(self, collection: str) -> int:
@@ -285,20 +325,17 @@ class Planner:
         """Batched lookups: known collections directly, unknown ones across every content collection."""
         found: dict[str, tuple[str, dict]] = {}
         for collection, ids in wanted.items():
-            if collection is None or not ids:
+            if collection is None or not ids or collection not in self.ext.content_types:
                 continue
-            if collection not in self.ext.content_types:
-                continue
-            for doc in self._fetch(collection, ids):
-                found[str(doc["_id"])] = (collection, doc)
+            for ident, doc in self._fetch(collection, ids):
+                found[ident] = (collection, doc)
         unknown = {i for i in wanted.get(None, ()) if i not in found}
         for collection in self.collections:
             if not unknown:
                 break
-            for doc in self._fetch(collection, unknown):
-                ident = str(doc["_id"])
+            for ident, doc in self._fetch(collection, unknown):
                 found[ident] = (collection, doc)
-            unknown -= found.keys()
+                unknown.discard(ident)
         return found
 
     # --- the plan -------------------------------------------------------------------------------
@@ -311,24 +348,20 @@ class Planner:
         roots = self._fetch(opts.collection, [root_id]) if root_id else []
         if not roots:
             raise NotFound("document not found")
-        root = roots[0]
+        root = roots[0][1]
         sources: dict[tuple[str, str], dict] = {(opts.collection, root_id): root}
-        where: dict[str, tuple[str, str]] = {root_id: (opts.collection, root_id)}
         refs_of: dict[tuple[str, str], list[Ref]] = {}
-        dangling: list[dict] = []
         frontier = [(opts.collection, root_id)]
         resolved: dict[str, str | None] = {root_id: opts.collection}  # id -> collection (None: not in source)
+        skip_media = not opts.include_media
         while frontier:
             wanted: dict[str | None, set[str]] = defaultdict(set)
             for key in frontier:
-                refs = self.references(key[0], sources[key])
-                refs_of[key] = refs
+                refs = refs_of[key] = self.references(key[0], sources[key])
                 if not opts.deep:
                     continue
                 for ref in refs:
-                    if ref.media and not opts.include_media:
-                        continue
-                    if ref.id not in resolved:
+                    if ref.id not in resolved and not (skip_media and ref.media):
                         wanted[ref.collection].add(ref.id)
             frontier = []
             if not wanted:
@@ -336,26 +369,26 @@ class Planner:
             found = self._resolve(wanted)
             for ids in wanted.values():
                 for ident in ids:
+                    if resolved.get(ident) is not None:
+                        continue
                     hit = found.get(ident)
                     if hit is None:
-                        resolved.setdefault(ident, None)
+                        resolved[ident] = None
                         continue
                     collection, doc = hit
-                    if ident in resolved and resolved[ident] is not None:
-                        continue
                     resolved[ident] = collection
-                    if not opts.include_media and self._is_media_doc(doc):
+                    if skip_media and self._is_media_doc(doc):
                         continue
                     sources[(collection, ident)] = doc
-                    where[ident] = (collection, ident)
                     frontier.append((collection, ident))
         # Dangling: declared references naming nothing in the source project.
-        for key, refs in refs_of.items():
-            for ref in refs:
-                if ref.explicit and opts.deep and resolved.get(ref.id) is None and not (
-                        ref.media and not opts.include_media):
-                    dangling.append({"collection": key[0], "documentId": key[1], "path": ref.path,
-                                     "references": ref.id, "referencedCollection": ref.collection})
+        dangling: list[dict] = []
+        if opts.deep:
+            for key, refs in refs_of.items():
+                for ref in refs:
+                    if ref.explicit and resolved.get(ref.id) is None and not (skip_media and ref.media):
+                        dangling.append({"collection": key[0], "documentId": key[1], "path": ref.path,
+                                         "references": ref.id, "referencedCollection": ref.collection})
         plan = ClonePlan(source=self.source, target=self.target, options=opts,
                          root=(opts.collection, root_id), sources=sources, id_map={},
                          dangling=dangling)
@@ -372,17 +405,27 @@ class Planner:
         return isinstance(doc.get("storageKey"), str) and bool(doc.get("storageKey"))
 
     def _assign_ids(self, plan: ClonePlan) -> None:
+        id_map, new_oids = plan.id_map, plan.new_oids
+        if plan.options.preserve_ids:
+            for _, old in plan.sources:
+                id_map[old] = old
+                new_oids[old] = ObjectId(old)
+            return
         for _, old in plan.sources:
-            plan.id_map[old] = old if plan.options.preserve_ids else str(ObjectId())
+            oid = new_oids[old] = ObjectId()
+            id_map[old] = str(oid)
 
     def _warn_left_behind(self, plan: ClonePlan, refs_of: dict) -> None:
         """References that will still name source documents (shallow clones, skipped media)."""
+        opts = plan.options
+        if opts.deep and opts.include_media:
+            return  # a deep clone with media follows every reference it finds
         cross = str(self.source.id) != str(self.target.id)
         for key, refs in refs_of.items():
             for ref in refs:
                 if ref.id in plan.id_map:
                     continue
-                if not plan.options.deep or (ref.media and not plan.options.include_media):
+                if not opts.deep or (ref.media and not opts.include_media):
                     if ref.explicit or self._exists_in_source(ref.id):
                         where = "the source project" if cross else "the original document"
                         plan.warnings.append(
@@ -395,25 +438,44 @@ class Planner:
     # --- copies ----------------------------------------------------------------------------
 
     def _build_copies(self, plan: ClonePlan, refs_of: dict) -> None:
+        """Copy every source with its references mapped, copy-on-write: only the containers on
+        the way to a changed value are copied, the rest is shared with the (unchanged) source."""
         now = utcnow()
         uid = str(self.user.id) if self.user is not None else None
         source_pid, target_pid = str(self.source.id), str(self.target.id)
-        id_map = plan.id_map
+        id_map, new_oids = plan.id_map, plan.new_oids
+        overrides = plan.options.overrides
+        content_drops = self._content_drops
         copies: dict[str, list[dict]] = defaultdict(list)
+        fully_owned = {c for c in {c for c, _ in plan.sources}
+                       if self.ext.content_types[c].sensitive_fields}
         for key, src in plan.sources.items():
             collection, old = key
-            doc = _clone_value(src, id_map)
-            doc["_id"] = ObjectId(id_map[old])
-            # Typed references outside content (relatedDocuments, declared paths) by path.
+            doc = dict(src)
             for ref in refs_of.get(key, ()):
-                if ref.id in id_map and not ref.path.startswith("content."):
-                    _rewrite_path(doc, ref.path, id_map)
-                elif ref.id in id_map and ref.path.startswith("content.") and _rewritten(doc, ref.path) is False:
-                    _rewrite_path(doc, ref.path, id_map)
+                new = id_map.get(ref.id)
+                if new is None:
+                    continue
+                parent = _own_parent(doc, src, ref.loc)
+                if parent is None:
+                    continue
+                last = ref.loc[-1]
+                parent[last] = new_oids[ref.id] if isinstance(parent[last], ObjectId) else new
+            for loc in content_drops.get(key, ()):
+                parent = _own_parent(doc, src, loc)
+                if isinstance(parent, dict):
+                    parent.pop(loc[-1], None)
             for field in ALWAYS_DROPPED:
                 doc.pop(field, None)
-            for path in self.drop_paths(collection):
-                unset_path(doc, path)
+            for parts in self._rules_for(collection).drops:
+                parent = _own_parent(doc, src, parts, dicts_only=True)
+                if isinstance(parent, dict):
+                    parent.pop(parts[-1], None)
+            is_root = key == plan.root
+            if collection in fully_owned or (is_root and overrides):
+                # Encryption (executor) and overrides change nested values in place.
+                doc = _plain_copy(doc)
+            doc["_id"] = new_oids[old]
             doc.update({
                 "projectId": target_pid,
                 "createdBy": uid,
@@ -427,8 +489,8 @@ class Planner:
                 "originalCreator": src.get("originalCreator") or src.get("createdBy"),
             })
             copies[collection].append(doc)
-            if key == plan.root and plan.options.overrides:
-                self._apply_overrides(collection, doc, plan.options.overrides)
+            if is_root and overrides:
+                self._apply_overrides(collection, doc, overrides)
         plan.copies = dict(copies)
 
     def _apply_overrides(self, collection: str, doc: dict, overrides: dict) -> None:
@@ -468,41 +530,114 @@ class Planner:
             doc["storageKey"] = target_key
 
     def _plan_relationships(self, plan: ClonePlan) -> None:
-        nodes = [NodeRef(c, i) for c, i in plan.sources]
+        """The source graph's relationships among the cloned documents, mapped to the new ids."""
         id_map = plan.id_map
-        rels = self._relationships_among(nodes)
-        plan.relationships = [
-            Relationship(NodeRef(r.source.collection, id_map[r.source.id]),
-                         NodeRef(r.target.collection, id_map[r.target.id]), r.type)
-            for r in rels if r.source.id in id_map and r.target.id in id_map]
+        rels = self.ext.graph.relationships_among(self.source.slug, [NodeRef(c, i) for c, i in plan.sources])
+        # One target NodeRef per node, shared by all its relationships.
+        mapped: dict[tuple[str, str], NodeRef | None] = {}
+
+        def target_of(node: NodeRef) -> NodeRef | None:
+            k = (node.collection, node.id)
+            if k not in mapped:
+                new = id_map.get(node.id)
+                mapped[k] = NodeRef(node.collection, new) if new is not None else None
+            return mapped[k]
+
+        out = []
+        for r in rels:
+            a, b = target_of(r.source), target_of(r.target)
+            if a is not None and b is not None:
+                out.append(Relationship(a, b, r.type))
+        plan.relationships = out
 
 
-    def _relationships_among(self, nodes: list[NodeRef]) -> list[Relationship]:
-        graph = self.ext.graph
-        if isinstance(graph, EmbeddedGraphStore):
-            total = self.src_db[RELATIONSHIPS_COLLECTION].estimated_document_count()
-            if total and len(nodes) >= total * SCAN_RELATIONSHIPS_RATIO:
-                members = set(nodes)
-                _, rels = graph.list_all(self.source.slug)
-                return [r for r in rels if r.source in members and r.target in members]
-        return graph.relationships_among(self.source.slug, nodes)
+# --- reference scanning and copy-on-write rewriting -------------------------------------------
 
 
-# --- in-memory rewriting ----------------------------------------------------------------------
+def _scan(node: Any, stack: list, key: str | None, refs: list[Ref], declared: frozenset | None,
+          drops: list[tuple]) -> None:
+    """Collect ``...Id(s)``-named references inside content (nested objects and lists included).
+
+    ``stack`` is the location of ``node`` (keys and list indexes); locations are only built as
+    tuples where something is found, so plain text and numbers cost one type check each."""
+    if node.__class__ is dict or isinstance(node, dict):
+        for k, v in node.items():
+            if isinstance(v, (dict, list)):
+                stack.append(k)
+                _scan(v, stack, k, refs, declared, drops)
+                stack.pop()
+                if k in _DROPPED:
+                    drops.append((*stack, k))
+                continue
+            if k in _DROPPED:
+                drops.append((*stack, k))
+            kind = _VALUE_KIND.get(k)
+            if kind is None:
+                kind = _value_kind(k)
+            if kind and v is not None:
+                ident = _id_str(v)
+                if ident:
+                    loc = (*stack, k)
+                    if declared is None or loc not in declared:
+                        media = kind == 2
+                        refs.append(Ref(loc, ident, MEDIA_COLLECTION if media else None, media, media))
+    elif isinstance(node, list):
+        kind = 0
+        if key is not None:
+            kind = _ITEM_KIND.get(key)
+            if kind is None:
+                kind = _item_kind(key)
+        if kind and declared is not None and tuple(stack) in declared:
+            kind = 0  # a declared reference field: already collected with its declared collection
+        for i, v in enumerate(node):
+            if isinstance(v, (dict, list)):
+                stack.append(i)
+                _scan(v, stack, key, refs, declared, drops)
+                stack.pop()
+            elif kind:
+                ident = _id_str(v)
+                if ident:
+                    media = kind == 2
+                    refs.append(Ref((*stack, i), ident, MEDIA_COLLECTION if media else None, media, media))
 
 
-def _clone_value(src: dict, id_map: dict[str, str]) -> dict:
-    """A copy of ``src`` whose ``content`` has every ``...Id(s)`` value mapped and source flags dropped."""
-    doc = dict(src)
-    content = src.get("content")
-    if isinstance(content, dict):
-        doc["content"] = _rewrite_content(content, None, id_map)
-    elif content is not None:
-        doc["content"] = copy.deepcopy(content)
-    for key, value in src.items():
-        if key != "content" and isinstance(value, (dict, list)):
-            doc[key] = _plain_copy(value)
-    return doc
+def _own_parent(doc: dict, src: dict, loc: tuple, dicts_only: bool = False) -> Any:
+    """The container in ``doc`` holding ``loc[-1]``, after replacing every container on the way
+    that ``doc`` still shares with ``src`` by a shallow copy; None when the path is not there."""
+    node: Any = doc
+    orig: Any = src
+    for part in loc[:-1]:
+        if isinstance(node, dict):
+            if part not in node:
+                return None
+        elif isinstance(node, list) and not dicts_only and isinstance(part, int):
+            if part >= len(node):
+                return None
+        else:
+            return None
+        child = node[part]
+        try:
+            shared = orig is not None and child is orig[part]
+        except (KeyError, IndexError, TypeError):
+            shared = False
+        if shared:
+            if isinstance(child, dict):
+                child = dict(child)
+            elif isinstance(child, list):
+                child = list(child)
+            else:
+                return None
+            node[part] = child
+            orig = orig[part]
+        else:
+            orig = None  # already this copy's own: nothing below is shared any more
+        node = child
+    last = loc[-1]
+    if isinstance(node, dict):
+        return node if (last in node or dicts_only) else None
+    if isinstance(node, list) and not dicts_only and isinstance(last, int) and last < len(node):
+        return node
+    return None
 
 
 def _plain_copy(value: Any) -> Any:
@@ -512,66 +647,3 @@ def _plain_copy(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain_copy(v) if isinstance(v, (dict, list)) else v for v in value]
     return value
-
-
-def _rewrite_content(node: Any, key: str | None, id_map: dict[str, str]) -> Any:
-    if isinstance(node, dict):
-        out = {}
-        for k, v in node.items():
-            if k in ALWAYS_DROPPED:
-                continue
-            if isinstance(v, (dict, list)):
-                out[k] = _rewrite_content(v, k, id_map)
-            elif (k[-2:] == "Id" or k[-3:] == "Ids") and v is not None:
-                out[k] = _mapped(v, id_map)
-            else:
-                out[k] = v
-        return out
-    if isinstance(node, list):
-        if key is not None and (key[-2:] == "Id" or key[-3:] == "Ids"):
-            return [_rewrite_content(v, None, id_map) if isinstance(v, (dict, list)) else _mapped(v, id_map)
-                    for v in node]
-        return [_rewrite_content(v, None, id_map) if isinstance(v, (dict, list)) else v for v in node]
-    return node
-
-
-def _mapped(value: Any, id_map: dict[str, str]) -> Any:
-    if isinstance(value, str):
-        return id_map.get(value, value)
-    if isinstance(value, ObjectId):
-        new = id_map.get(str(value))
-        return ObjectId(new) if new else value
-    return value
-
-
-def _rewritten(doc: dict, path: str) -> bool | None:
-    """Content paths were rewritten by the generic walk only when their key is ``...Id(s)``-named."""
-    parts = path.split(".")
-    names = [p for p in parts if not p.isdigit()]
-    return is_id_key(names[-1]) if names else None
-
-
-def _rewrite_path(doc: dict, path: str, id_map: dict[str, str]) -> None:
-    """Map the id(s) at dotted ``path`` (list indexes allowed) in place."""
-    parts = path.split(".")
-    node: Any = doc
-    for part in parts[:-1]:
-        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        elif isinstance(node, dict) and part in node:
-            node = node[part]
-        else:
-            return
-    last = parts[-1]
-    if isinstance(node, list) and last.isdigit() and int(last) < len(node):
-        item = node[int(last)]
-        if isinstance(item, dict) and "documentId" in item:  # a relatedDocuments entry
-            item["documentId"] = _mapped(item["documentId"], id_map)
-        else:
-            node[int(last)] = _mapped(item, id_map)
-    elif isinstance(node, dict) and last in node:
-        value = node[last]
-        if isinstance(value, list):
-            node[last] = [_mapped(v, id_map) for v in value]
-        else:
-            node[last] = _mapped(value, id_map)

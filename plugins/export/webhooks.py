@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import time
 import uuid
 from urllib.parse import urlsplit
@@ -71,6 +73,10 @@ def verify_signature(secret: str, timestamp: str, body: bytes, header: str, tole
     return hmac.compare_digest(sign(secret, timestamp, body), header or "")
 
 
+class PrivateAddress(AladdinError):
+    status = 422
+
+
 def _check_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -80,9 +86,33 @@ def _check_url(url: str) -> str:
     return url
 
 
+def check_destination(app, url: str) -> None:
+    """Refuse webhooks that resolve to loopback, private, link-local or reserved addresses.
+
+    Project editors choose webhook URLs, so without this the server would POST into the
+    operator's own network (SSRF). Checked at registration and again before every delivery,
+    because DNS answers can change. ``ALADDIN_EXPORT_WEBHOOK_ALLOW_PRIVATE=1`` lifts it for
+    installations whose receivers live on the internal network."""
+    if service.setting(app, "EXPORT_WEBHOOK_ALLOW_PRIVATE", False):
+        return
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except socket.gaierror:
+        raise PrivateAddress(f"webhook host {host!r} does not resolve")
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if not address.is_global:
+            raise PrivateAddress(f"webhook host {host!r} resolves to a non-public address ({address}); "
+                                 f"set ALADDIN_EXPORT_WEBHOOK_ALLOW_PRIVATE=1 to allow internal receivers")
+
+
 def create_webhook(project, user, url: str, events: list[str] | None = None) -> ExportWebhook:
     """Register a webhook; its generated secret is readable only on the returned object."""
+    from flask import current_app
+
     _check_url(url)
+    check_destination(current_app, url)
     if ExportWebhook.objects(projectId=str(project.id)).count() >= MAX_WEBHOOKS_PER_PROJECT:
         raise AladdinError(f"a project has at most {MAX_WEBHOOKS_PER_PROJECT} webhooks", status=422)
     events = list(dict.fromkeys(events or EVENTS))
@@ -148,6 +178,12 @@ def deliver(app, webhook_id: str, payload: dict) -> int:
                "X-Aladdin-Event": payload.get("event", ""), "X-Aladdin-Delivery": payload.get("id", "")}
     timeout = service.setting(app, "EXPORT_WEBHOOK_TIMEOUT", 10.0)
     status, error = None, None
+    try:
+        check_destination(app, hook.url)
+    except PrivateAddress as exc:
+        error = exc.message
+        ExportWebhook.objects(id=hook.id).update_one(set__lastDeliveryAt=utcnow(), set__lastError=error)
+        return 0  # permanent: retrying cannot make the address public
     try:
         response = requests.post(hook.url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
         status = response.status_code

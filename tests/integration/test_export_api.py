@@ -366,6 +366,17 @@ def test_webhook_receives_a_valid_signature(app, client, film, receiver):
     assert client.get(hooks, headers=owner.headers).json["items"] == []
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/x", "http://10.1.2.3/x", "http://169.254.169.254/latest",
+                                 "http://localhost/x", "http://[::1]/x"])
+def test_webhooks_to_internal_addresses_are_refused(app, client, film, url):
+    """Without the operator's opt-in, a webhook cannot make the server call its own network."""
+    app.extensions["aladdin"].settings.extra.pop("EXPORT_WEBHOOK_ALLOW_PRIVATE", None)
+    hooks = f"/api/v1/projects/{film['project'].slug}/webhooks"
+    r = client.post(hooks, json={"url": url}, headers=film["owner"].headers)
+    assert r.status_code == 422 and "non-public" in r.json["message"]
+    assert client.get(hooks, headers=film["owner"].headers).json["items"] == []
+
+
 def test_cleanup_expires_old_exports(app, client, film, monkeypatch):
     import core.cli
     from plugins.export.cli import exports_group

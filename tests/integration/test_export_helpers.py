@@ -14,7 +14,8 @@ from tests.conftest import make_settings
 def export_settings(tmp_path, redis_url, **overrides):
     """Each test gets its own RQ queue, so workers never pick up another test's jobs."""
     values = {"export_queue": "exports-" + uuid.uuid4().hex[:10], "export_backoff_base": 0,
-              "export_cleanup_interval": 0, "export_webhook_backoff_base": 0}
+              "export_cleanup_interval": 0, "export_webhook_backoff_base": 0,
+              "export_webhook_allow_private": 1}  # the test receiver listens on loopback
     values.update(overrides)
     return make_settings(tmp_path, redis_url, **values)
 
