@@ -560,7 +560,7 @@ def _scan(node: Any, stack: list, key: str | None, refs: list[Ref], declared: fr
 
     ``stack`` is the location of ``node`` (keys and list indexes); locations are only built as
     tuples where something is found, so plain text and numbers cost one type check each."""
-    if node.__class__ is dict or isinstance(node, dict):
+    if isinstance(node, dict):
         for k, v in node.items():
             if isinstance(v, (dict, list)):
                 stack.append(k)
@@ -617,10 +617,10 @@ def _own_parent(doc: dict, src: dict, loc: tuple, dicts_only: bool = False) -> A
             return None
         child = node[part]
         try:
-            shared = orig is not None and child is orig[part]
+            orig = orig[part] if orig is not None else None
         except (KeyError, IndexError, TypeError):
-            shared = False
-        if shared:
+            orig = None
+        if child is orig:  # still the source's own object: copy it before changing anything below
             if isinstance(child, dict):
                 child = dict(child)
             elif isinstance(child, list):
@@ -628,9 +628,6 @@ def _own_parent(doc: dict, src: dict, loc: tuple, dicts_only: bool = False) -> A
             else:
                 return None
             node[part] = child
-            orig = orig[part]
-        else:
-            orig = None  # already this copy's own: nothing below is shared any more
         node = child
     last = loc[-1]
     if isinstance(node, dict):
