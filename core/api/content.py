@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 
 from ..content import COLLECTION_RE, PATCH_KEY_RE, serialize
 from ..errors import AladdinError, NotFound
-from . import authorized_project, ext
+from . import authorized_project, authorized_project_ref, ext
 from .schemas import ContentListSchema, ContentSchema, ContentWriteSchema, ListArgsSchema
 
 RESERVED_ARGS = {"limit", "offset", "sort"}
@@ -87,7 +87,7 @@ def create_blueprint() -> Blueprint:
         @bp.response(200, ContentListSchema)
         def get(self, args, pid, collection):
             """List documents; any other query parameter is an equality filter (``status=completed``)."""
-            project = authorized_project(pid, "content:view")
+            project = authorized_project_ref(pid, "content:view")
             ctype = _content_type(collection)
             docs, total = ext().content.list(project, collection, filters=_filters(ctype, request.args.to_dict()),
                                              sort=_sort(args.get("sort")), limit=args["limit"],
@@ -107,7 +107,7 @@ def create_blueprint() -> Blueprint:
     class ContentItem(MethodView):
         @bp.response(200, ContentSchema)
         def get(self, pid, collection, doc_id):
-            project = authorized_project(pid, "content:view")
+            project = authorized_project_ref(pid, "content:view")
             _content_type(collection)
             doc = ext().content.get(project, collection, doc_id)
             return doc, 200, {"ETag": f'"{doc.get("version", 1)}"'}

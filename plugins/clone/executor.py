@@ -1,5 +1,11 @@
 """Clone execution: media copies, one bulk insert per collection, graph recreation — or a full rollback.
 
+Media objects are copied server-side. On object stores (S3 ``CopyObject``: a network round trip
+each) a few worker threads copy while the documents are inserted; local storage copies inline,
+after the inserts, because a local copy is a hard link whose cost is Python bookkeeping under
+the GIL, and threads only made it slower (measured: +0.3 s on 1,000 copies). The
+``CLONE_MEDIA_WORKERS`` setting overrides the choice (1 = inline).
+
 The bulk insert deliberately bypasses ``ContentService`` and its per-document lifecycle hooks
 (``aladdin_before/after_content_write``, ``content.created`` events): a 5,000-document clone
 would otherwise fire 10,000 hook calls and flood the activity log. Plugins see a clone instead
@@ -7,7 +13,9 @@ through ``aladdin_before_clone`` (may refuse) and one ``clone.completed`` event 
 
 from __future__ import annotations
 
+import itertools
 import logging
+import threading
 from typing import Callable
 
 from bson import ObjectId
@@ -15,11 +23,12 @@ from bson import ObjectId
 from core.errors import AladdinError, Conflict
 from core.events import emit
 
-from .planner import ClonePlan
+from .planner import ClonePlan, gc_paused
 
 log = logging.getLogger("aladdin.clone")
 
 ProgressFn = Callable[[float, str], None]
+REMOTE_MEDIA_WORKERS = 8
 
 
 class CloneFailed(AladdinError):
@@ -54,7 +63,7 @@ class Executor:
         self.progress_cb = progress
         self._copied_keys: list[str] = []
         self._inserted: list[tuple[str, list[ObjectId]]] = []
-        self._graph_nodes: list = []
+        self._graph_written = False
         self._last_progress = -1.0
 
     # --- progress ------------------------------------------------------------------------------
@@ -78,28 +87,25 @@ class Executor:
     # --- the run ---------------------------------------------------------------------------------
 
     def run(self) -> dict:
+        with gc_paused():
+            return self._run()
+
+    def _run(self) -> dict:
         plan = self.plan
         check_preserved_ids(self.app, plan)
         # A refusal here is a 4xx with nothing written.
         self.ext.pm.hook.aladdin_before_clone(app=self.app, source=plan.source, target=plan.target,
                                               plan=plan, user=self.user)
-        total = max(1, len(plan.media) + plan.document_count + (1 if plan.relationships else 0))
-        done = 0
+        self._total = max(1, len(plan.media) + plan.document_count + (1 if plan.relationships else 0))
+        self._docs_done = 0
         self._progress(0.0, "started")
+        copier = _MediaCopier(self.app, plan.media, self._copied_keys, self._media_workers())
         try:
-            storage = self.ext.storage
-            for item in plan.media:
-                self._copied_keys.append(item.target_key)  # before the call: a half copy is removed too
-                try:
-                    storage.copy(item.source_key, item.target_key)
-                except KeyError:
-                    raise AladdinError(f"media object {item.source_key!r} is missing from storage; "
-                                       f"nothing was cloned", status=409) from None
-                done += 1
-                self._progress(done / total, "media")
+            copier.start()
             db = self.ext.db.project(plan.target.slug)
             codec = self.ext.codec
             for collection, docs in plan.copies.items():
+                copier.check()  # a failed media copy stops the clone before more is written
                 ctype = self.ext.content_types[collection]
                 if ctype.sensitive_fields:
                     for doc in docs:
@@ -109,14 +115,15 @@ class Executor:
                 if ctype.sensitive_fields:
                     for doc in docs:
                         codec.decrypt_document(ctype, doc)
-                done += len(docs)
-                self._progress(done / total, "documents")
+                self._docs_done += len(docs)
+                self._progress((copier.done + self._docs_done) / self._total, "documents")
+            copier.finish(lambda n: self._progress((n + self._docs_done) / self._total, "media"))
             if plan.relationships:
-                self._graph_nodes = plan.graph_nodes()
+                self._graph_written = True  # before the call: a half-written graph is removed too
                 self.ext.graph.add_relationships(plan.target.slug, plan.relationships)
-                done += 1
-                self._progress(done / total, "relationships")
+                self._progress((len(plan.media) + self._docs_done + 1) / self._total, "relationships")
         except BaseException as exc:
+            copier.stop()  # no copy may land after the rollback has listed what to remove
             self.rollback()
             self._emit_outcome("clone.failed", error=_describe(exc))
             if isinstance(exc, AladdinError):
@@ -130,13 +137,20 @@ class Executor:
                            relationships=len(plan.relationships))
         return result
 
+    def _media_workers(self) -> int:
+        default = 1 if getattr(self.ext.storage, "scheme", None) == "file" else REMOTE_MEDIA_WORKERS
+        try:
+            return max(1, int(self.ext.settings.get("CLONE_MEDIA_WORKERS", default)))
+        except (TypeError, ValueError):
+            return default
+
     def rollback(self) -> None:
         """Remove every written item by the ids and keys the plan fixed before writing."""
         plan = self.plan
         problems = []
-        if self._graph_nodes:
+        if self._graph_written:
             try:
-                self.ext.graph.delete_nodes(plan.target.slug, self._graph_nodes)
+                self.ext.graph.delete_nodes(plan.target.slug, plan.graph_nodes())
             except Exception as exc:  # noqa: BLE001 - keep removing the rest
                 problems.append(f"graph: {exc}")
         db = self.ext.db.project(plan.target.slug)
@@ -178,6 +192,86 @@ class Executor:
                  resource_type=plan.root[0], resource_id=plan.root[1] if role == "source" else plan.new_root_id,
                  jobId=self.job_id, role=role, sourceProjectId=str(plan.source.id),
                  targetProjectId=str(plan.target.id), rootId=plan.root[1], **details)
+
+
+class _MediaCopier:
+    """Copies a plan's media objects with the storage's server-side copy, on worker threads.
+
+    Every key is appended to ``written`` before its copy starts, so a rollback after
+    :meth:`stop` removes exactly what may have landed (a half copy included)."""
+
+    def __init__(self, app, items: list, written: list[str], workers: int):
+        self.app = app
+        self.storage = app.extensions["aladdin"].storage
+        self.items = items
+        self.written = written
+        self.workers = max(1, min(workers, len(items)))
+        self.done = 0
+        self._next = itertools.count()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        if not self.items or self.workers == 1:
+            return  # copied inline by finish()
+        for n in range(self.workers):
+            thread = threading.Thread(target=self._work, name=f"clone-media-{n}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _work(self) -> None:
+        with self.app.app_context():
+            while not self._stop.is_set():
+                i = next(self._next)  # atomic under the GIL: each item is taken once
+                if i >= len(self.items):
+                    return
+                try:
+                    self._copy(self.items[i])
+                except BaseException as exc:  # noqa: BLE001 - handed to the clone's thread
+                    with self._lock:
+                        if self._error is None:
+                            self._error = exc
+                    self._stop.set()
+                    return
+
+    def _copy(self, item) -> None:
+        with self._lock:
+            self.written.append(item.target_key)  # before the call: a half copy is removed too
+        try:
+            self.storage.copy(item.source_key, item.target_key)
+        except KeyError:
+            raise AladdinError(f"media object {item.source_key!r} is missing from storage; "
+                               f"nothing was cloned", status=409) from None
+        with self._lock:
+            self.done += 1
+
+    def check(self) -> None:
+        """Raise the first copy failure, if any, in the calling thread."""
+        if self._error is not None:
+            self.stop()
+            raise self._error
+
+    def finish(self, progress: Callable[[int], None]) -> None:
+        """Wait for every copy (or do them here with one worker), reporting progress."""
+        if not self._threads:
+            for item in self.items:
+                self._copy(item)
+                progress(self.done)
+            return
+        for thread in self._threads:
+            while thread.is_alive():
+                thread.join(0.2)
+                progress(self.done)
+        self.check()
+        progress(self.done)
+
+    def stop(self) -> None:
+        """Let no new copy start and wait for the running ones."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
 
 
 def _describe(exc: BaseException) -> str:

@@ -4,11 +4,14 @@ Nothing here writes; the executor takes the finished :class:`ClonePlan` and writ
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
+import gc
 import re
+import threading
 from collections import defaultdict
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple
 
 from bson import ObjectId
 
@@ -33,6 +36,35 @@ EMBEDDED_LOOKUP_CHUNK = 16
 # Once a walk level wants this fraction of a collection, scan it once and keep it for later
 # levels (a deep clone of most of a project reads each document exactly once).
 SCAN_RATIO = 0.2
+MIN_SCAN = 32  # below this many documents lookups always win, so small clones never count
+
+
+_gc_lock = threading.Lock()
+_gc_holders = 0
+_gc_was_enabled = False
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a clone plans and writes.
+
+    A large clone keeps every source document, copy and reference alive until it is written; each
+    full collection would traverse all of them and the rest of the heap, for nothing (they are
+    acyclic and freed by reference counting). That was about a third of a 5,000-document clone.
+    Process-wide, so nested and concurrent clones count holders; the last one out restores it."""
+    global _gc_holders, _gc_was_enabled
+    with _gc_lock:
+        if _gc_holders == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_holders += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_holders -= 1
+            if _gc_holders == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def lookup_chunk(db) -> int:
@@ -57,25 +89,27 @@ def _id_str(value: Any) -> str | None:
     return None
 
 
-# Key names repeat across thousands of documents, so each is classified once: 0 not an id key,
-# 1 an id key, 2 a media id key. List items are judged by their key without the plural "s".
-_VALUE_KIND: dict[str, int] = {}
-_ITEM_KIND: dict[str, int] = {}
+# Key names repeat across thousands of documents, so each is classified once, as bit flags:
+# _ID an id key, _MEDIA a media id key, _DROP always dropped from copies. List items are judged
+# by their key without the plural "s" (_ITEM_* flags).
+_ID, _MEDIA, _DROP, _ITEM_ID, _ITEM_MEDIA = 1, 2, 4, 8, 16
+_KEY_FLAGS: dict[str, int] = {}
 _KIND_CACHE_LIMIT = 100_000  # content keys are user data: bound the memo
 
 
-def _value_kind(key: str) -> int:
-    kind = (2 if is_media_key(key) else 1) if is_id_key(key) else 0
-    if len(_VALUE_KIND) < _KIND_CACHE_LIMIT:
-        _VALUE_KIND[key] = kind
-    return kind
-
-
-def _item_kind(key: str) -> int:
-    kind = (2 if is_media_key(key.removesuffix("s")) else 1) if is_id_key(key) else 0
-    if len(_ITEM_KIND) < _KIND_CACHE_LIMIT:
-        _ITEM_KIND[key] = kind
-    return kind
+def _key_flags(key: str) -> int:
+    flags = 0
+    if is_id_key(key):
+        flags |= _ID | _ITEM_ID
+        if is_media_key(key):
+            flags |= _MEDIA
+        if is_media_key(key.removesuffix("s")):
+            flags |= _ITEM_MEDIA
+    if key in _DROPPED:
+        flags |= _DROP
+    if len(_KEY_FLAGS) < _KIND_CACHE_LIMIT:
+        _KEY_FLAGS[key] = flags
+    return flags
 
 
 class Ref(NamedTuple):
@@ -220,6 +254,8 @@ class Planner:
         self.chunk = lookup_chunk(self.src_db)
         self._scanned: dict[str, dict[str, dict]] = {}
         self._counts: dict[str, int] = {}
+        self._looked_up: dict[str, int] = {}  # documents fetched by id so far, per collection
+        self._oids: dict[str, ObjectId] = {}
         self.collections = list(self.ext.content_types)
         self._rules: dict[str, _ScanRules] = {}
         # (collection, loc) of the ALWAYS_DROPPED keys met inside content, per document
@@ -291,19 +327,28 @@ class Planner:
         """(id, document) for those of ``ids`` that exist in ``collection``."""
         ids = list(ids)
         scanned = self._scanned.get(collection)
-        if scanned is None and len(ids) >= SCAN_RATIO * self._count(collection) > 0:
-            # Most of the collection is wanted: one scan, kept for the walk's later levels,
-            # costs less than id lookups (and the clone copies most of it anyway).
+        looked_up = self._looked_up.get(collection, 0)
+        wanted = looked_up + len(ids)
+        if scanned is None and wanted >= MIN_SCAN and wanted >= SCAN_RATIO * self._count(collection) > 0:
+            # Much of the collection is wanted (counting what earlier levels looked up): one
+            # scan, kept for the walk's later levels, costs less than more id lookups.
             scanned = self._scanned[collection] = {
                 str(d["_id"]): d for d in self._decrypted(collection, self.src_db[collection].find({}))}
         if scanned is not None:
             return [(i, scanned[i]) for i in ids if i in scanned]
         coll = self.src_db[collection]
         out: list[tuple[str, dict]] = []
+        oids = self._oids
         for start in range(0, len(ids), self.chunk):
-            chunk = [ObjectId(i) for i in ids[start:start + self.chunk]]
+            chunk = []
+            for i in ids[start:start + self.chunk]:
+                oid = oids.get(i)
+                if oid is None:
+                    oid = oids[i] = ObjectId(i)  # unknown ids are asked of several collections
+                chunk.append(oid)
             out.extend((str(d["_id"]), d)
                        for d in self._decrypted(collection, coll.find({"_id": {"$in": chunk}})))
+        self._looked_up[collection] = looked_up + len(out)
         return out
 
     def _decrypted(self, collection: str, docs: Iterable[dict]) -> Iterable[dict]:
@@ -330,7 +375,8 @@ class Planner:
             for ident, doc in self._fetch(collection, ids):
                 found[ident] = (collection, doc)
         unknown = {i for i in wanted.get(None, ()) if i not in found}
-        for collection in self.collections:
+        # Collections already scanned answer from memory: ask them before querying the others.
+        for collection in sorted(self.collections, key=lambda c: c not in self._scanned):
             if not unknown:
                 break
             for ident, doc in self._fetch(collection, unknown):
@@ -341,6 +387,10 @@ class Planner:
     # --- the plan -------------------------------------------------------------------------------
 
     def plan(self) -> ClonePlan:
+        with gc_paused():
+            return self._plan()
+
+    def _plan(self) -> ClonePlan:
         opts = self.options
         if opts.collection not in self.ext.content_types:
             raise NotFound(f"unknown collection {opts.collection!r}")
@@ -456,10 +506,18 @@ class Planner:
                 new = id_map.get(ref.id)
                 if new is None:
                     continue
-                parent = _own_parent(doc, src, ref.loc)
-                if parent is None:
-                    continue
-                last = ref.loc[-1]
+                loc = ref.loc
+                if len(loc) == 2:  # the common case, e.g. content.imageId: one shared level
+                    parent = doc.get(loc[0])
+                    if parent is src.get(loc[0]) and isinstance(parent, (dict, list)):
+                        parent = doc[loc[0]] = parent.copy()
+                    if not isinstance(parent, (dict, list)):
+                        continue
+                else:
+                    parent = _own_parent(doc, src, loc)
+                    if parent is None:
+                        continue
+                last = loc[-1]
                 parent[last] = new_oids[ref.id] if isinstance(parent[last], ObjectId) else new
             for loc in content_drops.get(key, ()):
                 parent = _own_parent(doc, src, loc)
@@ -476,18 +534,15 @@ class Planner:
                 # Encryption (executor) and overrides change nested values in place.
                 doc = _plain_copy(doc)
             doc["_id"] = new_oids[old]
-            doc.update({
-                "projectId": target_pid,
-                "createdBy": uid,
-                "createdAt": now,
-                "updatedAt": now,
-                "version": 1,
-                "clonedFrom": {"projectId": source_pid, "collectionName": collection,
-                               "documentId": old, "clonedAt": now, "clonedBy": uid},
-                "isClone": True,
-                "cloneDepth": int(src.get("cloneDepth") or 0) + 1,
-                "originalCreator": src.get("originalCreator") or src.get("createdBy"),
-            })
+            doc["projectId"] = target_pid
+            doc["createdBy"] = uid
+            doc["createdAt"] = doc["updatedAt"] = now
+            doc["version"] = 1
+            doc["clonedFrom"] = {"projectId": source_pid, "collectionName": collection,
+                                 "documentId": old, "clonedAt": now, "clonedBy": uid}
+            doc["isClone"] = True
+            doc["cloneDepth"] = int(src.get("cloneDepth") or 0) + 1
+            doc["originalCreator"] = src.get("originalCreator") or src.get("createdBy")
             copies[collection].append(doc)
             if is_root and overrides:
                 self._apply_overrides(collection, doc, overrides)
@@ -533,19 +588,26 @@ class Planner:
         """The source graph's relationships among the cloned documents, mapped to the new ids."""
         id_map = plan.id_map
         rels = self.ext.graph.relationships_among(self.source.slug, [NodeRef(c, i) for c, i in plan.sources])
-        # One target NodeRef per node, shared by all its relationships.
-        mapped: dict[tuple[str, str], NodeRef | None] = {}
+        # One target NodeRef per node, shared by all its relationships (ids are unique across
+        # collections, but a node keeps the collection the source graph gave it).
+        mapped: dict[str, NodeRef] = {}
 
-        def target_of(node: NodeRef) -> NodeRef | None:
-            k = (node.collection, node.id)
-            if k not in mapped:
-                new = id_map.get(node.id)
-                mapped[k] = NodeRef(node.collection, new) if new is not None else None
-            return mapped[k]
+        def remap(node: NodeRef) -> NodeRef | None:
+            new_id = id_map.get(node.id)
+            if new_id is None:
+                return None
+            new = mapped[node.id] = NodeRef(node.collection, new_id)
+            return new
 
         out = []
         for r in rels:
-            a, b = target_of(r.source), target_of(r.target)
+            src, dst = r.source, r.target
+            a = mapped.get(src.id)
+            if a is None or a.collection != src.collection:
+                a = remap(src)
+            b = mapped.get(dst.id)
+            if b is None or b.collection != dst.collection:
+                b = remap(dst)
             if a is not None and b is not None:
                 out.append(Relationship(a, b, r.type))
         plan.relationships = out
@@ -556,49 +618,55 @@ class Planner:
 
 def _scan(node: Any, stack: list, key: str | None, refs: list[Ref], declared: frozenset | None,
           drops: list[tuple]) -> None:
-    """Collect ``...Id(s)``-named references inside content (nested objects and lists included).
+    """Collect ``...Id(s)``-named references inside content (nested objects and lists included),
+    and where always-dropped keys sit.
 
     ``stack`` is the location of ``node`` (keys and list indexes); locations are only built as
-    tuples where something is found, so plain text and numbers cost one type check each."""
+    tuples where something is found, so plain text and numbers cost a type check and a lookup."""
     if isinstance(node, dict):
         for k, v in node.items():
+            flags = _KEY_FLAGS.get(k)
+            if flags is None:
+                flags = _key_flags(k)
             if isinstance(v, (dict, list)):
                 stack.append(k)
                 _scan(v, stack, k, refs, declared, drops)
                 stack.pop()
-                if k in _DROPPED:
-                    drops.append((*stack, k))
-                continue
-            if k in _DROPPED:
-                drops.append((*stack, k))
-            kind = _VALUE_KIND.get(k)
-            if kind is None:
-                kind = _value_kind(k)
-            if kind and v is not None:
+            elif flags & _ID and v is not None:
                 ident = _id_str(v)
                 if ident:
                     loc = (*stack, k)
                     if declared is None or loc not in declared:
-                        media = kind == 2
+                        media = bool(flags & _MEDIA)
                         refs.append(Ref(loc, ident, MEDIA_COLLECTION if media else None, media, media))
+            if flags & _DROP:
+                drops.append((*stack, k))
     elif isinstance(node, list):
-        kind = 0
+        flags = 0
         if key is not None:
-            kind = _ITEM_KIND.get(key)
-            if kind is None:
-                kind = _item_kind(key)
-        if kind and declared is not None and tuple(stack) in declared:
-            kind = 0  # a declared reference field: already collected with its declared collection
-        for i, v in enumerate(node):
-            if isinstance(v, (dict, list)):
-                stack.append(i)
-                _scan(v, stack, key, refs, declared, drops)
-                stack.pop()
-            elif kind:
-                ident = _id_str(v)
-                if ident:
-                    media = kind == 2
-                    refs.append(Ref((*stack, i), ident, MEDIA_COLLECTION if media else None, media, media))
+            flags = _KEY_FLAGS.get(key)
+            if flags is None:
+                flags = _key_flags(key)
+            if flags & _ITEM_ID and declared is not None and tuple(stack) in declared:
+                flags = 0  # a declared reference field: already collected with its declared collection
+        if flags & _ITEM_ID:
+            media = bool(flags & _ITEM_MEDIA)
+            coll = MEDIA_COLLECTION if media else None
+            for i, v in enumerate(node):
+                if isinstance(v, (dict, list)):
+                    stack.append(i)
+                    _scan(v, stack, key, refs, declared, drops)
+                    stack.pop()
+                else:
+                    ident = _id_str(v)
+                    if ident:
+                        refs.append(Ref((*stack, i), ident, coll, media, media))
+        else:
+            for i, v in enumerate(node):
+                if isinstance(v, (dict, list)):
+                    stack.append(i)
+                    _scan(v, stack, key, refs, declared, drops)
+                    stack.pop()
 
 
 def _own_parent(doc: dict, src: dict, loc: tuple, dicts_only: bool = False) -> Any:

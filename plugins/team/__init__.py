@@ -33,10 +33,18 @@ def aladdin_cli_commands():
     return [build()]
 
 
+@hookimpl
+def aladdin_startup(app):
+    # A mistyped ALADDIN_ROLE_CACHE fails at start-up, not on the first authorized request.
+    cache.RoleCache.for_app(app)
+
+
 @hookimpl(wrapper=True)
 def aladdin_resolve_role(app, user_id, project_id):
     """Answer from Redis when cached; otherwise let the resolvers run and cache their answer."""
     role_cache = cache.RoleCache.for_app(app)
+    if not role_cache.enabled:
+        return (yield)
     lookup = role_cache.lookup(user_id, project_id)
     token = cache.pending.set(lookup)
     try:

@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 log = logging.getLogger("aladdin.team")
 
 DEFAULT_TTL = 300
+MODES = ("auto", "on", "off")  # ALADDIN_ROLE_CACHE
 NO_ROLE = "-"  # cached "no role": outsiders are looked up as often as members
 INVALIDATING_EVENTS = frozenset({"member.added", "member.role_changed", "member.removed",
                                  "project.ownership_transferred", "project.deleted"})
@@ -49,11 +50,29 @@ def decode(raw: bytes | str) -> tuple[str, str | None]:
     return generation, (None if role == NO_ROLE else role)
 
 
+def enabled_for(settings) -> bool:
+    """Whether role lookups go through Redis (``ALADDIN_ROLE_CACHE``: on, auto or off).
+
+    ``on`` (the default) always caches. ``auto`` caches unless memberships live in the
+    embedded litemongo store, where a membership read is an in-process SQLite lookup that
+    ``python -m bench.api`` measured as cheaper than the Redis round trip replacing it; with
+    a MongoDB server the lookup is a network round trip and the cache pays."""
+    mode = str(settings.get("ROLE_CACHE", "on")).strip().lower()
+    if mode not in MODES:
+        raise ValueError(f"ALADDIN_ROLE_CACHE must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "auto":
+        return not settings.mongodb_uri.startswith("litemongo://")
+    return mode == "on"
+
+
 class RoleCache:
-    def __init__(self, redis, namespace: str, ttl: int = DEFAULT_TTL):
+    def __init__(self, redis, namespace: str, ttl: int = DEFAULT_TTL, enabled: bool = True):
         self.redis = redis
         self.prefix = f"aladdin:{namespace}:team:roles"
         self.ttl = max(1, int(ttl))
+        # Off: lookups go straight to the resolvers; invalidate() still runs, so processes
+        # configured differently never trust a stale entry.
+        self.enabled = enabled
 
     @classmethod
     def for_app(cls, app) -> "RoleCache":
@@ -62,7 +81,7 @@ class RoleCache:
         if cache is None:
             ext = app.extensions["aladdin"]
             cache = cls(ext.jobs.redis, ext.settings.platform_db,
-                        ext.settings.get("ROLE_CACHE_TTL", DEFAULT_TTL))
+                        ext.settings.get("ROLE_CACHE_TTL", DEFAULT_TTL), enabled_for(ext.settings))
             state["role_cache"] = cache
         return cache
 

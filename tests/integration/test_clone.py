@@ -445,3 +445,163 @@ def test_cli_clone(app, world, monkeypatch):
     r = runner.invoke(clone_command, [src.slug, "scenes", world["scene"], "--to", dst.slug,
                                       "--as", world["viewer"].email])
     assert r.exit_code == 1 and "does not allow content:create" in r.output
+
+
+@pytest.mark.parametrize("fail_at", [1, 3])
+def test_threaded_media_copies_roll_back_exactly(app, client, world, monkeypatch, fail_at):
+    """With a pool of copy threads (the default on object stores) a failed copy still removes every
+    object that landed, including ones copied concurrently with the document inserts."""
+    import threading
+
+    ext = app.extensions["aladdin"]
+    src, dst, owner = world["source"], world["target"], world["owner"]
+    monkeypatch.setitem(ext.settings.extra, "CLONE_MEDIA_WORKERS", "4")
+    before = snapshot(app, dst.slug)
+    real_copy, lock, seen = ext.storage.copy, threading.Lock(), {"n": 0, "threads": set()}
+
+    def flaky_copy(src_key, dst_key):
+        with lock:
+            seen["n"] += 1
+            seen["threads"].add(threading.get_ident())
+            n = seen["n"]
+        real_copy(src_key, dst_key)  # lands first: the rollback must find and remove it
+        if n == fail_at:
+            raise OSError("bucket went away")
+
+    monkeypatch.setattr(ext.storage, "copy", flaky_copy)
+    r = clone(client, owner, src.slug, {"targetProjectId": dst.slug, "contentType": "scenes",
+                                        "documentId": world["scene"]})
+    assert r.status_code >= 500 and "rolled back" in r.json["message"], r.json
+    assert threading.get_ident() not in seen["threads"]  # the copies ran on the pool
+    monkeypatch.setattr(ext.storage, "copy", real_copy)
+    assert snapshot(app, dst.slug) == before
+    r = clone(client, owner, src.slug, {"targetProjectId": dst.slug, "contentType": "scenes",
+                                        "documentId": world["scene"]})
+    assert r.status_code == 201, r.json
+    for item in r.json["media"]:
+        assert ext.storage.get(item["storageKey"]) == ext.storage.get(item["sourceKey"])
+
+
+def test_copies_share_nothing_they_change_with_the_sources(app, world):
+    """Copy-on-write rewriting: nested and ObjectId references are mapped in the copies while the
+    source documents the plan holds stay exactly as read (hooks see them through the plan)."""
+    import copy as copylib
+
+    from plugins.clone.planner import CloneOptions, Planner
+
+    ext = app.extensions["aladdin"]
+    src, dst, owner = world["source"], world["target"], world["owner"]
+    db = ext.db.project(src.slug)
+    hero, rival, location = world["hero"], world["rival"], world["location"]
+    scene_id = ObjectId()
+    db["scenes"].insert_one({
+        "_id": scene_id, "projectId": str(src.id), "createdBy": str(owner.id), "version": 1,
+        "content": {"title": "Nested", "leadId": ObjectId(hero),
+                    "groups": {"memberIds": [[hero, rival], [rival]], "tags": ["x"]},
+                    "beats": [{"speakerId": rival, "extra": {"brainValidated": True, "locationId": location}}],
+                    "untouched": {"deep": [{"a": 1}]}},
+        "relatedDocuments": [{"collection": "characters", "documentId": hero}]})
+    plan = Planner(app, src, dst, owner, CloneOptions(collection="scenes", document_id=str(scene_id))).plan()
+    for (collection, ident), doc in plan.sources.items():
+        assert doc == db[collection].find_one({"_id": ObjectId(ident)}), (collection, ident)
+    before = copylib.deepcopy(plan.sources)
+    m = plan.id_map
+    (copy_doc,) = [d for d in plan.copies["scenes"] if d["clonedFrom"]["documentId"] == str(scene_id)]
+    content = copy_doc["content"]
+    assert content["leadId"] == ObjectId(m[hero])
+    assert content["groups"]["memberIds"] == [[m[hero], m[rival]], [m[rival]]]
+    assert content["beats"] == [{"speakerId": m[rival], "extra": {"locationId": m[location]}}]
+    assert copy_doc["relatedDocuments"] == [{"collection": "characters", "documentId": m[hero]}]
+    assert content["untouched"] == {"deep": [{"a": 1}]}
+    # What the executor changes on a copy (top-level fields, encryption of copies) stays in the copy.
+    copy_doc["storageKey"] = "changed"
+    assert plan.sources == before
+    r = _execute(app, plan, owner)
+    assert r["clonedCount"] == len(plan.sources)
+    stored = ext.db.project(dst.slug)["scenes"].find_one({"_id": ObjectId(m[str(scene_id)])})
+    assert stored["content"]["groups"]["memberIds"] == [[m[hero], m[rival]], [m[rival]]]
+    assert plan.sources == before
+
+
+def _execute(app, plan, user):
+    from plugins.clone.executor import Executor
+
+    return Executor(app, plan, user).run()
+
+
+def test_cyclic_gc_is_paused_only_while_cloning(app, client, world, monkeypatch):
+    import gc
+
+    from plugins.clone import planner
+
+    ext = app.extensions["aladdin"]
+    seen = []
+    real_add = ext.graph.add_relationships
+
+    def spy(project, rels):
+        seen.append(gc.isenabled())
+        return real_add(project, rels)
+
+    monkeypatch.setattr(ext.graph, "add_relationships", spy)
+    assert gc.isenabled()
+    r = clone(client, world["owner"], world["source"].slug, {
+        "targetProjectId": world["target"].slug, "contentType": "scenes", "documentId": world["scene"]})
+    assert r.status_code == 201 and seen == [False] and gc.isenabled()
+
+    def broken(project, rels):
+        raise RuntimeError("graph down")
+
+    monkeypatch.setattr(ext.graph, "add_relationships", broken)
+    r = clone(client, world["owner"], world["source"].slug, {
+        "targetProjectId": world["target"].slug, "contentType": "scenes", "documentId": world["scene"]})
+    assert r.status_code >= 500 and gc.isenabled() and planner._gc_holders == 0
+    gc.disable()
+    try:
+        with planner.gc_paused():
+            with planner.gc_paused():
+                pass
+        assert not gc.isenabled()  # a collector someone else turned off stays off
+    finally:
+        gc.enable()
+
+
+class _SecretsPlugin:
+    @hookimpl
+    def aladdin_content_types(self):
+        from core.content import ContentType
+
+        return [ContentType("credentials", "Credential", sensitive_fields=("content.secret",))]
+
+
+def test_sensitive_fields_stay_encrypted_at_rest_in_the_clone(tmp_path, redis_server):
+    """Copies of encrypted content are encrypted in the target and the plan's sources keep plaintext."""
+    from core.app import create_app
+    from core.crypto import MARKER
+    from plugins.clone.executor import Executor
+    from plugins.clone.planner import CloneOptions, Planner
+    from tests.conftest import Actors, make_settings
+
+    app = create_app(make_settings(tmp_path, redis_server), plugins=(_SecretsPlugin(),), load_entry_points=False)
+    app.testing = True
+    with app.app_context():
+        owner = Actors(app).user("owner@example.com")
+        src = create_project(app, owner, "Vault", "vault-src")
+        dst = create_project(app, owner, "Vault Copy", "vault-dst")
+        client = app.test_client()
+        base = f"/api/v1/projects/{src.slug}/content/credentials"
+        other = client.post(base, json={"content": {"label": "b", "secret": {"pass": "s2"}}}, headers=owner.headers)
+        first = client.post(base, json={"content": {"label": "a", "secret": {"pass": "s1", "peerId": other.json["id"]}},
+                                        "relatedDocuments": [{"collection": "credentials",
+                                                              "documentId": other.json["id"]}]},
+                            headers=owner.headers)
+        assert first.status_code == 201 and other.status_code == 201
+        plan = Planner(app, src, dst, owner, CloneOptions(collection="credentials", document_id=first.json["id"])).plan()
+        result = Executor(app, plan, owner).run()
+        assert result["clonedCount"] == 2
+        assert {d["content"]["secret"]["pass"] for d in plan.sources.values()} == {"s1", "s2"}
+        raw = list(app.extensions["aladdin"].db.project(dst.slug)["credentials"].find({}))
+        assert len(raw) == 2 and all(d["content"]["secret"].startswith(MARKER) for d in raw)
+        new_first = result["idMap"][first.json["id"]]
+        r = client.get(f"/api/v1/projects/{dst.slug}/content/credentials/{new_first}", headers=owner.headers)
+        assert r.json["content"]["secret"] == {"pass": "s1", "peerId": result["idMap"][other.json["id"]]}
+        app.extensions["aladdin"].db.close()

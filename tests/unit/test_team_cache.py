@@ -105,3 +105,32 @@ def test_a_role_stored_under_an_older_generation_is_a_miss(app, team):
     # Malformed values (e.g. written by an older release) are misses too, never roles.
     ext.jobs.redis.set(cache._role_key(project_id, viewer), "owner", ex=60)
     assert not cache.lookup(viewer, project_id).found
+
+
+def test_cache_mode_setting(tmp_path, redis_server):
+    import pytest
+
+    from plugins.team.cache import enabled_for
+    from tests.conftest import make_settings
+
+    litemongo_uri = f"litemongo://{tmp_path}/m"
+    assert enabled_for(make_settings(tmp_path, redis_server))                       # default: cached
+    assert enabled_for(make_settings(tmp_path, redis_server, mongodb_uri=litemongo_uri))
+    assert enabled_for(make_settings(tmp_path, redis_server, role_cache="auto"))     # a server-like store: cached
+    assert not enabled_for(make_settings(tmp_path, redis_server, mongodb_uri=litemongo_uri,
+                                         role_cache="auto"))                         # embedded store: direct reads
+    assert not enabled_for(make_settings(tmp_path, redis_server, role_cache="off"))
+    with pytest.raises(ValueError, match="ALADDIN_ROLE_CACHE"):
+        enabled_for(make_settings(tmp_path, redis_server, role_cache="sometimes"))
+
+
+def test_with_the_cache_off_roles_are_read_fresh_and_redis_is_untouched(app, team):
+    ext = app.extensions["aladdin"]
+    project_id, viewer = str(team["project"].id), str(team["viewer"].id)
+    counting = CountingRedis(ext.jobs.redis)
+    app.extensions["aladdin.team"]["role_cache"] = RoleCache(counting, ext.settings.platform_db, enabled=False)
+    assert ext.role_of(viewer, project_id) == "viewer"
+    Membership.objects(projectId=project_id, userId=viewer).update(set__role="editor")  # bypasses every event
+    assert ext.role_of(viewer, project_id) == "editor"
+    assert ext.role_of(str(team["outsider"].id), project_id) is None
+    assert counting.calls == []
