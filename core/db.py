@@ -6,8 +6,10 @@ connection settings match), so 50 projects cost 50 aliases, not 50 connection po
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
+import weakref
 from urllib.parse import urlsplit, urlunsplit
 
 import mongoengine
@@ -31,21 +33,41 @@ class LiteMongoClient:
 
 
 class _ThreadLocalLiteMongo:
-    """litemongo's SQLite connections only work in the thread that opened them, while the web
-    server and Socket.IO run every request and event in a thread of its own: each thread gets
-    its own client on the same files (opening one costs well under a millisecond)."""
+    """litemongo keeps SQLite connections that one thread may use at a time, while the web
+    server and Socket.IO run each connection in a thread of its own. Each thread holds a client
+    on the same files; when the thread ends its client goes back to a small idle pool for the
+    next thread. Reuse matters: a fresh client reloads every collection it touches (about 1 ms
+    each), which on the per-connection threads of ``serve`` cost more than the request itself."""
+
+    MAX_IDLE = 32
 
     def __init__(self, path: str):
         self._path = path
         self._local = threading.local()
+        self._idle: list = []
+        self._lock = threading.Lock()
 
     def _client(self):
-        client = getattr(self._local, "client", None)
-        if client is None:
-            import litemongo
+        holder = getattr(self._local, "holder", None)
+        if holder is None:
+            with self._lock:
+                client = self._idle.pop() if self._idle else None
+            if client is None:
+                import litemongo
 
-            client = self._local.client = litemongo.MongoClient(litemongo.client.create_store(self._path))
-        return client
+                _allow_handover()
+                # litemongo's own check-then-mkdir races when two threads open a new store.
+                os.makedirs(self._path, exist_ok=True)
+                client = litemongo.MongoClient(litemongo.client.create_store(self._path))
+            holder = self._local.holder = _ClientHolder(client, self)
+        return holder.client
+
+    def _release(self, client) -> None:
+        with self._lock:
+            if len(self._idle) < self.MAX_IDLE:
+                self._idle.append(client)
+                return
+        client.close()
 
     def __getitem__(self, name: str):
         return _ThreadLocalLiteDatabase(self, name)
@@ -57,12 +79,57 @@ class _ThreadLocalLiteMongo:
         return getattr(self._client(), name)
 
 
+class _ClientHolder:
+    """Lives in one thread's locals: dropped when the thread ends, it hands the client back."""
+
+    def __init__(self, client, owner: _ThreadLocalLiteMongo):
+        self.client = client
+        self._owner = weakref.ref(owner)
+
+    def __del__(self):
+        owner = self._owner()
+        if owner is not None:
+            owner._release(self.client)
+
+
+_handover_allowed = False
+
+
+def _allow_handover() -> None:
+    """Let a litemongo client's SQLite connections pass to the next thread once their thread ended.
+
+    sqlite3 refuses use from a thread other than the creator by default; a client here is only
+    ever used by one thread at a time (it returns to the pool when its thread is gone), which
+    is what SQLite itself requires."""
+    global _handover_allowed
+    if _handover_allowed:
+        return
+    import sqlite3
+
+    from litemongo import sqlite_store
+
+    class _Sqlite3:
+        def __getattr__(self, name):
+            return getattr(sqlite3, name)
+
+        @staticmethod
+        def connect(*args, **kwargs):
+            kwargs.setdefault("check_same_thread", False)
+            return sqlite3.connect(*args, **kwargs)
+
+    sqlite_store.sqlite3 = _Sqlite3()
+    _handover_allowed = True
+
+
 class _ThreadLocalLiteDatabase:
     """A database handle resolved per thread (MongoEngine caches one handle per alias)."""
 
     def __init__(self, client: _ThreadLocalLiteMongo, name: str):
         self._tl_client = client
         self.name = name
+        # litemongo creates a database's folder with a check-then-mkdir that fails when two
+        # threads touch a new database at once; creating it here first makes that a no-op.
+        os.makedirs(os.path.join(client._path, name), exist_ok=True)
 
     def _db(self):
         return self._tl_client._client()[self.name]
