@@ -11,7 +11,7 @@ from mongoengine.errors import NotUniqueError
 from .content import ensure_indexes
 from .errors import AladdinError, Conflict, NotFound, WriteRefused
 from .events import emit
-from .models import ROLES, SLUG_RE, Membership, Project, User, utcnow
+from .models import ROLES, SLUG_RE, Membership, Project, User, hot_collection, utcnow
 
 RESERVED_SLUGS = {"admin", "api", "local", "config", "aladdin"}
 
@@ -38,8 +38,6 @@ def find_project(ref: str, *, raw: bool = False) -> Project | dict:
     few fields and not a MongoEngine document (building one costs about half a lookup)."""
     # Every project URL runs this: plain pymongo lookups (indexed) instead of a MongoEngine queryset,
     # on a collection handle kept per thread.
-    from .default_auth import hot_collection
-
     collection = hot_collection(Project)
     doc = None
     if isinstance(ref, str) and len(ref) == 24:

@@ -7,7 +7,6 @@ import dataclasses
 from bson import ObjectId
 from flask import current_app, g
 
-from ..errors import NotFound
 from ..projects import find_project
 
 
@@ -17,10 +16,7 @@ def ext():
 
 def authorized_project(pid: str, action: str, collection: str | None = None, document: dict | None = None):
     """Find ``pid`` (id or slug) and authorize ``action``: outsiders get 404, members 403."""
-    try:
-        project = find_project(pid)
-    except NotFound:
-        raise NotFound("project not found")
+    project = find_project(pid)  # NotFound("project not found") for unknown ids and slugs alike
     ext().authz.authorize(g.user, action, project, collection, document)
     return project
 
@@ -55,10 +51,7 @@ def find_project_ref(pid: str) -> ProjectRef:
 def authorized_project_ref(pid: str, action: str, collection: str | None = None,
                            document: dict | None = None) -> ProjectRef:
     """:func:`authorized_project` for read-only routes: same lookup and the same authorization."""
-    try:
-        project = find_project_ref(pid)
-    except NotFound:
-        raise NotFound("project not found")
+    project = find_project_ref(pid)
     ext().authz.authorize(g.user, action, project, collection, document)
     return project
 

@@ -73,7 +73,7 @@ def test_a_deleted_project_is_gone_on_the_next_read(client, app, team):
 
 
 def test_collection_handles_are_reused_until_the_connection_changes(app, team):
-    from core.default_auth import hot_collection
+    from core.models import hot_collection
     from core.models import User
 
     first = hot_collection(User)
