@@ -18,6 +18,7 @@ from .db import Database
 from .errors import AladdinError, AuthenticationFailed
 from .graph import DEFAULT_RELATIONSHIP_TYPES, create_graph_store
 from .jobs import Jobs
+from .nearcache import NearCache
 from .plugins import create_plugin_manager
 from .ratelimit import create_limiter
 from .settings import Settings
@@ -44,6 +45,7 @@ class Aladdin:
     api: Any = None
     socketio: Any = None
     content: ContentService = None
+    near_cache: NearCache = None
     public_endpoints: set = dataclasses.field(default_factory=set)
     worker_process: Any = None
 
@@ -102,6 +104,8 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
     ext = Aladdin(settings=settings, pm=pm, db=db, storage=storage, graph=graph, jobs=Jobs(settings),
                   keyring=keyring, codec=ContentCodec(keyring), content_types=content_types, app=app)
     app.extensions["aladdin"] = ext
+    # Tokens and roles stay in each process's memory, dropped through Redis when they change.
+    ext.near_cache = NearCache(ext.jobs.redis, f"aladdin:{settings.platform_db}:near-cache", settings.near_cache_ttl)
     ext.content = ContentService(app)
     extra_policies = [p for files in pm.hook.aladdin_policy_files() for p in (files or ())]
     ext.authz = Authorizer(policy_files(extra_policies, settings.policy_dir), ext.role_of)

@@ -123,6 +123,21 @@ def users_create(app, email, name):
     click.echo(token)
 
 
+@users.command("revoke-tokens")
+@click.argument("email")
+@click.option("--name", default=None, help="Only the tokens issued under this name.")
+@with_app
+def users_revoke_tokens(app, email, name):
+    """Revoke EMAIL's API tokens; every running process refuses them on its next request."""
+    from .models import ApiToken, User
+
+    user = User.objects(email=email.strip().lower()).first()
+    if user is None:
+        raise click.ClickException(f"no user {email}")
+    count = ApiToken.revoke(user, name)
+    click.echo(f"revoked {count} token{'s' if count != 1 else ''} of {user.email}")
+
+
 @cli.group()
 def projects():
     """Projects and members."""

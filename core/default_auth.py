@@ -1,25 +1,72 @@
-"""Built-in plugin: bearer API tokens (``Authorization: Bearer ald_...``), checked last."""
+"""Built-in plugin: bearer API tokens (``Authorization: Bearer ald_...``), checked last.
+
+A token's owner is read from the platform database once per process and then served from the
+near cache (:mod:`core.nearcache`). Every MongoEngine save or delete of a token or user -- a
+revocation through :meth:`~core.models.ApiToken.revoke` or ``cli.py users revoke-tokens``, a
+deleted user -- drops that user's cached tokens in every process of the installation, so it
+holds on the very next request."""
 
 from __future__ import annotations
+
+from flask import current_app, has_app_context
+from mongoengine import signals
 
 from .errors import AuthenticationFailed
 from .hookspecs import hookimpl
 from .models import ApiToken, User, hash_token, hot_collection
+from .nearcache import MISS
+
+
+def _scope(user_id) -> str:
+    return f"auth:user:{user_id}"
 
 
 def user_for_token(token: str):
     """The user owning ``token``, or None; Socket.IO connections reuse this."""
     if not token:
         return None
-    # Every request runs this: two indexed lookups straight through pymongo, not a MongoEngine
-    # queryset plus a lazy dereference. No projection on the token: the embedded store copies a
-    # projected document field by field, which costs more than returning the small record.
-    record = hot_collection(ApiToken).find_one({"tokenHash": hash_token(token), "revoked": False})
+    token_hash = hash_token(token)
+    near = current_app.extensions["aladdin"].near_cache
+    key = ("auth", token_hash)
+    user = near.get(key)
+    if user is MISS:
+        epoch = near.epoch()
+        son = _read_owner(token_hash)
+        if son is None:
+            return None  # unknown tokens are not cached: a token issued a moment later works at once
+        user = User._from_son(son)
+        near.put(key, user, scope=_scope(user.id), epoch=epoch)
+    # The same User object serves every request with this token in this process: ``g.user``
+    # is a read-only snapshot of the caller (to change a user, load it with ``User.objects``;
+    # its save then drops this snapshot everywhere).
+    return user
+
+
+def _read_owner(token_hash: str) -> dict | None:
+    # Two indexed lookups straight through pymongo, not a MongoEngine queryset plus a lazy
+    # dereference. No projection on the token: the embedded store copies a projected
+    # document field by field, which costs more than returning the small record.
+    record = hot_collection(ApiToken).find_one({"tokenHash": token_hash, "revoked": False})
     if record is None:
         return None
-    # The user is read on every request too (never cached), so a deleted user's tokens stop working at once.
-    doc = hot_collection(User).find_one({"_id": record["user"]})
-    return User._from_son(doc) if doc else None
+    return hot_collection(User).find_one({"_id": record["user"]})
+
+
+def _forget_owner(sender, document, **kwargs) -> None:
+    """A token or user changed (revoked, deleted, edited): drop the owner's cached tokens everywhere."""
+    if kwargs.get("created") or not has_app_context():
+        return  # a new token or user replaces nothing cached (unknown tokens are never cached)
+    ext = current_app.extensions.get("aladdin")
+    if ext is None or ext.near_cache is None:
+        return
+    user = document if isinstance(document, User) else document.user
+    user_id = getattr(user, "id", None) or getattr(user, "pk", None) or user
+    ext.near_cache.invalidate(_scope(user_id))
+
+
+for _signal in (signals.post_save, signals.post_delete):
+    for _model in (ApiToken, User):
+        _signal.connect(_forget_owner, sender=_model, weak=False)
 
 
 @hookimpl(trylast=True)

@@ -121,6 +121,23 @@ class ApiToken(AppDocument):
         cls(user=user, tokenHash=hash_token(token), prefix=token[:8], name=name).save()
         return token
 
+    @classmethod
+    def revoke(cls, user: User, name: str | None = None) -> int:
+        """Revoke ``user``'s live tokens (those called ``name``, or all); returns how many.
+
+        Document by document, not a bulk update: each save sends MongoEngine's ``post_save``
+        signal, through which the authentication plugin drops the token from every process's
+        cache, so the revocation holds on the very next request anywhere."""
+        query = {"user": user, "revoked": False}
+        if name is not None:
+            query["name"] = name
+        count = 0
+        for token in cls.objects(**query):
+            token.revoked = True
+            token.save()
+            count += 1
+        return count
+
 
 class Project(AppDocument):
     slug = me.StringField(required=True, unique=True, regex=SLUG_RE)

@@ -34,6 +34,7 @@ class Settings:
     max_upload_bytes: int = 200 * 1024 * 1024
     public_url: str = ""
     signed_url_ttl: int = 3600
+    near_cache_ttl: float = 60.0  # seconds a process may keep tokens and roles in memory; 0 turns it off
     extra: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
@@ -88,6 +89,7 @@ class Settings:
             max_upload_bytes=int(val("MAX_UPLOAD_BYTES", str(200 * 1024 * 1024))),
             public_url=val("PUBLIC_URL", ""),
             signed_url_ttl=int(val("SIGNED_URL_TTL", "3600")),
+            near_cache_ttl=float(val("NEAR_CACHE_TTL", "60")),
             extra=extra,
         )
         for key, value in overrides.items():

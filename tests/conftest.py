@@ -42,6 +42,7 @@ def app(settings):
     app.testing = True
     with app.app_context():
         yield app
+    app.extensions["aladdin"].near_cache.close()
     app.extensions["aladdin"].db.close()
 
 

@@ -50,11 +50,11 @@ def aladdin_resolve_role(app, user_id, project_id):
     try:
         role = yield
     except cache.CachedNoRole:
-        return None
+        role = None
     finally:
         cache.pending.reset(token)
-    if lookup is not None and not lookup.found:
-        role_cache.store(lookup.generation, user_id, project_id, role)
+    if lookup is not None:
+        role_cache.keep(lookup, user_id, project_id, role)
     return role
 
 

@@ -4,7 +4,13 @@ Each cached role carries the per-project generation it was computed under, and e
 change increments that generation; a hit counts only while the generations match. One MGET of
 the generation and the role answers a lookup in a single round trip, and an invalidation also
 defeats a reader that looked up the old role just before a change and stores it just after
-(plain delete-on-change would let that stale answer live for the TTL)."""
+(plain delete-on-change would let that stale answer live for the TTL).
+
+In front of Redis sits the core's near cache (``app.extensions["aladdin"].near_cache``): a
+role answered once is kept in the process's memory, and :meth:`RoleCache.invalidate` drops the
+project's roles there and, through the near cache's pub/sub channel, in every other process.
+A repeated request thus costs no round trip at all, and the Redis tier still answers a
+process's first request and shares each answer between app instances."""
 
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ import dataclasses
 import logging
 
 from redis.exceptions import RedisError
+
+from core.nearcache import MISS
 
 log = logging.getLogger("aladdin.team")
 
@@ -28,6 +36,8 @@ class Lookup:
     generation: str
     found: bool
     role: str | None = None
+    epoch: int | None = None  # the near cache's epoch before the lookup (None: do not keep it there)
+    near: bool = False  # answered from the process's memory (nothing to copy there)
 
 
 class CachedNoRole(Exception):
@@ -66,13 +76,14 @@ def enabled_for(settings) -> bool:
 
 
 class RoleCache:
-    def __init__(self, redis, namespace: str, ttl: int = DEFAULT_TTL, enabled: bool = True):
+    def __init__(self, redis, namespace: str, ttl: int = DEFAULT_TTL, enabled: bool = True, near=None):
         self.redis = redis
         self.prefix = f"aladdin:{namespace}:team:roles"
         self.ttl = max(1, int(ttl))
         # Off: lookups go straight to the resolvers; invalidate() still runs, so processes
         # configured differently never trust a stale entry.
         self.enabled = enabled
+        self.near = near
 
     @classmethod
     def for_app(cls, app) -> "RoleCache":
@@ -81,7 +92,8 @@ class RoleCache:
         if cache is None:
             ext = app.extensions["aladdin"]
             cache = cls(ext.jobs.redis, ext.settings.platform_db,
-                        ext.settings.get("ROLE_CACHE_TTL", DEFAULT_TTL), enabled_for(ext.settings))
+                        ext.settings.get("ROLE_CACHE_TTL", DEFAULT_TTL), enabled_for(ext.settings),
+                        near=ext.near_cache)
             state["role_cache"] = cache
         return cache
 
@@ -91,12 +103,27 @@ class RoleCache:
     def _role_key(self, project_id: str, user_id: str) -> str:
         return f"{self.prefix}:{project_id}:role:{user_id}"
 
+    @staticmethod
+    def _near_key(user_id: str, project_id: str) -> tuple:
+        return ("team:role", project_id, user_id)
+
+    @staticmethod
+    def _near_scope(project_id: str) -> str:
+        return f"team:roles:{project_id}"
+
     def lookup(self, user_id: str, project_id: str) -> Lookup | None:
         """The cached answer (``found``), or a miss carrying the generation to store under;
         None when Redis is unreachable (callers then just ask the database).
 
-        One round trip: the generation and the role come back from a single MGET, so they are
-        read atomically and a role stored under an older generation is simply a miss."""
+        The process's near cache answers first. Otherwise one round trip: the generation and
+        the role come back from a single MGET, so they are read atomically and a role stored
+        under an older generation is simply a miss."""
+        epoch = None
+        if self.near is not None:
+            role = self.near.get(self._near_key(user_id, project_id))
+            if role is not MISS:
+                return Lookup("", True, role, near=True)
+            epoch = self.near.epoch()
         try:
             raw_gen, raw = self.redis.mget(self._gen_key(project_id), self._role_key(project_id, user_id))
         except RedisError as exc:
@@ -104,11 +131,21 @@ class RoleCache:
             return None
         generation = raw_gen.decode() if raw_gen else "0"
         if raw is None:
-            return Lookup(generation, False)
+            return Lookup(generation, False, epoch=epoch)
         stored_generation, role = decode(raw)
         if stored_generation != generation:
-            return Lookup(generation, False)
-        return Lookup(generation, True, role)
+            return Lookup(generation, False, epoch=epoch)
+        return Lookup(generation, True, role, epoch=epoch)
+
+    def keep(self, lookup: Lookup, user_id: str, project_id: str, role: str | None) -> None:
+        """Keep the answer of ``lookup`` in the process (a Redis hit) and in Redis too (a miss)."""
+        if lookup.near:
+            return
+        if not lookup.found:
+            self.store(lookup.generation, user_id, project_id, role)
+        if self.near is not None:
+            self.near.put(self._near_key(user_id, project_id), role, scope=self._near_scope(project_id),
+                          epoch=lookup.epoch, ttl=self.ttl)
 
     def store(self, generation: str, user_id: str, project_id: str, role: str | None) -> None:
         """Cache ``role`` as computed under ``generation``.
@@ -122,9 +159,11 @@ class RoleCache:
             log.warning("role cache unavailable, not caching: %s", exc)
 
     def invalidate(self, project_id: str) -> None:
-        """Forget every cached role in ``project_id`` (all app instances see it at once)."""
+        """Forget every cached role in ``project_id`` (all app instances and processes see it at once)."""
         try:
             self.redis.incr(self._gen_key(project_id))
         except RedisError:
             # Stale roles could outlive a change: make that loud rather than silent.
             log.exception("could not invalidate cached roles of project %s", project_id)
+        if self.near is not None:
+            self.near.invalidate(self._near_scope(project_id))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
+
 from core.api import ProjectRef, find_project_ref
-from core.models import ApiToken, Project
+from core.models import ApiToken, Project, User
 from core.projects import find_project, remove_member, set_role
 
 
@@ -39,11 +42,58 @@ def test_a_revoked_token_fails_on_the_next_request(client, app, team):
     doc = _scene(app, team)
     url = f"/api/v1/projects/{team['project'].slug}/content/scenes/{doc['_id']}"
     editor = team["editor"]
-    assert client.get(url, headers=editor.headers).status_code == 200
-    ApiToken.objects(user=editor).update(set__revoked=True)
+    for _ in range(2):  # the second request is answered from the process's near cache
+        assert client.get(url, headers=editor.headers).status_code == 200
+    assert ApiToken.revoke(editor) == 1
     r = client.get(url, headers=editor.headers)
     assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
     assert client.get(f"/api/v1/projects/{team['project'].slug}/content/scenes", headers=editor.headers).status_code == 401
+    assert client.get(url, headers=team["viewer"].headers).status_code == 200  # nobody else is affected
+
+
+def test_revocation_and_deletion_apply_in_a_second_app_instance_at_once(app, team, settings):
+    """Two app instances on one Redis and one database stand for two server processes."""
+    from core.app import create_app
+
+    doc = _scene(app, team)
+    url = f"/api/v1/projects/{team['project'].slug}/content/scenes/{doc['_id']}"
+    other = create_app(settings, load_entry_points=False)
+    try:
+        second = other.test_client()
+        editor, viewer = team["editor"], team["viewer"]
+        for _ in range(2):
+            assert second.get(url, headers=editor.headers).status_code == 200
+            assert second.get(url, headers=viewer.headers).status_code == 200
+        ApiToken.revoke(editor)            # in the first instance
+        assert second.get(url, headers=editor.headers).status_code == 401
+        User.objects(id=viewer.id).first().delete()
+        assert second.get(url, headers=viewer.headers).status_code == 401
+    finally:
+        other.extensions["aladdin"].near_cache.close()
+        other.extensions["aladdin"].db.close()
+
+
+def test_a_bulk_database_edit_is_bounded_by_the_near_cache_ttl(client, app, team, settings):
+    """Edits that bypass MongoEngine documents send no signal: ALADDIN_NEAR_CACHE_TTL bounds them,
+    and 0 turns the cache off so they apply at once."""
+    from core.app import create_app
+
+    doc = _scene(app, team)
+    url = f"/api/v1/projects/{team['project'].slug}/content/scenes/{doc['_id']}"
+    editor, viewer = team["editor"], team["viewer"]
+    uncached = create_app(dataclasses.replace(settings, near_cache_ttl=0), load_entry_points=False)
+    short = create_app(dataclasses.replace(settings, near_cache_ttl=0.2), load_entry_points=False)
+    try:
+        assert uncached.test_client().get(url, headers=editor.headers).status_code == 200
+        assert short.test_client().get(url, headers=viewer.headers).status_code == 200
+        ApiToken.objects(user__in=[editor, viewer]).update(set__revoked=True)  # no signal
+        assert uncached.test_client().get(url, headers=editor.headers).status_code == 401
+        time.sleep(0.3)
+        assert short.test_client().get(url, headers=viewer.headers).status_code == 401
+    finally:
+        for extra in (uncached, short):
+            extra.extensions["aladdin"].near_cache.close()
+            extra.extensions["aladdin"].db.close()
 
 
 def test_membership_changes_apply_on_the_next_read(client, app, team):

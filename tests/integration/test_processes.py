@@ -141,6 +141,31 @@ def test_user_created_by_another_process_calls_the_api_at_once(start_server):
     assert explained.returncode == 0 and explained.stdout.startswith("allowed"), explained.stdout + explained.stderr
 
 
+def test_changes_made_by_another_process_apply_on_the_servers_next_request(start_server):
+    """The server keeps tokens and roles in memory; a CLI process changing them is heard at once."""
+    server = start_server(worker=False)
+    tokens = {}
+    for email in ("owner@example.com", "b@example.com"):
+        created = server.cli("users", "create", email)
+        assert created.returncode == 0, created.stderr
+        tokens[email] = {"Authorization": f"Bearer {created.stdout.strip().splitlines()[-1]}"}
+    r = server.session.post(server.url + "/api/v1/projects", json={"name": "Near", "slug": "near"},
+                            headers=tokens["owner@example.com"])
+    assert r.status_code == 201, r.text
+    url = server.url + "/api/v1/projects/near/content/scenes"
+    for _ in range(2):  # the second answer comes from the server's memory
+        assert server.session.get(url, headers=tokens["b@example.com"]).status_code == 404
+        assert server.session.get(url, headers=tokens["owner@example.com"]).status_code == 200
+    added = server.cli("projects", "add-member", "near", "b@example.com", "viewer")
+    assert added.returncode == 0, added.stderr
+    assert server.session.get(url, headers=tokens["b@example.com"]).status_code == 200
+    revoked = server.cli("users", "revoke-tokens", "owner@example.com")
+    assert revoked.returncode == 0 and "revoked 1 token" in revoked.stdout, revoked.stdout + revoked.stderr
+    refused = server.session.get(url, headers=tokens["owner@example.com"])
+    assert refused.status_code == 401 and "revoked" in refused.json()["message"]
+    assert server.session.get(url, headers=tokens["b@example.com"]).status_code == 200
+
+
 def test_embedded_serve_runs_a_worker_and_stops_cleanly(start_server, tmp_path):
     server = start_server(worker=True)
     children = psutil.Process(server.proc.pid).children()

@@ -16,8 +16,10 @@ def test_hits_answer_without_the_database_and_changes_invalidate(app, team):
     assert ext.role_of(viewer, project_id) == "viewer"
     assert ext.role_of(outsider, project_id) is None
     cache = RoleCache.for_app(app)
-    lookup = cache.lookup(outsider, project_id)
-    assert lookup.found and lookup.role is None
+    near = cache.lookup(outsider, project_id)
+    assert near.found and near.near and near.role is None       # answered from this process's memory
+    lookup = _redis_tier(app).lookup(outsider, project_id)      # and shared through Redis
+    assert lookup.found and not lookup.near and lookup.role is None
     stored = ext.jobs.redis.get(cache._role_key(project_id, outsider)).decode()
     assert stored == encode(lookup.generation, None) == f"{lookup.generation}:{NO_ROLE}"
     # Writes that bypass the events are not seen while cached (the cache answered)...
@@ -76,6 +78,43 @@ class CountingRedis:
         return call
 
 
+def _redis_tier(app) -> RoleCache:
+    """The app's role cache without the near cache in front: what a process's first lookup sees."""
+    ext = app.extensions["aladdin"]
+    return RoleCache(ext.jobs.redis, ext.settings.platform_db)
+
+
+def test_a_repeated_lookup_costs_no_round_trip_and_a_second_process_one(app, team, settings):
+    from core.app import create_app
+
+    ext = app.extensions["aladdin"]
+    project_id, editor = str(team["project"].id), str(team["editor"].id)
+    counting = CountingRedis(ext.jobs.redis)
+    app.extensions["aladdin.team"]["role_cache"] = RoleCache(counting, ext.settings.platform_db, near=ext.near_cache)
+    assert ext.role_of(editor, project_id) == "editor"          # miss everywhere: lookup + store
+    assert counting.calls == ["mget", "set"]
+    counting.calls.clear()
+    for _ in range(3):
+        assert ext.role_of(editor, project_id) == "editor"      # from memory
+    assert counting.calls == []
+    other = create_app(settings, load_entry_points=False)       # another process of the installation
+    try:
+        other_ext = other.extensions["aladdin"]
+        other_counting = CountingRedis(other_ext.jobs.redis)
+        other.extensions.setdefault("aladdin.team", {})["role_cache"] = RoleCache(
+            other_counting, other_ext.settings.platform_db, near=other_ext.near_cache)
+        assert other_ext.role_of(editor, project_id) == "editor"
+        assert other_counting.calls == ["mget"]                 # Redis answered; nothing to store
+        # A change in the first process reaches the second's memory at once.
+        Membership.objects(projectId=project_id, userId=editor).update(set__role="viewer")
+        app.extensions["aladdin.team"]["role_cache"].invalidate(project_id)
+        assert other_ext.role_of(editor, project_id) == "viewer"
+        assert ext.role_of(editor, project_id) == "viewer"
+    finally:
+        other.extensions["aladdin"].near_cache.close()
+        other.extensions["aladdin"].db.close()
+
+
 def test_a_hit_is_one_round_trip(app, team):
     ext = app.extensions["aladdin"]
     project_id, editor = str(team["project"].id), str(team["editor"].id)
@@ -91,7 +130,7 @@ def test_a_hit_is_one_round_trip(app, team):
 def test_a_role_stored_under_an_older_generation_is_a_miss(app, team):
     ext = app.extensions["aladdin"]
     project_id, viewer = str(team["project"].id), str(team["viewer"].id)
-    cache = RoleCache.for_app(app)
+    cache = _redis_tier(app)
     assert ext.role_of(viewer, project_id) == "viewer"
     old = cache.lookup(viewer, project_id)
     assert old.found and old.role == "viewer"
