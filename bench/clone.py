@@ -93,7 +93,7 @@ def run_clone(app, user, source, target, root: tuple[str, str]) -> tuple[float, 
     from plugins.clone.planner import CloneOptions, Planner
 
     graph = app.extensions["aladdin"].graph
-    real_add = graph.add_relationships
+    real_add = graph.add_relationship_rows
     spent = {"graph": 0.0}
 
     def timed_add(project, rels):
@@ -103,7 +103,7 @@ def run_clone(app, user, source, target, root: tuple[str, str]) -> tuple[float, 
         finally:
             spent["graph"] += time.perf_counter() - t
 
-    graph.add_relationships = timed_add
+    graph.add_relationship_rows = timed_add
     try:
         start = time.perf_counter()
         plan = Planner(app, source, target, user, CloneOptions(collection=root[0], document_id=root[1])).plan()
@@ -111,9 +111,9 @@ def run_clone(app, user, source, target, root: tuple[str, str]) -> tuple[float, 
         result = Executor(app, plan, user).run()
         end = time.perf_counter()
     finally:
-        del graph.add_relationships
+        del graph.add_relationship_rows
     print(f"  plan {planned - start:.3f}s; write {end - planned:.3f}s, of which graph "
-          f"add_relationships {spent['graph']:.3f}s")
+          f"add_relationship_rows {spent['graph']:.3f}s")
     return end - start, result
 
 

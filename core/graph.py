@@ -99,6 +99,13 @@ class Relationship:
             raise GraphError("a relationship needs 'from', 'to' and 'type'") from exc
 
 
+Row = tuple[str, str, str, str, str]  # (fromCollection, fromId, toCollection, toId, type)
+
+
+def relationship_row(rel: Relationship) -> Row:
+    return (rel.source.collection, rel.source.id, rel.target.collection, rel.target.id, rel.type)
+
+
 def validate_relationship_type(rel_type: str, allowed: Collection[str]) -> str:
     """Return rel_type if it is well-formed and whitelisted, else raise InvalidRelationshipType.
 
@@ -162,6 +169,34 @@ class GraphStore(abc.ABC):
                 raise GraphError(f"expected a Relationship, got {type(rel).__name__}")
             validate_relationship_type(rel.type, self.allowed_types)
         return rels
+
+    def _validated_rows(self, rows: Iterable[Sequence[str]]) -> list[Row]:
+        """:meth:`_validated` for rows: five non-empty strings each, whitelisted types."""
+        rows = [tuple(row) for row in rows]
+        for row in rows:
+            if len(row) != 5 or not all(isinstance(v, str) and v for v in row):
+                raise GraphError(f"a relationship row is (fromCollection, fromId, toCollection, toId, type) "
+                                 f"of non-empty strings, got {row!r:.120}")
+        rows = _unique(rows)
+        for rel_type in {row[4] for row in rows}:  # a handful of types for thousands of rows
+            validate_relationship_type(rel_type, self.allowed_types)
+        return rows
+
+    # -- bulk rows ---------------------------------------------------------------------------
+    # A clone moves tens of thousands of relationships. As rows -- plain tuples
+    # (fromCollection, fromId, toCollection, toId, type) -- they are read, re-mapped to new
+    # ids and written without building two dataclass objects per edge; stores that keep
+    # rows natively (the embedded one) override both methods to skip the objects entirely.
+
+    def relationship_rows_among(self, project: str, nodes: Collection[NodeRef]) -> list[Row]:
+        """:meth:`relationships_among` as sorted rows."""
+        return [relationship_row(r) for r in self.relationships_among(project, nodes)]
+
+    def add_relationship_rows(self, project: str, rows: Iterable[Sequence[str]]) -> int:
+        """:meth:`add_relationships` from rows, validated the same way before anything is written."""
+        rows = self._validated_rows(rows)
+        return self.add_relationships(project, [Relationship(NodeRef(a, b), NodeRef(c, d), t)
+                                                for a, b, c, d, t in rows])
 
     @staticmethod
     def _nodes(nodes: Iterable[NodeRef]) -> list[NodeRef]:
@@ -485,10 +520,7 @@ class EmbeddedGraphStore(GraphStore):
     def _node_key(node: NodeRef) -> tuple[str, str]:
         return node.collection, node.id
 
-    @staticmethod
-    def _rel_entry(rel: Relationship) -> tuple[str, str, str, str, str]:
-        return (rel.source.collection, rel.source.id, rel.target.collection, rel.target.id,
-                rel.type)
+    _rel_entry = staticmethod(relationship_row)  # an "o"/"i" entry is exactly a row
 
     @staticmethod
     def _rel_from_entry(entry: Sequence[str]) -> Relationship:
@@ -513,14 +545,25 @@ class EmbeddedGraphStore(GraphStore):
 
     def add_relationships(self, project: str, rels: Iterable[Relationship]) -> int:
         rels = self._validated(rels)
-        if not rels:
+        return self._add_entries(project, [self._rel_entry(r) for r in rels])
+
+    def add_relationship_rows(self, project: str, rows: Iterable[Sequence[str]]) -> int:
+        return self._add_entries(project, self._validated_rows(rows))  # entries are rows here
+
+    def relationship_rows_among(self, project: str, nodes: Collection[NodeRef]) -> list[Row]:
+        members = {self._node_key(n) for n in self._nodes(nodes)}
+        if not members:
+            return []
+        return sorted(e for e in self._read(project, _OUT, members) if (e[2], e[3]) in members)
+
+    def _add_entries(self, project: str, entries: list[tuple]) -> int:
+        if not entries:
             return 0
         # Nodes first, then edges by source, then the reverse index: an interrupted call
         # never leaves an edge whose nodes are missing, and repeating it completes it.
         hashes: dict[tuple, int] = {}
         self._mutate(project, _NODES, hashes=hashes,
-                     add=_unique((n.collection, n.id) for r in rels for n in (r.source, r.target)))
-        entries = [self._rel_entry(r) for r in rels]
+                     add=_unique(node for e in entries for node in ((e[0], e[1]), (e[2], e[3]))))
         added = self._mutate(project, _OUT, add=entries, hashes=hashes)[0]
         self._mutate(project, _IN, add=entries, hashes=hashes)
         return added

@@ -126,7 +126,7 @@ class Executor:
             copier.finish(media_progress)
             if plan.relationships:
                 self._graph_written = True  # before the call: a half-written graph is removed too
-                self.ext.graph.add_relationships(plan.target.slug, plan.relationships)
+                self.ext.graph.add_relationship_rows(plan.target.slug, plan.relationships)
                 self._progress((len(plan.media) + self._docs_done + 1) / self._total, "relationships")
         except BaseException as exc:
             copier.stop()  # no copy may land after the rollback has listed what to remove

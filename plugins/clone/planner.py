@@ -17,7 +17,7 @@ from bson import ObjectId
 
 from core.content import PATCH_KEY_RE, get_path, set_path, unset_path
 from core.errors import AladdinError, NotFound
-from core.graph import NodeRef, Relationship
+from core.graph import NodeRef, Row
 from core.media import safe_filename
 from core.models import utcnow
 
@@ -191,7 +191,7 @@ class ClonePlan:
     id_map: dict[str, str]                                  # source id -> new id
     copies: dict[str, list[dict]] = dataclasses.field(default_factory=dict)  # collection -> new docs
     media: list[MediaCopy] = dataclasses.field(default_factory=list)
-    relationships: list[Relationship] = dataclasses.field(default_factory=list)  # rewritten, target ids
+    relationships: list[Row] = dataclasses.field(default_factory=list)  # rows on the target ids
     dangling: list[dict] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
     new_oids: dict[str, ObjectId] = dataclasses.field(default_factory=dict, repr=False)  # source id -> new _id
@@ -212,8 +212,10 @@ class ClonePlan:
 
     def graph_nodes(self) -> list[NodeRef]:
         """The target nodes the relationships touch (what a rollback removes from the graph)."""
-        nodes = {n for r in self.relationships for n in (r.source, r.target)}
-        return sorted(nodes, key=lambda n: (n.collection, n.id))  # tuple keys sort in C
+        return [NodeRef(c, i) for c, i in self._graph_node_keys()]
+
+    def _graph_node_keys(self) -> list[tuple[str, str]]:
+        return sorted({node for r in self.relationships for node in ((r[0], r[1]), (r[2], r[3]))})
 
     def new_ids_by_collection(self) -> dict[str, list[ObjectId]]:
         out: dict[str, list[ObjectId]] = defaultdict(list)
@@ -233,7 +235,7 @@ class ClonePlan:
             "documents": self.documents_per_collection(),
             "media": {"count": len(self.media), "bytes": sum(m.size for m in self.media),
                       "objects": [m.as_dict() for m in self.media]},
-            "graph": {"nodes": len(self.graph_nodes()), "relationships": len(self.relationships)},
+            "graph": {"nodes": len(self._graph_node_keys()), "relationships": len(self.relationships)},
             "dangling": self.dangling,
             "warnings": self.warnings,
             "idMap": dict(self.id_map),
@@ -585,31 +587,14 @@ class Planner:
             doc["storageKey"] = target_key
 
     def _plan_relationships(self, plan: ClonePlan) -> None:
-        """The source graph's relationships among the cloned documents, mapped to the new ids."""
+        """The source graph's relationships among the cloned documents, as rows on the new ids."""
         id_map = plan.id_map
-        rels = self.ext.graph.relationships_among(self.source.slug, [NodeRef(c, i) for c, i in plan.sources])
-        # One target NodeRef per node, shared by all its relationships (ids are unique across
-        # collections, but a node keeps the collection the source graph gave it).
-        mapped: dict[str, NodeRef] = {}
-
-        def remap(node: NodeRef) -> NodeRef | None:
-            new_id = id_map.get(node.id)
-            if new_id is None:
-                return None
-            new = mapped[node.id] = NodeRef(node.collection, new_id)
-            return new
-
+        rows = self.ext.graph.relationship_rows_among(self.source.slug, [NodeRef(c, i) for c, i in plan.sources])
         out = []
-        for r in rels:
-            src, dst = r.source, r.target
-            a = mapped.get(src.id)
-            if a is None or a.collection != src.collection:
-                a = remap(src)
-            b = mapped.get(dst.id)
-            if b is None or b.collection != dst.collection:
-                b = remap(dst)
+        for from_coll, from_id, to_coll, to_id, rel_type in rows:
+            a, b = id_map.get(from_id), id_map.get(to_id)
             if a is not None and b is not None:
-                out.append(Relationship(a, b, r.type))
+                out.append((from_coll, a, to_coll, b, rel_type))
         plan.relationships = out
 
 

@@ -354,13 +354,13 @@ def test_failure_at_each_stage_leaves_target_unchanged(app, client, world, monke
 
         monkeypatch.setattr(real_collection, "insert_many", flaky_insert)
     elif stage == "graph":
-        real_add = ext.graph.add_relationships
+        real_add = ext.graph.add_relationship_rows
 
-        def flaky_add(project, rels):
-            real_add(project, list(rels))
+        def flaky_add(project, rows):
+            real_add(project, list(rows))
             raise RuntimeError("graph store went away")
 
-        monkeypatch.setattr(ext.graph, "add_relationships", flaky_add)
+        monkeypatch.setattr(ext.graph, "add_relationship_rows", flaky_add)
     else:
         ext.pm.register(_Refuser(), name="refuser")
     try:
@@ -536,22 +536,22 @@ def test_cyclic_gc_is_paused_only_while_cloning(app, client, world, monkeypatch)
 
     ext = app.extensions["aladdin"]
     seen = []
-    real_add = ext.graph.add_relationships
+    real_add = ext.graph.add_relationship_rows
 
-    def spy(project, rels):
+    def spy(project, rows):
         seen.append(gc.isenabled())
-        return real_add(project, rels)
+        return real_add(project, rows)
 
-    monkeypatch.setattr(ext.graph, "add_relationships", spy)
+    monkeypatch.setattr(ext.graph, "add_relationship_rows", spy)
     assert gc.isenabled()
     r = clone(client, world["owner"], world["source"].slug, {
         "targetProjectId": world["target"].slug, "contentType": "scenes", "documentId": world["scene"]})
     assert r.status_code == 201 and seen == [False] and gc.isenabled()
 
-    def broken(project, rels):
+    def broken(project, rows):
         raise RuntimeError("graph down")
 
-    monkeypatch.setattr(ext.graph, "add_relationships", broken)
+    monkeypatch.setattr(ext.graph, "add_relationship_rows", broken)
     r = clone(client, world["owner"], world["source"].slug, {
         "targetProjectId": world["target"].slug, "contentType": "scenes", "documentId": world["scene"]})
     assert r.status_code >= 500 and gc.isenabled() and planner._gc_holders == 0

@@ -95,7 +95,7 @@ def test_failed_job_is_reported_and_rolled_back(small_threshold_app, tmp_path, m
     def broken(project, rels):
         raise RuntimeError("graph store went away")
 
-    monkeypatch.setattr(ext.graph, "add_relationships", broken)
+    monkeypatch.setattr(ext.graph, "add_relationship_rows", broken)
     _work(app)
     status = client.get(r.json["statusUrl"], headers=owner.headers).json
     assert status["status"] == "failed" and "graph store went away" in status["error"], status

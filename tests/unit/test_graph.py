@@ -12,7 +12,7 @@ import pytest
 from core import cypher
 from core.graph import (BUCKETS_COLLECTION, DEFAULT_RELATIONSHIP_TYPES, EmbeddedGraphStore,
                         GraphError, GraphStore, InvalidNodeRef, InvalidRelationshipType, NodeRef,
-                        Relationship, create_graph_store, split_credentials,
+                        Relationship, create_graph_store, relationship_row, split_credentials,
                         validate_relationship_type)
 from core.graph_neo4j import CypherGraphStore, Neo4jDriverGraphStore
 
@@ -197,6 +197,36 @@ def test_relationships_among_and_of(store, project):
     assert store.relationships_of(project, [a]) == sorted([rels[0], rels[1], rels[3]])
     assert store.relationships_of(project, [a, c]) == sorted(rels)
     assert store.relationships_of(project, []) == []
+
+
+def test_relationship_rows_are_the_same_graph_as_objects(store, project, new_project):
+    a, b, c, d = A("a"), A("b"), A("c"), NodeRef("locations", "a")
+    rels = [rel(a, b), rel(b, a, "RIVAL_OF"), rel(b, c, "ALLY_OF"), rel(a, d, "LOCATED_AT")]
+    store.add_relationships(project, rels)
+    rows = store.relationship_rows_among(project, [a, b, d])
+    assert rows == [relationship_row(r) for r in store.relationships_among(project, [a, b, d])]
+    assert rows == sorted(rows) and len(rows) == 3
+    assert store.relationship_rows_among(project, []) == []
+    # Written as rows elsewhere (a clone re-maps ids on the rows), read back as objects.
+    other = new_project()
+    assert store.add_relationship_rows(other, rows + rows[:1]) == 3
+    assert store.add_relationship_rows(other, rows) == 0
+    assert store.relationships_among(other, [a, b, d]) == sorted([rels[0], rels[1], rels[3]])
+    assert store.neighbourhood(other, d)["nodes"][0] == d.as_dict()
+
+
+@pytest.mark.parametrize("bad_row", [
+    ("characters", "a", "characters", "b", "KNOWS]->() DETACH DELETE n //"),
+    ("characters", "a", "characters", "b", "NOT_WHITELISTED"),
+    ("characters", "", "characters", "b", "KNOWS"),
+    ("characters", "a", "characters", {"$ne": 1}, "KNOWS"),
+    ("characters", "a", "characters", "b"),
+])
+def test_bad_relationship_rows_write_nothing(store, project, bad_row):
+    good = ("characters", "x", "characters", "y", "KNOWS")
+    with pytest.raises(GraphError):
+        store.add_relationship_rows(project, [good, bad_row])
+    assert store.list_all(project) == ([], [])
 
 
 def test_many_relationships_in_one_call(store, project):

@@ -203,6 +203,33 @@ def test_local_copy_uses_file_copy_not_read(local_storage: LocalStorage, monkeyp
     assert local_storage.path_for("projects/other/poster.png").read_bytes() == b"data"
 
 
+def test_local_copy_refuses_symlinks_out_of_the_root_and_follows_those_inside(
+    local_storage: LocalStorage, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("secret")
+    (local_storage.root / "projects").mkdir()
+    (local_storage.root / "projects" / "leak").symlink_to(outside)
+    with pytest.raises(ValueError):
+        local_storage.copy("projects/leak/secret.txt", "projects/mine/secret.txt")
+    local_storage.put(KEY, b"data")
+    with pytest.raises(ValueError):
+        local_storage.copy(KEY, "projects/leak/planted.png")
+    assert not (outside / "planted.png").exists() and not local_storage.exists("projects/mine/secret.txt")
+    # A symlink that stays inside the root is an ordinary folder.
+    (local_storage.root / "projects" / "alias").symlink_to(local_storage.root / "projects" / "demo")
+    local_storage.copy("projects/alias/media/abc123/poster.png", "projects/copied/poster.png")
+    assert local_storage.get("projects/copied/poster.png") == b"data"
+    # Missing sources and folders are not objects.
+    with pytest.raises(KeyError):
+        local_storage.copy("projects/demo/media/abc123", "projects/x/y.png")
+    with pytest.raises(KeyError):
+        local_storage.copy("projects/demo/media/nothing/here.png", "projects/x/y.png")
+    with pytest.raises(KeyError):
+        local_storage.copy("projects/demo/media/abc123/poster.png/below", "projects/x/y.png")
+
+
 def test_local_signed_url_round_trip(local_storage: LocalStorage) -> None:
     url = local_storage.signed_url(KEY, filename="Poster.png", base_url="https://cms.example/")
     assert url.startswith("https://cms.example/api/v1/files/")
