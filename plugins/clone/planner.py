@@ -17,6 +17,7 @@ from bson import ObjectId
 
 from core.content import PATCH_KEY_RE, get_path, set_path, unset_path
 from core.errors import AladdinError, NotFound
+from core.db import estimated_count, is_embedded
 from core.graph import NodeRef, Row
 from core.media import safe_filename
 from core.models import utcnow
@@ -68,8 +69,7 @@ def gc_paused() -> Iterator[None]:
 
 
 def lookup_chunk(db) -> int:
-    module = type(db.client).__module__
-    return EMBEDDED_LOOKUP_CHUNK if module.startswith(("mongomock", "litemongo")) else LOOKUP_CHUNK
+    return EMBEDDED_LOOKUP_CHUNK if is_embedded(db) else LOOKUP_CHUNK
 
 
 def is_media_key(key: str) -> bool:
@@ -365,7 +365,7 @@ class Planner:
 
     def _count(self, collection: str) -> int:
         if collection not in self._counts:
-            self._counts[collection] = self.src_db[collection].estimated_document_count()
+            self._counts[collection] = estimated_count(self.src_db[collection])
         return self._counts[collection]
 
     def _resolve(self, wanted: dict[str | None, set[str]]) -> dict[str, tuple[str, dict]]:
