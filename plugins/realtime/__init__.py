@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from core.hookspecs import hookimpl
+
+log = logging.getLogger("aladdin.realtime")
 
 
 @hookimpl
@@ -19,12 +23,20 @@ def aladdin_socketio(socketio, app):
 
 
 @hookimpl
+def aladdin_after_content_write(app, project, collection, action, document, previous, user):
+    from .service import on_content_write
+
+    try:
+        on_content_write(app, project, collection, action, document, user)
+    except Exception:  # an unreachable room must never fail the write that already happened
+        log.exception("realtime could not announce a %s of %s", action, collection)
+
+
+@hookimpl
 def aladdin_event(app, event):
     from .service import on_event
 
     try:
         on_event(app, event)
     except Exception:  # realtime fan-out must never fail the write that caused the event
-        import logging
-
-        logging.getLogger("aladdin.realtime").exception("realtime could not relay %s", event.name)
+        log.exception("realtime could not relay %s", event.name)

@@ -6,6 +6,8 @@ and CLI commands that build the same app never run them."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import contextvars
 import dataclasses
 import json
 import logging
@@ -14,6 +16,7 @@ import time
 import uuid
 from typing import Any, Callable
 
+from core.content import serialize
 from core.events import Event
 
 from .emitter import NAMESPACE, Emitter, project_room
@@ -259,6 +262,41 @@ class Realtime:
             if session.user_id == user_id and project_id in session.projects:
                 self.leave_project(session, project_id)
                 self.emit("access_revoked", {"projectId": project_id}, to=session.sid)
+
+
+# Set while a socket handler writes content: the handler announces its own write (with the
+# patch, skipping the sender's socket), so the content hook below must not announce it again.
+_socket_write: contextvars.ContextVar[bool] = contextvars.ContextVar("aladdin_realtime_socket_write",
+                                                                    default=False)
+
+
+@contextlib.contextmanager
+def socket_write():
+    token = _socket_write.set(True)
+    try:
+        yield
+    finally:
+        _socket_write.reset(token)
+
+
+def on_content_write(app, project, collection: str, action: str, document: dict, user) -> None:
+    """Writes made outside the rooms (REST API, CLI, workers) reach the project's room as
+    ``content_change`` with ``source: "api"`` and the whole document (there is no client patch
+    to relay), so open editors see every change however it was made. From any process: the
+    emitter publishes through the installation's Socket.IO Redis channel."""
+    if _socket_write.get():
+        return
+    rt: Realtime | None = app.extensions.get("realtime")
+    emitter = rt.emitter if rt is not None else Emitter(app)
+    pid = str(project.id)
+    payload = {"projectId": pid, "collection": collection, "documentId": str(document.get("_id")),
+               "action": f"{action}d", "version": document.get("version"), "source": "api",
+               "userId": str(user.id) if user is not None else None,
+               "userName": (getattr(user, "name", None) or getattr(user, "email", None)) if user else None,
+               "timestamp": now_ms()}
+    if action != "delete":
+        payload["document"] = json.loads(json.dumps(serialize(document), default=str))
+    emitter.to_project(pid, "content_change", payload)
 
 
 def on_event(app, event: Event) -> None:

@@ -162,9 +162,9 @@ def test_content_change_applies_broadcasts_and_refuses_stale_versions(connect, i
                                          "documentId": doc_id, "patch": {"content.mood": "tense"},
                                          "baseVersion": 1})
     assert ack["ok"] and ack["version"] == 2 and ack["document"]["content"]["mood"] == "tense"
-    change = owner.wait_for("content_change")
+    change = owner.wait_for("content_change", lambda d: d["documentId"] == doc_id and d["version"] == 2)
     assert change == {**change, "documentId": doc_id, "patch": {"content.mood": "tense"}, "version": 2,
-                      "userId": str(installation.users["editor"].id), "collection": "scenes"}
+                      "userId": str(installation.users["editor"].id), "collection": "scenes", "action": "updated"}
     # The owner edits from version 1 too: conflict, with what it needs to rebase.
     stale = owner.call("content_change", {"projectId": installation.pid, "collection": "scenes",
                                           "documentId": doc_id, "patch": {"content.title": "Dawn"},
@@ -179,6 +179,47 @@ def test_content_change_applies_broadcasts_and_refuses_stale_versions(connect, i
     assert stored["content"] == {"title": "Dawn", "mood": "tense"} and stored["version"] == 3
     # The write went through the core path: activity/events saw it like a REST write.
     assert stored["updatedAt"] > stored["createdAt"]
+
+
+def test_writes_made_outside_the_rooms_reach_them(connect, installation, server):
+    """REST writes on the server, and writes by another process (this test's), are announced
+    once each, with the whole document; a socket edit is not announced twice."""
+    import requests
+
+    viewer = connect("viewer")
+    editor = connect("editor")
+    headers = {"Authorization": f"Bearer {installation.token('owner')}"}
+    base = f"{server.url}/api/v1/projects/{installation.pid}/content/scenes"
+    created = requests.post(base, json={"content": {"title": "From REST"}}, headers=headers, timeout=15)
+    assert created.status_code == 201, created.text
+    doc_id = created.json()["id"]
+    seen = viewer.wait_for("content_change", lambda d: d["documentId"] == doc_id)
+    assert seen == {**seen, "action": "created", "source": "api", "version": 1, "collection": "scenes",
+                    "userId": str(installation.users["owner"].id)}
+    assert seen["document"]["content"] == {"title": "From REST"}
+    patched = requests.patch(f"{base}/{doc_id}", json={"content": {"title": "Patched"}, "baseVersion": 1},
+                             headers=headers, timeout=15)
+    assert patched.status_code == 200, patched.text
+    seen = viewer.wait_for("content_change", lambda d: d["documentId"] == doc_id and d["version"] == 2)
+    assert seen["action"] == "updated" and seen["document"]["content"]["title"] == "Patched"
+    # Another process (this one) writes: the server's rooms hear it through Redis.
+    other = installation.create_doc(title="From a worker")
+    seen = editor.wait_for("content_change", lambda d: d["documentId"] == other)
+    assert seen["action"] == "created" and seen["source"] == "api"
+    # A socket edit: peers get the handler's own event (with the patch) and nothing else.
+    ack = editor.call("content_change", {"projectId": installation.pid, "collection": "scenes",
+                                         "documentId": doc_id, "patch": {"content.mood": "calm"},
+                                         "baseVersion": 2})
+    assert ack["version"] == 3
+    viewer.wait_for("content_change", lambda d: d["documentId"] == doc_id and d["version"] == 3)
+    deleted = requests.delete(f"{base}/{doc_id}", headers=headers, timeout=15)
+    assert deleted.status_code in (200, 204), deleted.text
+    seen = viewer.wait_for("content_change", lambda d: d["documentId"] == doc_id and d["action"] == "deleted")
+    assert "document" not in seen
+    version_3 = [d for d in viewer.received("content_change")
+                 if d["documentId"] == doc_id and d["version"] == 3 and d["action"] == "updated"]
+    assert len(version_3) == 1 and version_3[0]["patch"] == {"content.mood": "calm"} and "source" not in version_3[0]
+    assert not [d for d in editor.received("content_change") if d["documentId"] == doc_id and d["version"] == 3]
 
 
 def test_content_change_respects_roles(connect, installation):

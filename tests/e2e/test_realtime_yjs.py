@@ -158,7 +158,7 @@ def test_two_server_processes_share_presence_and_edits(installation, servers, cl
     ack = b.call("content_change", {**ref(installation, doc_id), "patch": {"content.title": "Two"},
                                     "baseVersion": 1})
     assert ack["version"] == 2
-    assert a.wait_for("content_change")["patch"] == {"content.title": "Two"}
+    assert a.wait_for("content_change", lambda d: d["documentId"] == doc_id and d["version"] == 2)["patch"] == {"content.title": "Two"}
     b.close()
     a.wait_for("user_left", lambda d: d["userId"] == str(installation.users["editor"].id))
 

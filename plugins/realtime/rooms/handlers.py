@@ -18,7 +18,7 @@ from core.projects import find_project
 
 from .. import validation as v
 from ..emitter import NAMESPACE, project_room
-from ..service import Realtime, Session, now_ms
+from ..service import Realtime, Session, now_ms, socket_write
 from ..yjs import create_update_message, doc_room
 
 log = logging.getLogger("aladdin.realtime")
@@ -242,9 +242,10 @@ def register(socketio, app, rt: Realtime) -> None:
         patch, base = v.patch(data), v.base_version(data)
         existing = ext.content.get(project, collection, document_id)
         authz.authorize(session.user, "content:edit", project, collection, existing)
-        document = ext.content.update(project, collection, document_id, patch, session.user, base)
+        with socket_write():
+            document = ext.content.update(project, collection, document_id, patch, session.user, base)
         rt.emit("content_change", stamp(session, pid, collection=collection, documentId=document_id,
-                                        patch=patch, version=document["version"]),
+                                        action="updated", patch=patch, version=document["version"]),
                 to=project_room(pid), skip_sid=session.sid)
         rt.activity(session, pid)
         return {"ok": True, "version": document["version"], "document": serialize(document)}
@@ -285,8 +286,10 @@ def register(socketio, app, rt: Realtime) -> None:
         existing = ext.content.get(project, collection, document_id)
         authz.authorize(session.user, "content:edit", project, collection, existing)
         patch = rt.hub.content_patch(state)
-        document = ext.content.update(project, collection, document_id, patch, session.user, base)
+        with socket_write():
+            document = ext.content.update(project, collection, document_id, patch, session.user, base)
         rt.emit("content_change", stamp(session, pid, collection=collection, documentId=document_id,
-                                        patch=patch, version=document["version"], source="yjs"),
+                                        action="updated", patch=patch, version=document["version"],
+                                        source="yjs"),
                 to=project_room(pid), skip_sid=session.sid)
         return {"ok": True, "version": document["version"], "document": serialize(document)}
