@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import re
 from typing import Any, Iterable
 
@@ -17,7 +18,10 @@ from pymongo import ReturnDocument
 
 from .errors import Conflict, NotFound, WriteRefused
 from .events import emit
+from .graph import NodeRef
 from .models import isoformat, utcnow
+
+log = logging.getLogger("aladdin.content")
 
 COLLECTION_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 # Fields the platform owns: clients cannot set them through the API.
@@ -258,6 +262,13 @@ class ContentService:
         previous = self.get(project, collection, doc_id)
         self._before(project, collection, "delete", previous, previous, user)
         self.collection(project, collection).delete_one({"_id": previous["_id"]})
+        # A deleted document leaves no node behind: its relationships would otherwise still
+        # show in the graph API, and a later clone reusing the id would inherit them.
+        try:
+            self._ext.graph.delete_nodes(project.slug, [NodeRef(collection, str(previous["_id"]))])
+        except Exception:  # noqa: BLE001 - the document is gone either way; say what is left
+            log.exception("could not remove graph node %s/%s of project %s", collection, previous["_id"],
+                          project.slug)
         self._after(project, collection, "delete", previous, previous, user)
         return previous
 

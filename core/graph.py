@@ -240,6 +240,11 @@ class GraphStore(abc.ABC):
     def relationships_of(self, project: str, nodes: Collection[NodeRef]) -> list[Relationship]:
         """Relationships touching any of nodes, sorted."""
 
+    def existing_nodes(self, project: str, nodes: Collection[NodeRef]) -> set[NodeRef]:
+        """Those of ``nodes`` the project's graph has (one neighbourhood query each here;
+        stores that can ask in bulk override it)."""
+        return {n for n in self._nodes(nodes) if self.neighbourhood(project, n, 1)["nodes"]}
+
     @abc.abstractmethod
     def delete_nodes(self, project: str, nodes: Iterable[NodeRef]) -> int:
         """Delete nodes with their relationships; return how many nodes were deleted."""
@@ -601,6 +606,10 @@ class EmbeddedGraphStore(GraphStore):
         if not nodes:
             return []
         return self._sorted_rels(self._touching(project, [self._node_key(n) for n in nodes]))
+
+    def existing_nodes(self, project: str, nodes: Collection[NodeRef]) -> set[NodeRef]:
+        keys = {self._node_key(n) for n in self._nodes(nodes)}
+        return {NodeRef(c, i) for c, i in self._read(project, _NODES, keys)} if keys else set()
 
     def delete_nodes(self, project: str, nodes: Iterable[NodeRef]) -> int:
         keys = [self._node_key(n) for n in self._nodes(nodes)]

@@ -22,6 +22,7 @@ from bson import ObjectId
 
 from core.errors import AladdinError, Conflict
 from core.events import emit
+from core.graph import NodeRef, Relationship, relationship_row
 
 from .planner import ClonePlan, gc_paused
 
@@ -64,6 +65,7 @@ class Executor:
         self._copied_keys: list[str] = []
         self._inserted: list[tuple[str, list[ObjectId]]] = []
         self._graph_written = False
+        self._graph_before: tuple[set, set] | None = None  # (nodes, rows) the target had already
         self._last_progress = -1.0
 
     # --- progress ------------------------------------------------------------------------------
@@ -125,6 +127,8 @@ class Executor:
                 self._progress((copier.done + self._docs_done) / self._total, "documents")
             copier.finish(media_progress)
             if plan.relationships:
+                if plan.options.preserve_ids:
+                    self._note_existing_graph()
                 self._graph_written = True  # before the call: a half-written graph is removed too
                 self.ext.graph.add_relationship_rows(plan.target.slug, plan.relationships)
                 self._progress((len(plan.media) + self._docs_done + 1) / self._total, "relationships")
@@ -150,13 +154,34 @@ class Executor:
         except (TypeError, ValueError):
             return default
 
+    def _note_existing_graph(self) -> None:
+        """With ``preserveIds`` the copies' graph nodes carry ids the target's graph may already
+        have (relationships drawn before the documents existed): remember them, so a rollback
+        removes only what this clone added."""
+        graph, slug = self.ext.graph, self.plan.target.slug
+        nodes = graph.existing_nodes(slug, self.plan.graph_nodes())
+        rows = {relationship_row(r) for r in graph.relationships_of(slug, nodes)} if nodes else set()
+        self._graph_before = ({(n.collection, n.id) for n in nodes}, rows)
+
+    def _rollback_graph(self) -> None:
+        plan, graph = self.plan, self.ext.graph
+        if self._graph_before is None:
+            graph.delete_nodes(plan.target.slug, plan.graph_nodes())  # new ids: all of them are ours
+            return
+        nodes_before, rows_before = self._graph_before
+        graph.delete_relationships(plan.target.slug, [
+            Relationship(NodeRef(a, b), NodeRef(c, d), t)
+            for a, b, c, d, t in plan.relationships if (a, b, c, d, t) not in rows_before])
+        graph.delete_nodes(plan.target.slug, [n for n in plan.graph_nodes()
+                                              if (n.collection, n.id) not in nodes_before])
+
     def rollback(self) -> None:
         """Remove every written item by the ids and keys the plan fixed before writing."""
         plan = self.plan
         problems = []
         if self._graph_written:
             try:
-                self.ext.graph.delete_nodes(plan.target.slug, plan.graph_nodes())
+                self._rollback_graph()
             except Exception as exc:  # noqa: BLE001 - keep removing the rest
                 problems.append(f"graph: {exc}")
         db = self.ext.db.project(plan.target.slug)

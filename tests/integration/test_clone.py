@@ -9,6 +9,7 @@ import pytest
 from bson import ObjectId
 
 from core.errors import WriteRefused
+from core.graph import NodeRef, Relationship
 from core.hookspecs import hookimpl
 from core.projects import add_member, create_project
 from tests.media import make_image, make_scene
@@ -309,6 +310,36 @@ def test_preserve_ids_conflict_is_409_before_writing(app, client, world):
     assert snapshot(app, dst.slug) == before
     r = clone(client, owner, src.slug, {**body, "contentType": "scenes", "documentId": world["scene"], "dryRun": True})
     assert r.status_code == 409
+
+
+def test_preserve_ids_rollback_keeps_what_the_targets_graph_already_had(app, client, world, monkeypatch):
+    """Relationships drawn in the target before the documents exist name the same ids a
+    preserveIds clone writes; a failed clone must leave them (and their nodes) alone."""
+    ext = app.extensions["aladdin"]
+    src, dst, owner = world["source"], world["target"], world["owner"]
+    # The graph API refuses ids without documents, and deleting a document removes its node;
+    # a plugin writing the store directly can still leave such nodes.
+    hero, rival = NodeRef("characters", world["hero"]), NodeRef("characters", world["rival"])
+    ext.graph.add_relationships(dst.slug, [Relationship(hero, NodeRef("locations", "0" * 24), "LOCATED_AT"),
+                                           Relationship(hero, rival, "RIVAL_OF")])
+    before = snapshot(app, dst.slug)
+    real_add = ext.graph.add_relationship_rows
+
+    def flaky_add(project, rows):
+        real_add(project, list(rows))
+        raise RuntimeError("graph store went away")
+
+    monkeypatch.setattr(ext.graph, "add_relationship_rows", flaky_add)
+    r = clone(client, owner, src.slug, {"targetProjectId": dst.slug, "contentType": "scenes",
+                                        "documentId": world["scene"], "preserveIds": True})
+    assert r.status_code == 500 and "rolled back" in r.json["message"]
+    assert snapshot(app, dst.slug) == before
+    monkeypatch.undo()
+    r = clone(client, owner, src.slug, {"targetProjectId": dst.slug, "contentType": "scenes",
+                                        "documentId": world["scene"], "preserveIds": True})
+    assert r.status_code == 201, r.json
+    nodes, rels = ext.graph.list_all(dst.slug)
+    assert len(rels) == len(before["graph"][1]) + 4  # the clone's five, one of which was there
 
 
 class _Refuser:

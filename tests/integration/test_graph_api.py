@@ -74,3 +74,17 @@ def test_graph_permissions(app, client, team):
     # Collaborators link from what they created, not from others' documents.
     assert _rel(client, team["collaborator"], pid, mine, theirs, "KNOWS").status_code == 201
     assert _rel(client, team["collaborator"], pid, theirs, mine, "KNOWS").status_code == 403
+
+
+def test_deleting_a_document_removes_its_node_and_relationships(app, client, team):
+    pid, owner = team["project"].slug, team["owner"]
+    a = ("characters", _doc(client, owner, pid, "characters", "A"))
+    b = ("characters", _doc(client, owner, pid, "characters", "B"))
+    s = ("scenes", _doc(client, owner, pid, "scenes", "S"))
+    assert _rel(client, owner, pid, a, b, "RIVAL_OF").status_code == 201
+    assert _rel(client, owner, pid, b, s, "APPEARS_IN").status_code == 201
+    assert client.delete(f"/api/v1/projects/{pid}/content/characters/{b[1]}", headers=owner.headers).status_code in (200, 204)
+    r = client.get(f"/api/v1/projects/{pid}/graph/characters/{a[1]}?depth=3", headers=owner.headers)
+    assert r.status_code == 200 and r.json["relationships"] == []
+    nodes, rels = app.extensions["aladdin"].graph.list_all(pid)
+    assert rels == [] and {(n.collection, n.id) for n in nodes} == {a, s}

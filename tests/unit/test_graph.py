@@ -215,6 +215,14 @@ def test_relationship_rows_are_the_same_graph_as_objects(store, project, new_pro
     assert store.neighbourhood(other, d)["nodes"][0] == d.as_dict()
 
 
+def test_existing_nodes(store, project):
+    a, b, c = A("a"), A("b"), NodeRef("scenes", "a")
+    store.add_relationships(project, [rel(a, b)])
+    store.add_nodes(project, [c])
+    assert store.existing_nodes(project, [a, c, A("ghost"), NodeRef("scenes", "b")]) == {a, c}
+    assert store.existing_nodes(project, []) == set()
+
+
 @pytest.mark.parametrize("bad_row", [
     ("characters", "a", "characters", "b", "KNOWS]->() DETACH DELETE n //"),
     ("characters", "a", "characters", "b", "NOT_WHITELISTED"),
