@@ -257,6 +257,9 @@ class GraphStore(abc.ABC):
     def list_all(self, project: str) -> tuple[list[NodeRef], list[Relationship]]:
         """Every node and relationship of the project, sorted (tests, snapshots, export)."""
 
+    def prepare_project(self, project: str) -> None:
+        """Called once when a project is created, before anyone can use it (nothing to do here)."""
+
     @abc.abstractmethod
     def drop_project(self, project: str) -> None:
         """Forget the whole graph of a project."""
@@ -638,6 +641,13 @@ class EmbeddedGraphStore(GraphStore):
         families = self._scan(project)
         nodes = [NodeRef(c, i) for c, i in sorted(families[_NODES])]
         return nodes, self._sorted_rels(families[_OUT])
+
+    def prepare_project(self, project: str) -> None:
+        # Made now, by the one process creating the project: the embedded document store cannot
+        # create the same new collection from two processes at once (two first clones, say).
+        db = self._database_for(_check_project(project))
+        if BUCKETS_COLLECTION not in db.list_collection_names():
+            db.create_collection(BUCKETS_COLLECTION)
 
     def drop_project(self, project: str) -> None:
         db = self._database_for(_check_project(project))

@@ -65,6 +65,7 @@ def create_project(app, owner: User, name: str, slug: str | None = None, descrip
     try:
         db = ext.db.project(slug)
         ensure_indexes(db, ext.content_types.values())
+        ext.graph.prepare_project(slug)
         db["_aladdin"].replace_one({"_id": "project"}, {"_id": "project", "projectId": str(project.id),
                                                         "slug": slug, "createdAt": utcnow()}, upsert=True)
         Membership(projectId=str(project.id), userId=str(owner.id), role="owner",

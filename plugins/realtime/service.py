@@ -302,6 +302,9 @@ def on_content_write(app, project, collection: str, action: str, document: dict,
 def on_event(app, event: Event) -> None:
     """Realtime side of the event sink: kicks on removal, job progress to the project room."""
     rt: Realtime | None = app.extensions.get("realtime")
+    if event.name == "project.created" and rt is not None and event.details.get("slug"):
+        rt.hub.prepare(event.details["slug"])
+        return
     if event.name == "member.removed" and event.project_id and event.resource_id:
         ext = app.extensions["aladdin"]
         message = {"t": "kick", "o": rt.process_id if rt else None, "k": None,

@@ -74,10 +74,20 @@ class YjsHub:
         self.compact_every = compact_every
         self.docs: dict[DocKey, OpenDoc] = {}
         self._lock = threading.RLock()
+        self._prepared: set[str] = set()
 
     # --- loading and storage -------------------------------------------------------------
 
+    def prepare(self, slug: str) -> None:
+        """The operations collection and its index: made when the project is created, by that
+        one process (the embedded store cannot create one collection from two processes at
+        once), and made sure of once per process for projects created before."""
+        self.db_for_slug(slug)[OPERATIONS].create_index([("collection", 1), ("documentId", 1), ("kind", 1)])
+        self._prepared.add(slug)
+
     def _operations(self, slug: str):
+        if slug not in self._prepared:
+            self.prepare(slug)
         return self.db_for_slug(slug)[OPERATIONS]
 
     def _query(self, key: DocKey) -> dict:

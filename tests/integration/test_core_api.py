@@ -13,6 +13,12 @@ def test_create_project_makes_database_and_owner(app, client, actors):
     assert r.status_code == 201, r.json
     assert r.json["role"] == "owner" and r.json["database"] == "open_night-shift"
     assert "open_night-shift" in app.extensions["aladdin"].db.client.list_database_names()
+    # Every collection the platform writes lazily exists from the start (graph buckets, Yjs
+    # operations with their index), made by this one process: no first-touch race later.
+    db = app.extensions["aladdin"].db.project("night-shift")
+    assert {"scenes", "characters", "graph_buckets", "operations"} <= set(db.list_collection_names())
+    assert any(spec["key"] == [("collection", 1), ("documentId", 1), ("kind", 1)]
+               for spec in db["operations"].index_information().values())
     listed = client.get("/api/v1/projects", headers=alice.headers).json
     assert [p["slug"] for p in listed["items"]] == ["night-shift"]
     again = client.post("/api/v1/projects", json={"name": "x", "slug": "night-shift"}, headers=alice.headers)
