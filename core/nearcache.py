@@ -48,6 +48,9 @@ RETRY_SECONDS = 5.0  # after Redis refused a subscription, work uncached this lo
 
 
 class NearCache:
+    """One per app and process: entries keyed by hashable tuples, each tagged with the scope
+    an invalidation names; see the module docstring for why it stays coherent."""
+
     def __init__(self, redis, channel: str, ttl: float = DEFAULT_TTL):
         self.redis = redis
         self.channel = channel

@@ -2,6 +2,8 @@
 
 import threading
 
+import pytest
+
 from core.db import _ThreadLocalLiteMongo
 
 
@@ -44,3 +46,21 @@ def test_concurrent_threads_get_distinct_clients_and_see_each_others_writes(tmp_
     other["db"]["c"].insert_one({"n": 3})
     seen = _in_thread(lambda: sorted(d["n"] for d in store["db"]["c"].find()))
     assert seen == [0, 1, 2, 3]
+
+
+def test_embedded_databases_are_recognised_and_counted_without_a_scan(tmp_path, monkeypatch):
+    """The clone planner sizes its lookups by these: the thread-local wrapper once hid litemongo
+    from the check (5,000-id $in lists on a store that tests each candidate against the list)."""
+    import mongomock
+
+    from core.db import estimated_count, is_embedded
+    from plugins.clone.planner import EMBEDDED_LOOKUP_CHUNK, lookup_chunk
+
+    store = _ThreadLocalLiteMongo(str(tmp_path / "mongo"))
+    db = store["proj"]
+    db["c"].insert_many([{"n": n} for n in range(25)])
+    assert is_embedded(db) and is_embedded(mongomock.MongoClient()["x"])
+    assert lookup_chunk(db) == EMBEDDED_LOOKUP_CHUNK
+    coll = db["c"]
+    monkeypatch.setattr(type(coll), "count_documents", lambda *a, **k: pytest.fail("decoded every document"))
+    assert estimated_count(coll) == 25
