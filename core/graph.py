@@ -106,6 +106,11 @@ def relationship_row(rel: Relationship) -> Row:
     return (rel.source.collection, rel.source.id, rel.target.collection, rel.target.id, rel.type)
 
 
+def _bad_row(row) -> GraphError:
+    return GraphError(f"a relationship row is (fromCollection, fromId, toCollection, toId, type) "
+                      f"of non-empty strings, got {row!r:.120}")
+
+
 def validate_relationship_type(rel_type: str, allowed: Collection[str]) -> str:
     """Return rel_type if it is well-formed and whitelisted, else raise InvalidRelationshipType.
 
@@ -174,9 +179,13 @@ class GraphStore(abc.ABC):
         """:meth:`_validated` for rows: five non-empty strings each, whitelisted types."""
         rows = [tuple(row) for row in rows]
         for row in rows:
-            if len(row) != 5 or not all(isinstance(v, str) and v for v in row):
-                raise GraphError(f"a relationship row is (fromCollection, fromId, toCollection, toId, type) "
-                                 f"of non-empty strings, got {row!r:.120}")
+            # Spelled out rather than all(...) over a generator: this runs once per edge.
+            if len(row) != 5:
+                raise _bad_row(row)
+            a, b, c, d, t = row
+            if not (type(a) is str and type(b) is str and type(c) is str and type(d) is str
+                    and type(t) is str and a and b and c and d and t):
+                raise _bad_row(row)
         rows = _unique(rows)
         for rel_type in {row[4] for row in rows}:  # a handful of types for thousands of rows
             validate_relationship_type(rel_type, self.allowed_types)
@@ -343,13 +352,17 @@ class EmbeddedGraphStore(GraphStore):
 
     def _requests(self, family: str, kind: str, entries: Iterable[tuple],
                   hashes: dict[tuple, int]) -> list[_Request]:
-        out = []
+        # The loop of every bulk write (25,000 turns for a 10,000-edge clone): _node_of inlined.
+        read = kind == "read"
+        at = 2 if family == _IN else 0
+        out: list[_Request] = []
+        append, known = out.append, hashes.get
         for entry in entries:
-            node = entry if kind == "read" else self._node_of(family, entry)
-            nh = hashes.get(node)
+            node = entry if read else (entry[at], entry[at + 1])
+            nh = known(node)
             if nh is None:
                 nh = hashes[node] = _hash(node, b"node")
-            out.append(_Request(kind, None if kind == "read" else entry, node, nh))
+            append(_Request(kind, None if read else entry, node, nh))
         return out
 
     @staticmethod
