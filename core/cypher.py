@@ -82,6 +82,13 @@ WITH DISTINCT r
 RETURN {_REL_COLUMNS}
 """
 
+# $nodes: [{collection, id}]; the ones that exist come back.
+EXISTING_NODES = """
+UNWIND $nodes AS k
+MATCH (n:AladdinNode {project: $project, collection: k.collection, id: k.id})
+RETURN n.collection AS collection, n.id AS id
+"""
+
 DELETE_NODES = """
 UNWIND $nodes AS k
 MATCH (n:AladdinNode {project: $project, collection: k.collection, id: k.id})

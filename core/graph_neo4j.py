@@ -128,6 +128,15 @@ class CypherGraphStore(GraphStore):
     def relationships_of(self, project: str, nodes: Collection[NodeRef]) -> list[Relationship]:
         return self._read_rels(cypher.RELATIONSHIPS_OF, project, nodes)
 
+    def existing_nodes(self, project: str, nodes: Collection[NodeRef]) -> set[NodeRef]:
+        _check_project(project)
+        rows = [n.as_dict() for n in self._nodes(nodes)]
+        if not rows:
+            return set()
+        results = self._execute([(cypher.EXISTING_NODES, {"project": project, "nodes": list(chunk)})
+                                 for chunk in _chunks(rows)], write=False)
+        return {NodeRef(r["collection"], r["id"]) for records, _ in results for r in records}
+
     def delete_nodes(self, project: str, nodes: Iterable[NodeRef]) -> int:
         _check_project(project)
         nodes = self._nodes(nodes)
