@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--per-collection", type=int, default=1000)
     parser.add_argument("--relationships", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=5,
+    parser.add_argument("--rounds", type=int, default=7,
                         help="rounds; each times one floor and one clone, in alternating order")
     parser.add_argument("--profile", action="store_true", help="cProfile one clone, print the top entries")
     args = parser.parse_args(argv)
