@@ -60,23 +60,30 @@ def decode(raw: bytes | str) -> tuple[str, str | None]:
     return generation, (None if role == NO_ROLE else role)
 
 
-def enabled_for(settings) -> bool:
-    """Whether role lookups go through Redis (``ALADDIN_ROLE_CACHE``: on, auto or off).
-
-    ``on`` (the default) always caches. ``auto`` caches unless memberships live in the
-    embedded litemongo store, where a membership read is an in-process SQLite lookup that
-    ``python -m bench.api`` measured as cheaper than the Redis round trip replacing it; with
-    a MongoDB server the lookup is a network round trip and the cache pays."""
+def _mode(settings) -> str:
     mode = str(settings.get("ROLE_CACHE", "on")).strip().lower()
     if mode not in MODES:
         raise ValueError(f"ALADDIN_ROLE_CACHE must be one of {', '.join(MODES)}, got {mode!r}")
+    return mode
+
+
+def enabled_for(settings) -> bool:
+    """Whether role lookups go through Redis (``ALADDIN_ROLE_CACHE``: on, auto or off).
+
+    ``on`` (the default) always does. ``auto`` does unless memberships live in the embedded
+    litemongo store, where a membership read is an in-process SQLite lookup that
+    ``python -m bench.api`` measured as cheaper than the Redis round trip replacing it; with
+    a MongoDB server the lookup is a network round trip and the Redis tier pays. Either way
+    (``off`` aside) the process's near cache answers repeated lookups."""
+    mode = _mode(settings)
     if mode == "auto":
         return not settings.mongodb_uri.startswith("litemongo://")
     return mode == "on"
 
 
 class RoleCache:
-    def __init__(self, redis, namespace: str, ttl: int = DEFAULT_TTL, enabled: bool = True, near=None):
+    def __init__(self, redis, namespace: str, ttl: int = DEFAULT_TTL, enabled: bool = True, near=None,
+                 redis_tier: bool = True):
         self.redis = redis
         self.prefix = f"aladdin:{namespace}:team:roles"
         self.ttl = max(1, int(ttl))
@@ -84,6 +91,8 @@ class RoleCache:
         # configured differently never trust a stale entry.
         self.enabled = enabled
         self.near = near
+        # Without the Redis tier (``auto`` on litemongo) a miss in memory reads the database.
+        self.redis_tier = redis_tier
 
     @classmethod
     def for_app(cls, app) -> "RoleCache":
@@ -92,8 +101,8 @@ class RoleCache:
         if cache is None:
             ext = app.extensions["aladdin"]
             cache = cls(ext.jobs.redis, ext.settings.platform_db,
-                        ext.settings.get("ROLE_CACHE_TTL", DEFAULT_TTL), enabled_for(ext.settings),
-                        near=ext.near_cache)
+                        ext.settings.get("ROLE_CACHE_TTL", DEFAULT_TTL), _mode(ext.settings) != "off",
+                        near=ext.near_cache, redis_tier=enabled_for(ext.settings))
             state["role_cache"] = cache
         return cache
 
@@ -124,6 +133,8 @@ class RoleCache:
             if role is not MISS:
                 return Lookup("", True, role, near=True)
             epoch = self.near.epoch()
+        if not self.redis_tier:
+            return Lookup("", False, epoch=epoch)
         try:
             raw_gen, raw = self.redis.mget(self._gen_key(project_id), self._role_key(project_id, user_id))
         except RedisError as exc:
@@ -141,7 +152,7 @@ class RoleCache:
         """Keep the answer of ``lookup`` in the process (a Redis hit) and in Redis too (a miss)."""
         if lookup.near:
             return
-        if not lookup.found:
+        if not lookup.found and self.redis_tier:
             self.store(lookup.generation, user_id, project_id, role)
         if self.near is not None:
             self.near.put(self._near_key(user_id, project_id), role, scope=self._near_scope(project_id),

@@ -173,3 +173,22 @@ def test_with_the_cache_off_roles_are_read_fresh_and_redis_is_untouched(app, tea
     assert ext.role_of(viewer, project_id) == "editor"
     assert ext.role_of(str(team["outsider"].id), project_id) is None
     assert counting.calls == []
+
+
+def test_auto_on_the_embedded_store_keeps_roles_in_memory_without_redis_round_trips(app, team):
+    """``ALADDIN_ROLE_CACHE=auto`` with litemongo: no Redis tier, the near cache still answers
+    repeats and membership changes still reach it."""
+    from core.projects import set_role
+
+    ext = app.extensions["aladdin"]
+    project_id, viewer = str(team["project"].id), str(team["viewer"].id)
+    counting = CountingRedis(ext.jobs.redis)
+    cache = RoleCache(counting, ext.settings.platform_db, near=ext.near_cache, redis_tier=False)
+    app.extensions["aladdin.team"]["role_cache"] = cache
+    for _ in range(3):
+        assert ext.role_of(viewer, project_id) == "viewer"
+    assert counting.calls == []                              # nothing read from or stored in Redis
+    assert cache.lookup(viewer, project_id).near              # answered from memory
+    set_role(app, team["project"], viewer, "editor", team["owner"])
+    assert ext.role_of(viewer, project_id) == "editor"
+    assert "mget" not in counting.calls and "set" not in counting.calls
