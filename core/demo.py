@@ -32,7 +32,6 @@ def make_scene_video(path: Path, seconds: float = 2.0, color: str = "navy", tone
 
 def seed_demo(app, base_url: str) -> dict:
     """Create the demo once; on later runs issue fresh tokens for the same users."""
-    ext = app.extensions["aladdin"]
     users = []
     for email, name in (("director@demo.aladdin", "Dana Director"), ("writer@demo.aladdin", "Wes Writer")):
         user = User.objects(email=email).first() or User(email=email, name=name).save()

@@ -7,7 +7,7 @@ import math
 import time
 from typing import Callable
 
-from flask import current_app, g, request
+from flask import current_app, g
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse
