@@ -12,9 +12,11 @@ How it stays correct:
   other process subscribed to it drops the same scope.
 * **Reads drain first.** Before trusting an entry, :meth:`get` reads whatever invalidations are
   already waiting on the subscription socket (a non-blocking poll, a few microseconds). Redis
-  writes a published message to subscribers before the publisher gets its reply, so a request
-  that reaches any process after the change was acknowledged sees it: the same guarantee Redis
-  gives its own server-assisted client-side caching (which needs Redis 7.4; ours runs on 6.2).
+  queues a published message for every subscriber while it executes PUBLISH, before it queues
+  the publisher's reply, and sends both in the same event-loop turn; a request that reaches
+  another process after the change was acknowledged has waited longer than that, so it sees
+  the change. This is the guarantee Redis gives its own server-assisted client-side caching
+  (which redis-py supports from Redis 7.4; the embedded server is 6.2).
 * **Fills cannot resurrect old answers.** A reader takes an :meth:`epoch` before reading the
   source and :meth:`put` stores only if no invalidation arrived meanwhile, so an answer read
   just before a change and stored just after is never kept.
