@@ -12,10 +12,9 @@ How it stays correct:
   other process subscribed to it drops the same scope.
 * **Reads drain first.** Before trusting an entry, :meth:`get` reads whatever invalidations are
   already waiting on the subscription socket (a non-blocking poll, a few microseconds). Redis
-  queues a published message for every subscriber while it executes PUBLISH, before it queues
-  the publisher's reply, and sends both in the same event-loop turn; a request that reaches
-  another process after the change was acknowledged has waited longer than that, so it sees
-  the change. This is the guarantee Redis gives its own server-assisted client-side caching
+  queues a published message for every subscriber while it executes PUBLISH and sends it in
+  that event-loop turn; :meth:`invalidate` returns only after a later round trip, so once a
+  change is acknowledged every process's next read sees it. This is the guarantee Redis gives its own server-assisted client-side caching
   (which redis-py supports from Redis 7.4; the embedded server is 6.2).
 * **Fills cannot resurrect old answers.** A reader takes an :meth:`epoch` before reading the
   source and :meth:`put` stores only if no invalidation arrived meanwhile, so an answer read
@@ -117,6 +116,11 @@ class NearCache:
             self._drop(scope)
         try:
             self.redis.publish(self.channel, scope)
+            # A second round trip: Redis answers it in a later event-loop turn, after the turn
+            # that ran PUBLISH has sent the message to every subscriber. So when this returns,
+            # the invalidation sits in every process's socket, even if Redis was preempted
+            # between sending the publisher's reply and the subscribers' copies.
+            self.redis.ping()
         except RedisError:
             # Other processes keep their entries until the TTL: make that loud, not silent.
             log.exception("could not publish near-cache invalidation of %r; other processes may "
