@@ -59,9 +59,8 @@ def _forget_owner(sender, document, **kwargs) -> None:
     ext = current_app.extensions.get("aladdin")
     if ext is None or ext.near_cache is None:
         return
-    user = document if isinstance(document, User) else document.user
-    user_id = getattr(user, "id", None) or getattr(user, "pk", None) or user
-    ext.near_cache.invalidate(_scope(user_id))
+    user = document if isinstance(document, User) else document.user  # a User, or a DBRef once deleted
+    ext.near_cache.invalidate(_scope(getattr(user, "id", user)))
 
 
 for _signal in (signals.post_save, signals.post_delete):

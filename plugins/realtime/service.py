@@ -279,6 +279,12 @@ def socket_write():
         _socket_write.reset(token)
 
 
+def _emitter(app) -> Emitter:
+    """This process's emitter, or a write-only one where the plugin has no Socket.IO server."""
+    rt: Realtime | None = app.extensions.get("realtime")
+    return rt.emitter if rt is not None else Emitter(app)
+
+
 def on_content_write(app, project, collection: str, action: str, document: dict, user) -> None:
     """Writes made outside the rooms (REST API, CLI, workers) reach the project's room as
     ``content_change`` with ``source: "api"`` and the whole document (there is no client patch
@@ -286,8 +292,6 @@ def on_content_write(app, project, collection: str, action: str, document: dict,
     emitter publishes through the installation's Socket.IO Redis channel."""
     if _socket_write.get():
         return
-    rt: Realtime | None = app.extensions.get("realtime")
-    emitter = rt.emitter if rt is not None else Emitter(app)
     pid = str(project.id)
     payload = {"projectId": pid, "collection": collection, "documentId": str(document.get("_id")),
                "action": f"{action}d", "version": document.get("version"), "source": "api",
@@ -295,8 +299,8 @@ def on_content_write(app, project, collection: str, action: str, document: dict,
                "userName": (getattr(user, "name", None) or getattr(user, "email", None)) if user else None,
                "timestamp": now_ms()}
     if action != "delete":
-        payload["document"] = json.loads(json.dumps(serialize(document), default=str))
-    emitter.to_project(pid, "content_change", payload)
+        payload["document"] = serialize(document)  # JSON-ready already: ids, dates and bytes as strings
+    _emitter(app).to_project(pid, "content_change", payload)
 
 
 def on_event(app, event: Event) -> None:
@@ -319,5 +323,4 @@ def on_event(app, event: Event) -> None:
         payload = {**details, "projectId": event.project_id, "event": event.name,
                    "jobId": details.get("jobId") or event.resource_id,
                    "timestamp": event.timestamp.isoformat() + "Z"}
-        emitter = rt.emitter if rt is not None else Emitter(app)
-        emitter.to_project(event.project_id, PROGRESS_EVENTS[prefix], payload)
+        _emitter(app).to_project(event.project_id, PROGRESS_EVENTS[prefix], payload)

@@ -6,21 +6,10 @@ import pytest
 import rq
 
 from core.app import create_app
-from core.hookspecs import hookimpl
 from core.jobs import set_process_app
 from core.projects import create_project
 from tests.conftest import Actors, make_settings
-from tests.integration.test_clone import build_world, snapshot
-
-
-class _Events:
-    def __init__(self):
-        self.events = []
-
-    @hookimpl
-    def aladdin_event(self, app, event):
-        if event.name.startswith("clone."):
-            self.events.append(event)
+from tests.integration.test_clone import _Events, build_world, snapshot
 
 
 @pytest.fixture
@@ -41,8 +30,8 @@ def _work(app):
     rq.SimpleWorker([ext.jobs.queue()], connection=ext.jobs.redis).work(burst=True)
 
 
-def test_large_clone_runs_as_job(small_threshold_app, tmp_path):
-    app = small_threshold_app
+def _queued_clone(app, tmp_path):
+    """A source world and an empty target; the clone request answered before any worker ran."""
     ext = app.extensions["aladdin"]
     ext.jobs.queue().empty()
     client = app.test_client()
@@ -52,6 +41,12 @@ def test_large_clone_runs_as_job(small_threshold_app, tmp_path):
     world = build_world(app, client, owner, src.slug, tmp_path)
     r = client.post(f"/api/v1/projects/{src.slug}/clone", headers=owner.headers,
                     json={"targetProjectId": dst.slug, "contentType": "scenes", "documentId": world["scene"]})
+    return ext, client, owner, src, dst, r
+
+
+def test_large_clone_runs_as_job(small_threshold_app, tmp_path):
+    app = small_threshold_app
+    ext, client, owner, src, dst, r = _queued_clone(app, tmp_path)
     assert r.status_code == 202, r.json
     job_id, status_url = r.json["jobId"], r.json["statusUrl"]
     assert r.json["status"] == "queued" and status_url == f"/api/v1/projects/{src.slug}/clone/{job_id}"
@@ -80,15 +75,7 @@ def test_large_clone_runs_as_job(small_threshold_app, tmp_path):
 
 def test_failed_job_is_reported_and_rolled_back(small_threshold_app, tmp_path, monkeypatch):
     app = small_threshold_app
-    ext = app.extensions["aladdin"]
-    ext.jobs.queue().empty()
-    client = app.test_client()
-    owner = Actors(app).user("owner@example.com")
-    src = create_project(app, owner, "Source", "async-source")
-    dst = create_project(app, owner, "Target", "async-target")
-    world = build_world(app, client, owner, src.slug, tmp_path)
-    r = client.post(f"/api/v1/projects/{src.slug}/clone", headers=owner.headers,
-                    json={"targetProjectId": dst.slug, "contentType": "scenes", "documentId": world["scene"]})
+    ext, client, owner, src, dst, r = _queued_clone(app, tmp_path)
     assert r.status_code == 202
     before = snapshot(app, dst.slug)
 
