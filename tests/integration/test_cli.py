@@ -42,6 +42,19 @@ def test_users_create_prints_a_working_token_last(run, client):
     assert run("users", "create", "not-an-email", code=2).output.count("not a valid email") == 1
 
 
+def test_users_revoke_tokens_by_name_or_all_and_unknown_users(run, client):
+    first = run("users", "create", "bo@example.com").output.strip().splitlines()[-1]
+    second = run("users", "create", "bo@example.com").output.strip().splitlines()[-1]
+    auth = {"Authorization": f"Bearer {first}"}
+    assert client.get("/api/v1/projects", headers=auth).status_code == 200
+    assert "revoked 0 tokens" in run("users", "revoke-tokens", "bo@example.com", "--name", "ci").output
+    assert client.get("/api/v1/projects", headers=auth).status_code == 200
+    assert "revoked 2 tokens of bo@example.com" in run("users", "revoke-tokens", "BO@example.com").output
+    for token in (first, second):
+        assert client.get("/api/v1/projects", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert "no user nobody@example.com" in run("users", "revoke-tokens", "nobody@example.com", code=1).output
+
+
 def test_projects_create_and_add_member(run, client):
     owner = run("users", "create", "own@example.com").output.strip().splitlines()[-1]
     editor = run("users", "create", "ed@example.com").output.strip().splitlines()[-1]
