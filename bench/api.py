@@ -32,7 +32,9 @@ from flask_smorest import Blueprint
 
 from core.api.schemas import ContentSchema
 
-from core.app import create_app, public
+from core.app import create_app
+from core.content import SYSTEM
+from core.web import public
 from core.hookspecs import hookimpl
 from core.api import find_project_ref
 from core.settings import Settings
@@ -64,7 +66,7 @@ class BaselinePlugin:
             ext = current_app.extensions["aladdin"]
             # The same project resolution as the authorized content GET (a plain read of the
             # project record, no MongoEngine document), so the ratio compares like with like.
-            return ext.content.get(find_project_ref(pid), collection, doc_id)
+            return ext.content.get(find_project_ref(pid), collection, doc_id, reader=SYSTEM)
 
         return [bp]
 

@@ -90,7 +90,8 @@ def floor(app, source_slug: str, scratch_slug: str, scratch_dir: Path) -> float:
 def run_clone(app, user, source, target, root: tuple[str, str]) -> tuple[float, dict]:
     """One synchronous deep clone (planner + executor, as the API runs it), with a phase breakdown."""
     from plugins.clone.executor import Executor
-    from plugins.clone.planner import CloneOptions, Planner
+    from plugins.clone.plan import CloneOptions
+    from plugins.clone.planner import Planner
 
     graph = app.extensions["aladdin"].graph
     real_add = graph.add_relationship_rows

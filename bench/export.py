@@ -39,7 +39,7 @@ COLORS = ("navy", "darkgreen", "maroon")
 
 def make_scenes(folder: Path) -> list[Path]:
     """Three 640x360 clips with a tone each (test pattern blended with a colour), 25 fps."""
-    from plugins.export.render import ffmpeg_exe
+    from plugins.export.ffmpeg import ffmpeg_exe
 
     paths = []
     for n, color in enumerate(COLORS):
@@ -58,7 +58,7 @@ def make_scenes(folder: Path) -> list[Path]:
 
 def hand_written(scenes: list[Path], out: Path, title: str) -> Clock:
     """What an engineer would type for this job: one ffmpeg run, the same encoder settings."""
-    from plugins.export.render import ffmpeg_exe
+    from plugins.export.ffmpeg import ffmpeg_exe
 
     inputs, chains, pads = [], [], []
     for i, path in enumerate(scenes):
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     from core.projects import create_project
     from core.settings import Settings
     from plugins.export.presets import BUILTIN_PRESETS
-    from plugins.export.render import probe
+    from plugins.export.probe import probe
 
     with tempfile.TemporaryDirectory(prefix="aladdin-bench-export-") as tmp:
         folder = Path(tmp)

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
-from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, g, jsonify, request
+from flask import Flask
 from flask_smorest import Api
 
 from . import __version__
-from .authz import Authorizer, policy_files
+from .authz import Authorizer, plugin_policy_origins, policy_origins
 from .content import ContentService, ContentType
 from .crypto import ContentCodec, KeyRing
 from .db import Database
-from .errors import AladdinError, AuthenticationFailed
 from .graph import DEFAULT_RELATIONSHIP_TYPES, create_graph_store
 from .jobs import Jobs
 from .nearcache import NearCache
@@ -23,8 +20,7 @@ from .plugins import create_plugin_manager
 from .ratelimit import create_limiter
 from .settings import Settings
 from .storage import create_storage
-
-log = logging.getLogger("aladdin")
+from .web import authenticate, register_error_handlers
 
 
 @dataclasses.dataclass
@@ -107,12 +103,12 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
     # Tokens and roles stay in each process's memory, dropped through Redis when they change.
     ext.near_cache = NearCache(ext.jobs.redis, f"aladdin:{settings.platform_db}:near-cache", settings.near_cache_ttl)
     ext.content = ContentService(app)
-    extra_policies = [p for files in pm.hook.aladdin_policy_files() for p in (files or ())]
-    ext.authz = Authorizer(policy_files(extra_policies, settings.policy_dir), ext.role_of)
+    ext.authz = Authorizer(policy_origins(plugin_policy_origins(pm), settings.policy_dir), ext.role_of,
+                           sensitive=ext.content.is_sensitive)
     ext.limiter = create_limiter(app, ext.jobs.limiter_storage_uri)
 
-    _register_error_handlers(app)
-    app.before_request(_authenticate)
+    register_error_handlers(app)
+    app.before_request(authenticate)
 
     api = Api()
     from .api.schemas import ErrorSchema
@@ -144,7 +140,7 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
     pm.hook.aladdin_socketio(socketio=socketio, app=app)
     pm.hook.aladdin_startup(app=app)
     if start_worker:
-        from .worker import spawn_worker
+        from .jobs import spawn_worker
 
         ext.worker_process = spawn_worker()
     return app
@@ -153,63 +149,3 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
 def socketio_channel(settings: Settings) -> str:
     """The Redis pub/sub channel of one installation's Socket.IO servers and emitters."""
     return f"aladdin-socketio-{settings.platform_db}"
-
-
-def public(view):
-    """Mark a view as reachable without authentication (health checks, signed downloads)."""
-    view.__aladdin_public__ = True
-    return view
-
-
-def _authenticate():
-    from flask import current_app
-
-    ext = current_app.extensions["aladdin"]
-    g.user = None
-    endpoint = request.endpoint
-    if endpoint is None or endpoint in ext.public_endpoints:
-        return None
-    view = current_app.view_functions.get(endpoint)
-    if getattr(view, "__aladdin_public__", False) or not request.path.startswith("/api/"):
-        return None
-    user = ext.pm.hook.aladdin_authenticate(app=current_app, request=request)
-    if user is None:
-        raise AuthenticationFailed("authentication required: send 'Authorization: Bearer <token>'")
-    g.user = user
-    return None
-
-
-def error_body(status: int, message: str, **extra: Any) -> dict:
-    return {"code": status, "status": HTTPStatus(status).phrase, "message": message, **extra}
-
-
-def _register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(AladdinError)
-    def handle_aladdin_error(exc: AladdinError):
-        response = jsonify(error_body(exc.status, exc.message, **exc.extra))
-        response.status_code = exc.status
-        if exc.status == 401:
-            response.headers["WWW-Authenticate"] = 'Bearer realm="aladdin"'
-        if "retry_after" in exc.extra:
-            response.headers["Retry-After"] = str(exc.extra["retry_after"])
-        return response
-
-    @app.errorhandler(413)
-    def handle_too_large(exc):
-        limit = app.extensions["aladdin"].settings.max_upload_bytes
-        response = jsonify(error_body(413, f"upload larger than the {limit}-byte limit"))
-        response.status_code = 413
-        return response
-
-    @app.errorhandler(Exception)
-    def handle_unexpected(exc: Exception):
-        from werkzeug.exceptions import HTTPException
-
-        if isinstance(exc, HTTPException):
-            response = jsonify(error_body(exc.code or 500, exc.description or HTTPStatus(exc.code).phrase))
-            response.status_code = exc.code or 500
-            return response
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        response = jsonify(error_body(500, "internal error; the server log has the details"))
-        response.status_code = 500
-        return response

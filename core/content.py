@@ -30,6 +30,16 @@ CLONE_FIELDS = ("clonedFrom", "isClone", "cloneDepth", "originalCreator")
 MAX_PAGE = 200
 
 
+class _System:
+    """The platform itself as a reader: no read policy applies (see ``ContentService.get``)."""
+
+    def __repr__(self):
+        return "SYSTEM"
+
+
+SYSTEM = _System()
+
+
 class RelatedDocumentSchema(ma.Schema):
     collection = ma.fields.String(required=True, validate=ma.validate.Regexp(COLLECTION_RE))
     documentId = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
@@ -161,16 +171,27 @@ class ContentService:
 
     # --- reads ----------------------------------------------------------------------------
 
-    def get(self, project, collection: str, doc_id: str) -> dict:
-        doc = self.collection(project, collection).find_one({"_id": parse_object_id(doc_id)})
+    def get(self, project, collection: str, doc_id: str, *, reader) -> dict:
+        """One document as ``reader`` may see it: NotFound if missing *or* hidden from them.
+
+        ``reader`` is the user whose ``content:view`` rules apply, or :data:`SYSTEM` for the
+        platform's own reads (writes re-reading what they change, migrations)."""
+        query = {"_id": parse_object_id(doc_id)}
+        if reader is not SYSTEM:
+            query = self.read_filter(reader, project, collection).combine(query)
+        doc = self.collection(project, collection).find_one(query)
         if doc is None:
             raise NotFound("document not found")
         self._ext.codec.decrypt_document(self.content_type(collection), doc)
         return doc
 
-    def list(self, project, collection: str, *, filters: dict | None = None, sort: list | None = None,
+    def list(self, project, collection: str, *, reader, filters: dict | None = None, sort: list | None = None,
              limit: int = 50, offset: int = 0) -> tuple[list[dict], int]:
+        """A page of the documents ``reader`` may view and their exact total: the read policy is
+        part of the database query, so paging, sorting and totals never count hidden documents."""
         query = dict(filters or {})
+        if reader is not SYSTEM:
+            query = self.read_filter(reader, project, collection).combine(query)
         coll = self.collection(project, collection)
         total = coll.count_documents(query)
         cursor = coll.find(query)
@@ -180,6 +201,26 @@ class ContentService:
         for doc in docs:
             self._ext.codec.decrypt_document(ctype, doc)
         return docs, total
+
+    def read_filter(self, reader, project, collection: str):
+        """The reader's ``content:view`` filter for ``collection`` (see ``Authorizer.read_filter``)."""
+        if reader is SYSTEM:
+            from .authz import EVERYTHING
+
+            return EVERYTHING
+        return self._ext.authz.read_filter(reader, project, collection)
+
+    def can_view(self, reader, project, collection: str, document: dict) -> bool:
+        """May ``reader`` view ``document`` (a stored document in hand)? Same rule as lists."""
+        return reader is SYSTEM or self._ext.authz.can_view(reader, project, collection, document)
+
+    def is_sensitive(self, collection: str, path: str) -> bool:
+        """Is the stored field ``path`` (or part of it) encrypted at rest in ``collection``?"""
+        ctype = self._ext.content_types.get(collection)
+        for field in (ctype.sensitive_fields if ctype else ()):
+            if path == field or path.startswith(field + ".") or field.startswith(path + "."):
+                return True
+        return False
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -233,7 +274,7 @@ class ContentService:
             if not isinstance(key, str) or not PATCH_KEY_RE.match(key) or key.split(".")[0] not in writable:
                 raise WriteRefused(f"field {key!r} cannot be changed", status=400)
         coll = self.collection(project, collection)
-        previous = self.get(project, collection, doc_id)
+        previous = self.get(project, collection, doc_id, reader=SYSTEM)
         if base_version is not None and previous.get("version") != base_version:
             raise Conflict("version conflict", version=previous.get("version"),
                            document=serialize(previous))
@@ -253,13 +294,13 @@ class ContentService:
         result = coll.find_one_and_replace({"_id": previous["_id"], "version": previous.get("version")},
                                            stored, return_document=ReturnDocument.AFTER)
         if result is None:
-            current = self.get(project, collection, doc_id)
+            current = self.get(project, collection, doc_id, reader=SYSTEM)
             raise Conflict("version conflict", version=current.get("version"), document=serialize(current))
         self._after(project, collection, "update", document, previous, user)
         return document
 
     def delete(self, project, collection: str, doc_id: str, user) -> dict:
-        previous = self.get(project, collection, doc_id)
+        previous = self.get(project, collection, doc_id, reader=SYSTEM)
         self._before(project, collection, "delete", previous, previous, user)
         self.collection(project, collection).delete_one({"_id": previous["_id"]})
         # A deleted document leaves no node behind: its relationships would otherwise still

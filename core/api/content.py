@@ -89,7 +89,7 @@ def create_blueprint() -> Blueprint:
             """List documents; any other query parameter is an equality filter (``status=completed``)."""
             project = authorized_project_ref(pid, "content:view")
             ctype = _content_type(collection)
-            docs, total = ext().content.list(project, collection, filters=_filters(ctype, request.args.to_dict()),
+            docs, total = ext().content.list(project, collection, reader=g.user, filters=_filters(ctype, request.args.to_dict()),
                                              sort=_sort(args.get("sort")), limit=args["limit"],
                                              offset=args["offset"])
             return {"items": docs, "total": total, "limit": args["limit"], "offset": args["offset"]}
@@ -109,7 +109,7 @@ def create_blueprint() -> Blueprint:
         def get(self, pid, collection, doc_id):
             project = authorized_project_ref(pid, "content:view")
             _content_type(collection)
-            doc = ext().content.get(project, collection, doc_id)
+            doc = ext().content.get(project, collection, doc_id, reader=g.user)
             return doc, 200, {"ETag": f'"{doc.get("version", 1)}"'}
 
         @bp.arguments(ContentWriteSchema)
@@ -120,7 +120,7 @@ def create_blueprint() -> Blueprint:
             edited as ``If-Match`` or ``baseVersion`` to be refused (409) if someone changed it since."""
             project = authorized_project(pid, "content:view")
             ctype = _content_type(collection)
-            existing = ext().content.get(project, collection, doc_id)
+            existing = ext().content.get(project, collection, doc_id, reader=g.user)
             ext().authz.authorize(g.user, "content:edit", project, collection, existing)
             base_version = _base_version(body)
             data = _validated(ctype, body, partial=True)
@@ -140,7 +140,7 @@ def create_blueprint() -> Blueprint:
         def delete(self, pid, collection, doc_id):
             project = authorized_project(pid, "content:view")
             _content_type(collection)
-            existing = ext().content.get(project, collection, doc_id)
+            existing = ext().content.get(project, collection, doc_id, reader=g.user)
             ext().authz.authorize(g.user, "content:delete", project, collection, existing)
             if collection == "media":
                 # Same rule and effect as DELETE .../media/{id}: no bypass of media:delete, no orphan file.

@@ -7,7 +7,7 @@ import mimetypes
 from flask import send_file
 from flask_smorest import Blueprint
 
-from ..app import public
+from ..web import public
 from ..errors import AladdinError
 from ..storage import LocalStorage, SignedUrlError, content_disposition
 from . import ext

@@ -31,7 +31,7 @@ def create_blueprint() -> Blueprint:
         @bp.response(200, ContentListSchema)
         def get(self, args, pid):
             project = authorized_project(pid, "content:view")
-            docs, total = ext().content.list(project, COLLECTION, limit=args["limit"], offset=args["offset"])
+            docs, total = ext().content.list(project, COLLECTION, reader=g.user, limit=args["limit"], offset=args["offset"])
             return {"items": [_with_url(d) for d in docs], "total": total,
                     "limit": args["limit"], "offset": args["offset"]}
 
@@ -70,12 +70,12 @@ def create_blueprint() -> Blueprint:
         @bp.response(200, MediaSchema)
         def get(self, pid, media_id):
             project = authorized_project(pid, "content:view")
-            return _with_url(ext().content.get(project, COLLECTION, media_id))
+            return _with_url(ext().content.get(project, COLLECTION, media_id, reader=g.user))
 
         @bp.response(204)
         def delete(self, pid, media_id):
             project = authorized_project(pid, "media:delete")
-            doc = ext().content.get(project, COLLECTION, media_id)
+            doc = ext().content.get(project, COLLECTION, media_id, reader=g.user)
             ext().content.delete(project, COLLECTION, media_id, g.user)
             ext().storage.delete(doc["storageKey"])
             return ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 
 from .. import __version__
-from ..app import public
+from ..web import public
 from . import ext
 from .schemas import HealthSchema
 

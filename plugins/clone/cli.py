@@ -27,7 +27,8 @@ def clone_command(app, source, collection, document_id, target, as_email, shallo
     from core.projects import find_project
 
     from .executor import Executor, check_preserved_ids
-    from .planner import CloneOptions, Planner
+    from .plan import CloneOptions
+    from .planner import Planner
 
     ext = app.extensions["aladdin"]
     src, dst = find_project(source), find_project(target)

@@ -24,7 +24,8 @@ from core.errors import AladdinError, Conflict
 from core.events import emit
 from core.graph import NodeRef, Relationship, relationship_row
 
-from .planner import ClonePlan, gc_paused
+from .gc_pause import gc_paused
+from .plan import ClonePlan
 
 log = logging.getLogger("aladdin.clone")
 

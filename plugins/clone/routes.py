@@ -15,7 +15,8 @@ from core.graph import GraphError, InvalidRelationshipType, NodeRef, Relationshi
 from core.models import JobRecord, isoformat
 
 from .executor import Executor, check_preserved_ids
-from .planner import CloneOptions, Planner
+from .plan import CloneOptions
+from .planner import Planner
 from .schemas import (CloneJobSchema, CloneRequestSchema, CloneResultSchema, NeighbourhoodArgsSchema,
                       NeighbourhoodSchema, RelationshipCreateSchema, RelationshipSchema)
 

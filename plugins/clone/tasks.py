@@ -11,7 +11,8 @@ from core.models import JobRecord, User, utcnow
 from core.projects import find_project
 
 from .executor import Executor, _describe
-from .planner import CloneOptions, Planner
+from .plan import CloneOptions
+from .planner import Planner
 
 log = logging.getLogger("aladdin.clone")
 

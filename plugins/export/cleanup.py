@@ -50,13 +50,10 @@ def schedule_cleanup(app, *, force: bool = False):
     try:
         if not jobs.redis.set(_guard_key(app), str(time.time()), nx=not force, ex=interval * 2):
             return None
-        from core.jobs import execute
-
         slot = int(time.time() // interval) + 1
         job_id = f"export-cleanup-{app.extensions['aladdin'].settings.platform_db}-{slot}"
-        return jobs.queue(service.queue_name(app)).enqueue_in(
-            dt.timedelta(seconds=interval), execute, "plugins.export.tasks:cleanup_exports",
-            job_id=job_id, result_ttl=interval, failure_ttl=7 * 86400)
+        return jobs.enqueue_in(dt.timedelta(seconds=interval), "plugins.export.tasks:cleanup_exports",
+                               job_id=job_id, queue=service.queue_name(app), result_ttl=interval)
     except Exception as exc:  # Redis down at start-up must not stop the app
         log.warning("could not schedule the export cleanup: %s", exc)
         return None

@@ -13,9 +13,12 @@ from typing import Callable
 import numpy as np
 import proglog
 
+from .ffmpeg import RenderError, _tail
+from .ffmpeg_args import AUDIO_RATE, metadata_args, output_args, scene_duration
 from .presets import Preset
-from .render import (AUDIO_RATE, MediaInfo, RenderError, Scene, check_output_path, metadata_args,
-                     output_args, probe_scenes, scene_duration, verify, _remove, _tail, _Throttle)
+from .probe import MediaInfo, Scene, probe_scenes
+from .render import _remove, _Throttle, verify
+from .sanitize import check_output_path
 
 DEFAULT_TITLE_SECONDS = 2.0
 DEFAULT_TRANSITION_SECONDS = 0.5

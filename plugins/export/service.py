@@ -17,7 +17,7 @@ from core.media import download_url
 from core.models import JobRecord, isoformat, utcnow
 
 from .presets import BUILTIN_PRESETS, Preset, preset_from_dict
-from .render import sanitize_filename
+from .sanitize import sanitize_filename
 
 log = logging.getLogger("aladdin.export")
 

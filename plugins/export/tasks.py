@@ -1,4 +1,4 @@
-"""RQ job functions of the export plugin, run as ``core.jobs.execute("plugins.export.tasks:...", ...)``.
+"""RQ job functions of the export plugin, run as ``core.worker.execute("plugins.export.tasks:...", ...)``.
 
 A render goes to a private temporary directory; only a verified file is uploaded to storage."""
 from __future__ import annotations
@@ -12,7 +12,9 @@ from core.events import emit
 from core.models import JobRecord, Project, utcnow
 
 from . import service
-from .render import RenderError, Scene, sanitize_filename
+from .ffmpeg import RenderError
+from .probe import Scene
+from .sanitize import sanitize_filename
 
 log = logging.getLogger("aladdin.export")
 

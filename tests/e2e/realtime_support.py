@@ -18,6 +18,7 @@ import socketio
 from pycrdt import Doc, Text, create_sync_message, create_update_message, handle_sync_message
 
 from core.app import create_app
+from core.content import SYSTEM
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -210,7 +211,7 @@ class Installation:
         return str(doc["_id"])
 
     def get_doc(self, doc_id: str, collection: str = "scenes") -> dict:
-        return self.app.extensions["aladdin"].content.get(self.project, collection, doc_id)
+        return self.app.extensions["aladdin"].content.get(self.project, collection, doc_id, reader=SYSTEM)
 
     def close(self):
         self.ctx.pop()

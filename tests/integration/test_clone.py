@@ -518,7 +518,8 @@ def test_copies_share_nothing_they_change_with_the_sources(app, world):
     source documents the plan holds stay exactly as read (hooks see them through the plan)."""
     import copy as copylib
 
-    from plugins.clone.planner import CloneOptions, Planner
+    from plugins.clone.plan import CloneOptions
+    from plugins.clone.planner import Planner
 
     ext = app.extensions["aladdin"]
     src, dst, owner = world["source"], world["target"], world["owner"]
@@ -563,7 +564,7 @@ def _execute(app, plan, user):
 def test_cyclic_gc_is_paused_only_while_cloning(app, client, world, monkeypatch):
     import gc
 
-    from plugins.clone import planner
+    from plugins.clone import gc_pause
 
     ext = app.extensions["aladdin"]
     seen = []
@@ -585,11 +586,11 @@ def test_cyclic_gc_is_paused_only_while_cloning(app, client, world, monkeypatch)
     monkeypatch.setattr(ext.graph, "add_relationship_rows", broken)
     r = clone(client, world["owner"], world["source"].slug, {
         "targetProjectId": world["target"].slug, "contentType": "scenes", "documentId": world["scene"]})
-    assert r.status_code >= 500 and gc.isenabled() and planner._gc_holders == 0
+    assert r.status_code >= 500 and gc.isenabled() and gc_pause._gc_holders == 0
     gc.disable()
     try:
-        with planner.gc_paused():
-            with planner.gc_paused():
+        with gc_pause.gc_paused():
+            with gc_pause.gc_paused():
                 pass
         assert not gc.isenabled()  # a collector someone else turned off stays off
     finally:
@@ -609,7 +610,8 @@ def test_sensitive_fields_stay_encrypted_at_rest_in_the_clone(tmp_path, redis_se
     from core.app import create_app
     from core.crypto import MARKER
     from plugins.clone.executor import Executor
-    from plugins.clone.planner import CloneOptions, Planner
+    from plugins.clone.plan import CloneOptions
+    from plugins.clone.planner import Planner
     from tests.conftest import Actors, make_settings
 
     app = create_app(make_settings(tmp_path, redis_server), plugins=(_SecretsPlugin(),), load_entry_points=False)

@@ -6,7 +6,7 @@ import pytest
 import rq
 
 from core.app import create_app
-from core.jobs import set_process_app
+from core.worker import set_process_app
 from core.projects import create_project
 from tests.conftest import Actors, make_settings
 from tests.integration.test_clone import _Events, build_world, snapshot

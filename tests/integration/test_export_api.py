@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from core.hookspecs import hookimpl
 from core.models import JobRecord
-from plugins.export.render import probe
+from plugins.export.probe import probe
 from tests.integration.test_export_helpers import (add_scene, capture_events, export_settings, local_path,
                                                    run_jobs)
 from tests.media import make_corrupt, make_scene

@@ -41,7 +41,7 @@ def run_jobs(app) -> None:
     """Drain the app's export queue with an in-process RQ worker (no fork)."""
     from rq import SimpleWorker
 
-    from core.jobs import set_process_app
+    from core.worker import set_process_app
     from plugins.export.service import queue_name
 
     set_process_app(app)

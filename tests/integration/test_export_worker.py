@@ -16,7 +16,7 @@ import pytest
 
 from core.app import create_app
 from core.models import JobRecord
-from plugins.export.render import probe
+from plugins.export.probe import probe
 from tests.conftest import make_settings
 from tests.integration.test_export_helpers import add_scene
 from tests.media import make_scene

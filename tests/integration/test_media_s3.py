@@ -122,8 +122,8 @@ def test_local_expired_and_tampered_urls_are_403(local_app, tmp_path, monkeypatc
     assert client.get(path).data == png
     assert client.get(path[:-2] + ("xx" if not path.endswith("xx") else "yy")).status_code == 403
     ttl = local_app.extensions["aladdin"].settings.signed_url_ttl
-    real_time = core.storage.time.time
-    monkeypatch.setattr(core.storage.time, "time", lambda: real_time() + ttl + 1)
+    real_time = core.storage.signing.time.time
+    monkeypatch.setattr(core.storage.signing.time, "time", lambda: real_time() + ttl + 1)
     expired = client.get(path)
     assert expired.status_code == 403 and "expired" in expired.json["message"]
 

@@ -21,7 +21,8 @@ import redis
 import requests
 from rq import Queue
 
-from core.jobs import DEFAULT_QUEUE, execute
+from core.jobs import DEFAULT_QUEUE
+from core.worker import execute
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_DEADLINE = 90  # seconds to wait for readiness (a cold start imports everything); not a benchmark

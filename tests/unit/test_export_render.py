@@ -12,10 +12,11 @@ av = pytest.importorskip("av")
 
 from plugins.export.compose import render_composed, title_frame  # noqa: E402
 from plugins.export.presets import BUILTIN_PRESETS, Preset, preset_from_dict  # noqa: E402
-from plugins.export.render import (  # noqa: E402
-    MediaInfo, RenderError, Scene, build_concat_command, culprit_scene, probe, render_concat,
-    sanitize_filename, verify,
-)
+from plugins.export.ffmpeg import RenderError  # noqa: E402
+from plugins.export.ffmpeg_args import build_concat_command  # noqa: E402
+from plugins.export.probe import MediaInfo, Scene, probe  # noqa: E402
+from plugins.export.render import culprit_scene, render_concat, verify  # noqa: E402
+from plugins.export.sanitize import sanitize_filename  # noqa: E402
 from tests.media import make_corrupt, make_image, make_scene  # noqa: E402
 
 # Encoding 1080p/4K with x265 or ProRes is slow on small CI machines: those presets get

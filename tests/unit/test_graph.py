@@ -9,12 +9,12 @@ from typing import Any, Mapping, Sequence
 import mongomock
 import pytest
 
-from core import cypher
 from core.graph import (BUCKETS_COLLECTION, DEFAULT_RELATIONSHIP_TYPES, EmbeddedGraphStore,
                         GraphError, GraphStore, InvalidNodeRef, InvalidRelationshipType, NodeRef,
                         Relationship, create_graph_store, relationship_row, split_credentials,
                         validate_relationship_type)
-from core.graph_neo4j import CypherGraphStore, Neo4jDriverGraphStore
+from core.graph import cypher
+from core.graph.neo4j import CypherGraphStore, Neo4jDriverGraphStore
 
 NEO4J_URI = os.environ.get("ALADDIN_TEST_NEO4J_URI")
 NEO4J_USER = os.environ.get("ALADDIN_TEST_NEO4J_USER")
@@ -533,7 +533,7 @@ def test_factory_embedded_without_uri():
 
 
 def test_factory_picks_adapter_and_credentials(monkeypatch):
-    import core.graph_neo4j as adapters
+    import core.graph.neo4j as adapters
 
     calls: list[tuple[str, str, dict]] = []
 
@@ -647,7 +647,7 @@ def test_neo4j_driver_adapter_runs_managed_transactions(monkeypatch):
 
 def test_py2neo_adapter_commits_and_rolls_back(monkeypatch):
     import py2neo
-    from core.graph_neo4j import Py2neoGraphStore
+    from core.graph.neo4j import Py2neoGraphStore
 
     log: list = []
     events: list[str] = []

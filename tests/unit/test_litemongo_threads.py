@@ -54,7 +54,7 @@ def test_embedded_databases_are_recognised_and_counted_without_a_scan(tmp_path, 
     import mongomock
 
     from core.db import estimated_count, is_embedded
-    from plugins.clone.planner import EMBEDDED_LOOKUP_CHUNK, lookup_chunk
+    from plugins.clone.lookups import EMBEDDED_LOOKUP_CHUNK, lookup_chunk
 
     store = _ThreadLocalLiteMongo(str(tmp_path / "mongo"))
     db = store["proj"]

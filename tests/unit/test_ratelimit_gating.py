@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from flask_limiter._compat import request_context
 
-from core.app import public
+from core.web import public
 from core.ratelimit import rate_limit
 
 

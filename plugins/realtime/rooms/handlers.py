@@ -104,7 +104,7 @@ def register(socketio, app, rt: Realtime) -> None:
         key = (pid, collection, document_id)
         state = rt.hub.docs.get(key) if key in session.docs else None
         if state is None:
-            existing = ext.content.get(project, collection, document_id)
+            existing = ext.content.get(project, collection, document_id, reader=session.user)
             authz.authorize(session.user, "content:view", project, collection, existing)
             state = rt.hub.open(project.slug, key, existing.get("createdBy"), session.sid)
             session.docs.add(key)
@@ -240,7 +240,7 @@ def register(socketio, app, rt: Realtime) -> None:
         pid = str(project.id)
         collection, document_id = v.collection_name(data), v.document_id(data)
         patch, base = v.patch(data), v.base_version(data)
-        existing = ext.content.get(project, collection, document_id)
+        existing = ext.content.get(project, collection, document_id, reader=session.user)
         authz.authorize(session.user, "content:edit", project, collection, existing)
         with socket_write():
             document = ext.content.update(project, collection, document_id, patch, session.user, base)
@@ -283,7 +283,7 @@ def register(socketio, app, rt: Realtime) -> None:
         base = v.base_version(data)
         project, key, state = open_doc(session, data)
         pid, collection, document_id = key
-        existing = ext.content.get(project, collection, document_id)
+        existing = ext.content.get(project, collection, document_id, reader=session.user)
         authz.authorize(session.user, "content:edit", project, collection, existing)
         patch = rt.hub.content_patch(state)
         with socket_write():

@@ -1,5 +1,5 @@
 """Neo4j GraphStore adapters: the official neo4j driver (Neo4j 4.4+) and py2neo (up to 4.4).
-Both run the same statements from core.cypher; they differ only in how a transaction runs."""
+Both run the same statements from core.graph.cypher; they differ only in how a transaction runs."""
 from __future__ import annotations
 
 import abc
@@ -8,9 +8,9 @@ import threading
 from collections import defaultdict
 from typing import Any, Collection, Iterable, Mapping, Sequence
 
-from core import cypher
-from core.graph import (DEFAULT_RELATIONSHIP_TYPES, GraphStore, NodeRef, Relationship,
-                        _check_project, clamp_depth)
+from . import cypher
+from .base import (DEFAULT_RELATIONSHIP_TYPES, GraphStore, NodeRef, Relationship, _check_project,
+                   clamp_depth)
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def _rel_row(rel: Relationship) -> dict[str, str]:
 
 
 class CypherGraphStore(GraphStore):
-    """GraphStore over core.cypher; subclasses supply _execute() for their client library."""
+    """GraphStore over core.graph.cypher; subclasses supply _execute() for their client library."""
 
     def __init__(self, allowed_types: Collection[str] = DEFAULT_RELATIONSHIP_TYPES) -> None:
         super().__init__(allowed_types)

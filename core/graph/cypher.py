@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Collection
 
-from core.graph import clamp_depth, validate_relationship_type
+from .base import clamp_depth, validate_relationship_type
 
 NODE_LABEL = "AladdinNode"
 

@@ -1,0 +1,182 @@
+"""``Authorizer``: every permission question of an app, and the one answer to "may this user read that"."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Callable, Iterable
+
+from polar.exceptions import PolarRuntimeError
+
+from ..errors import Forbidden, NotFound
+from .explain import Explainer
+from .policy import ROLES, PolicyError, build_oso
+from .reads import EVERYTHING, READ, CompileError, ReadFilter, compile_read_filter
+from .resources import Content, ListReader, Project, User
+
+DECISION_CACHE_SIZE = 50_000  # memoised polar answers per app; cleared wholesale when full
+
+
+class Authorizer:
+    def __init__(self, files: Iterable[Path] | dict, role_lookup: Callable[[str, str], str | None],
+                 sensitive: Callable[[str, str], bool] | None = None):
+        """``files``: policy files in load order, or a mapping of file to origin (see
+        :func:`~core.authz.policy.policy_origins`); ``sensitive(collection, path)`` says whether a
+        stored field path is encrypted at rest (read rules cannot filter on those)."""
+        self.origins = dict(files) if isinstance(files, dict) else {Path(f): "core" for f in files}
+        self.files = list(self.origins)
+        self.oso = build_oso(self.files)
+        self.role_lookup = role_lookup
+        self.sensitive = sensitive or (lambda collection, path: False)
+        # The polar VM is not re-entrant across threads (Socket.IO and web threads share it).
+        self._lock = threading.RLock()
+        self._decisions: dict[tuple, bool] = {}
+        self._reads: dict[tuple, ReadFilter] = {}
+        self._explainer: Explainer | None = None
+
+    # --- resources ---------------------------------------------------------------------
+
+    def actor(self, user) -> User:
+        return user if isinstance(user, User) else User(str(user.id), getattr(user, "email", ""), self.role_lookup)
+
+    @staticmethod
+    def project_resource(project) -> Project:
+        return Project(id=str(project.id), slug=project.slug, owner_id=project.ownerId)
+
+    def resource(self, project, collection: str | None = None, document: dict | None = None):
+        proj = self.project_resource(project)
+        if collection is None:
+            return proj
+        return Content.of(proj, collection, document)
+
+    # --- decisions ---------------------------------------------------------------------
+
+    def is_allowed(self, user, action: str, resource) -> bool:
+        actor = self.actor(user)
+        key = self._decision_key(actor, action, resource)
+        with self._lock:
+            if key is not None and key in self._decisions:
+                return self._decisions[key]
+            try:
+                allowed = bool(self.oso.is_allowed(actor, action, resource))
+            except PolarRuntimeError:
+                allowed = False
+            if key is not None:
+                if len(self._decisions) >= DECISION_CACHE_SIZE:
+                    self._decisions.clear()
+                self._decisions[key] = allowed
+            return allowed
+
+    @staticmethod
+    def _decision_key(actor: User, action: str, resource) -> tuple | None:
+        """Everything a policy can observe about this question, so equal keys get equal answers.
+
+        Policy files are loaded once per app and polar rules are pure: the answer depends only
+        on the actor's id, email and role in the resource's project, the action and the
+        resource's fields. A document's fields are covered by its id and version (every write
+        bumps the version; a stub without fields, as realtime passes, has none). The role is looked up
+        fresh on every request (not cached here), so a role change takes effect at once; the
+        memo only skips re-running the polar VM, the most expensive step of an authorized request."""
+        if isinstance(resource, Project):
+            project, extra = resource, None
+        elif isinstance(resource, Content):
+            project, extra = resource.project, (resource.collection, resource.id, resource.created_by,
+                                                resource.version)
+        else:
+            return None
+        return (actor.id, actor.email, actor.role_in(project), action,
+                project.id, project.slug, project.owner_id, extra)
+
+    def authorize(self, user, action: str, project, collection: str | None = None,
+                  document: dict | None = None) -> str:
+        """Allow or raise: no role → NotFound (reveals nothing), no permission → Forbidden,
+        a document the user may not view → NotFound, the same answer as a missing one.
+
+        Returns the user's role in the project."""
+        actor = self.actor(user)
+        proj = self.project_resource(project)
+        role = actor.role_in(proj)
+        if role is None:
+            raise NotFound("project not found")
+        if collection is not None and document is not None and not self.can_view(actor, project, collection, document):
+            raise NotFound("document not found")
+        if action == READ and collection is not None and document is not None:
+            return role
+        resource = proj if collection is None else Content.of(proj, collection, document)
+        if not self.is_allowed(actor, action, resource):
+            raise Forbidden(f"your role ({role}) does not allow {action}")
+        return role
+
+    # --- reads: the one choke point -----------------------------------------------------
+
+    def read_filter(self, user, project, collection: str) -> ReadFilter:
+        """Which documents of ``collection`` ``user`` may view, as a MongoDB filter (cached).
+
+        Every surface that reads content asks this (or :meth:`can_view`, its single-document
+        form). A user without a role sees nothing."""
+        actor = self.actor(user)
+        proj = self.project_resource(project)
+        role = actor.role_in(proj)
+        if role is None:
+            return ReadFilter({"_id": {"$in": []}})
+        key = (actor.id, actor.email, role, proj.id, proj.slug, proj.owner_id, collection)
+        cached = self._reads.get(key)
+        if cached is not None:
+            return cached
+        with self._lock:
+            try:
+                compiled = compile_read_filter(self.oso, ListReader(actor, proj), proj, collection,
+                                               lambda path: self.sensitive(collection, path))
+            except CompileError as exc:
+                raise PolicyError(f"the read policy cannot be applied to {collection}: {exc} "
+                                  f"(run `aladdin policy check`)") from exc
+            if len(self._reads) >= DECISION_CACHE_SIZE:
+                self._reads.clear()
+            self._reads[key] = compiled
+        return compiled
+
+    def can_view(self, user, project, collection: str, document: dict) -> bool:
+        """May ``user`` view this stored ``document``? The list filter, matched against it."""
+        return self.read_filter(user, project, collection).matches(document)
+
+    # --- admins' tools -----------------------------------------------------------------
+
+    @property
+    def explainer(self) -> Explainer:
+        with self._lock:
+            if self._explainer is None:
+                self._explainer = Explainer(self.origins)
+            return self._explainer
+
+    def check_reads(self, collections: Iterable[str]) -> list[str]:
+        """Problems (``file:line (origin): why``) that keep read rules from compiling for lists."""
+        problems = self.explainer.allow_problems()
+        probe_project = Project(id="000000000000000000000000", slug="policy-check", owner_id="")
+        for collection in collections:
+            for role in ROLES:
+                reader = ListReader(User("policy-check", "policy-check@invalid", lambda u, p, r=role: r),
+                                    probe_project)
+                for problem in self.explainer.read_problems(reader, probe_project, collection,
+                                                            lambda path, c=collection: self.sensitive(c, path)):
+                    if problem not in problems:
+                        problems.append(problem)
+        return problems
+
+    def explain(self, user, action: str, project, collection: str | None = None,
+                document: dict | None = None) -> tuple[bool, str]:
+        """Allowed or denied, and the rule that decided, by file, line and origin."""
+        actor = self.actor(user)
+        resource = self.resource(project, collection, document)
+        proj = self.project_resource(project)
+        role = actor.role_in(proj)
+        if role is None:
+            return False, f"{actor.email} has no role in project {project.slug}: denied (404 over HTTP)"
+        if action == READ and collection is not None and document is not None:
+            allowed = self.can_view(actor, project, collection, document)
+        else:
+            allowed = self.is_allowed(actor, action, resource)
+        with self._lock:
+            return allowed, self.explainer.reason(allowed, actor, role, action, resource)
+
+
+__all__ = ["Authorizer", "DECISION_CACHE_SIZE", "EVERYTHING"]

@@ -1,0 +1,70 @@
+"""Policy files: the core rule book, plugins' files and the admin directory, loaded into Oso."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from oso import Oso
+
+from .resources import Content, Fields, ListReader, Project, User
+
+POLICY_DIR = Path(__file__).parent / "policies"
+DEFAULT_POLICY_FILES = (POLICY_DIR / "roles.polar", POLICY_DIR / "ownership.polar")
+ROLES = ("owner", "editor", "collaborator", "viewer")
+
+PERMISSIONS = (
+    "project:view", "project:edit", "project:delete", "project:export", "project:share",
+    "content:view", "content:create", "content:edit", "content:delete",
+    "media:upload", "media:delete",
+    "generate:image", "generate:video", "generate:voice",
+    "team:invite", "team:remove", "team:edit_roles",
+)
+
+
+class PolicyError(Exception):
+    """A policy file failed to load or cannot be applied; ``str()`` names the file and line."""
+
+
+def policy_files(extra: Iterable[Path] = (), admin_dir: Path | None = None) -> list[Path]:
+    return list(policy_origins(extra, admin_dir))
+
+
+def policy_origins(extra: Iterable[Path] | dict = (), admin_dir: Path | None = None) -> dict[Path, str]:
+    """Every policy file in load order, with where it comes from: "core", "plugin NAME", "admin".
+
+    ``extra`` is a list of plugin files, or a mapping of file to plugin name."""
+    origins: dict[Path, str] = {Path(p): "core" for p in DEFAULT_POLICY_FILES}
+    named = extra if isinstance(extra, dict) else {Path(p): None for p in extra}
+    for path, plugin in named.items():
+        origins[Path(path)] = f"plugin {plugin}" if plugin else "plugin"
+    if admin_dir:
+        if not Path(admin_dir).is_dir():
+            raise PolicyError(f"ALADDIN_POLICY_DIR {admin_dir} is not a directory")
+        for path in sorted(Path(admin_dir).glob("*.polar")):
+            origins[path] = "admin"
+    return origins
+
+
+def plugin_policy_origins(pm) -> dict[Path, str]:
+    """Plugin policy files (``aladdin_policy_files``) mapped to the plugin that declared each."""
+    out: dict[Path, str] = {}
+    for impl in reversed(pm.hook.aladdin_policy_files.get_hookimpls()):
+        for path in impl.function() or ():
+            out[Path(path)] = impl.plugin_name
+    return out
+
+
+def build_oso(files: Iterable[Path]) -> Oso:
+    oso = Oso()
+    oso.register_class(User)
+    oso.register_class(ListReader)
+    oso.register_class(Project)
+    oso.register_class(Content)
+    oso.register_class(Fields)
+    files = [str(f) for f in files]
+    try:
+        oso.load_files(files)
+    except Exception as exc:  # polar raises several exception types, all with file:line text
+        raise PolicyError(str(exc)) from exc
+    return oso

@@ -1,0 +1,119 @@
+"""The clone request (:class:`CloneOptions`) and what it will write (:class:`ClonePlan`, :class:`MediaCopy`).
+
+Plain data: the planner fills a plan, the executor writes it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from typing import Any
+
+from bson import ObjectId
+
+from core.graph import NodeRef, Row
+
+
+@dataclasses.dataclass
+class MediaCopy:
+    source_id: str
+    new_id: str
+    source_key: str
+    target_key: str
+    size: int
+    filename: str
+
+    def as_dict(self) -> dict:
+        return {"sourceId": self.source_id, "id": self.new_id, "sourceKey": self.source_key,
+                "storageKey": self.target_key, "bytes": self.size}
+
+
+@dataclasses.dataclass
+class CloneOptions:
+    collection: str
+    document_id: str
+    deep: bool = True
+    include_media: bool = True
+    include_relationships: bool = True
+    overrides: dict = dataclasses.field(default_factory=dict)
+    preserve_ids: bool = False
+
+    @classmethod
+    def from_request(cls, body: dict) -> "CloneOptions":
+        return cls(collection=body["contentType"], document_id=body["documentId"],
+                   deep=body.get("depth", "deep") == "deep",
+                   include_media=body.get("includeMedia", True),
+                   include_relationships=body.get("includeRelationships", True),
+                   overrides=dict(body.get("overrides") or {}),
+                   preserve_ids=body.get("preserveIds", False))
+
+    def as_params(self) -> dict:
+        return {"contentType": self.collection, "documentId": self.document_id,
+                "depth": "deep" if self.deep else "shallow", "includeMedia": self.include_media,
+                "includeRelationships": self.include_relationships, "overrides": self.overrides,
+                "preserveIds": self.preserve_ids}
+
+
+@dataclasses.dataclass
+class ClonePlan:
+    """Everything a clone will write, decided before the first write.
+
+    A copy shares with its source document the nested objects it does not change (the copy
+    rewrites ids copy-on-write); neither is mutated afterwards, except a copy's top level."""
+
+    source: Any
+    target: Any
+    options: CloneOptions
+    root: tuple[str, str]                                   # (collection, source id)
+    sources: dict[tuple[str, str], dict]                    # source documents by (collection, id)
+    id_map: dict[str, str]                                  # source id -> new id
+    copies: dict[str, list[dict]] = dataclasses.field(default_factory=dict)  # collection -> new docs
+    media: list[MediaCopy] = dataclasses.field(default_factory=list)
+    relationships: list[Row] = dataclasses.field(default_factory=list)  # rows on the target ids
+    dangling: list[dict] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    new_oids: dict[str, ObjectId] = dataclasses.field(default_factory=dict, repr=False)  # source id -> new _id
+
+    @property
+    def new_root_id(self) -> str:
+        return self.id_map[self.root[1]]
+
+    @property
+    def document_count(self) -> int:
+        return len(self.sources)
+
+    def documents_per_collection(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for collection, _ in self.sources:
+            counts[collection] += 1
+        return dict(sorted(counts.items()))
+
+    def graph_nodes(self) -> list[NodeRef]:
+        """The target nodes the relationships touch (what a rollback removes from the graph)."""
+        return [NodeRef(c, i) for c, i in self._graph_node_keys()]
+
+    def _graph_node_keys(self) -> list[tuple[str, str]]:
+        return sorted({node for r in self.relationships for node in ((r[0], r[1]), (r[2], r[3]))})
+
+    def new_ids_by_collection(self) -> dict[str, list[ObjectId]]:
+        out: dict[str, list[ObjectId]] = defaultdict(list)
+        for collection, old in self.sources:
+            oid = self.new_oids.get(old)
+            out[collection].append(oid if oid is not None else ObjectId(self.id_map[old]))
+        return dict(out)
+
+    def summary(self) -> dict:
+        """The dry-run answer: what would be written, and what would be left dangling."""
+        return {
+            "dryRun": True,
+            "rootCollection": self.root[0],
+            "rootId": self.root[1],
+            "newRootId": self.new_root_id,
+            "documentCount": self.document_count,
+            "documents": self.documents_per_collection(),
+            "media": {"count": len(self.media), "bytes": sum(m.size for m in self.media),
+                      "objects": [m.as_dict() for m in self.media]},
+            "graph": {"nodes": len(self._graph_node_keys()), "relationships": len(self.relationships)},
+            "dangling": self.dangling,
+            "warnings": self.warnings,
+            "idMap": dict(self.id_map),
+        }
