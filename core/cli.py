@@ -55,6 +55,13 @@ def serve(host, port, demo, no_worker):
     """Serve the REST API and Socket.IO on one port (embedded mode also runs a worker)."""
     app = get_app()
     ext = app.extensions["aladdin"]
+    # A read rule lists cannot apply would fail every list of its collection: refuse to start
+    # instead, naming the rule (`policy check` says the same).
+    problems = ext.authz.check_reads(sorted(ext.content_types))
+    if problems:
+        for problem in problems:
+            click.echo(f"policy error: {problem}", err=True)
+        sys.exit(1)
     base = f"http://{host}:{port}"
     if not ext.settings.public_url:
         ext.settings.public_url = base

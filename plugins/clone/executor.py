@@ -212,6 +212,7 @@ class Executor:
             "media": [m.as_dict() for m in plan.media],
             "relationships": len(plan.relationships),
             "dangling": plan.dangling,
+            "hidden": plan.hidden,
             "warnings": plan.warnings,
         }
 

@@ -1,10 +1,16 @@
-"""Batched lookups of source documents by id, or one scan of a collection when much of it is wanted."""
+"""Batched lookups of source documents by id, or one scan of a collection when much of it is wanted.
+
+Every lookup and scan is narrowed to what the cloning user may view (their ``content:view``
+read filter, combined into the same query): a document hidden from them is simply not found,
+exactly like a missing one. :meth:`SourceLookups.hidden` is the one place that asks about hidden
+documents, to report (never copy) the references left pointing at them."""
 
 from __future__ import annotations
 
 from typing import Iterable
 
 from bson import ObjectId
+from bson.errors import InvalidId
 
 from core.db import estimated_count, is_embedded
 
@@ -27,9 +33,15 @@ def lookup_chunk(db) -> int:
 class SourceLookups:
     """Reads the source project's documents for one plan, remembering scans and counts."""
 
-    def __init__(self, ext, src_db):
+    def __init__(self, ext, src_db, project=None, reader=None):
+        """``reader``: the user whose read rules apply (``None`` or ``SYSTEM``: every document)."""
+        from core.content import SYSTEM
+
         self.ext = ext
         self.src_db = src_db
+        self.project = project
+        self.reader = SYSTEM if reader is None else reader
+        self._filters: dict = {}
         self.chunk = lookup_chunk(src_db)
         self._scanned: dict[str, dict[str, dict]] = {}
         self._counts: dict[str, int] = {}
@@ -46,10 +58,14 @@ class SourceLookups:
         if scanned is None and wanted >= MIN_SCAN and wanted >= SCAN_RATIO * self._count(collection) > 0:
             # Much of the collection is wanted (counting what earlier levels looked up): one
             # scan, kept for the walk's later levels, costs less than more id lookups.
-            scanned = self._scanned[collection] = {
-                str(d["_id"]): d for d in self._decrypted(collection, self.src_db[collection].find({}))}
+            rf = self.read_filter(collection)
+            docs = () if rf.nothing else self.src_db[collection].find(rf.combine(None))
+            scanned = self._scanned[collection] = {str(d["_id"]): d for d in self._decrypted(collection, docs)}
         if scanned is not None:
             return [(i, scanned[i]) for i in ids if i in scanned]
+        rf = self.read_filter(collection)
+        if rf.nothing:
+            return []
         coll = self.src_db[collection]
         out: list[tuple[str, dict]] = []
         oids = self._oids
@@ -61,9 +77,50 @@ class SourceLookups:
                     oid = oids[i] = ObjectId(i)  # unknown ids are asked of several collections
                 chunk.append(oid)
             out.extend((str(d["_id"]), d)
-                       for d in self._decrypted(collection, coll.find({"_id": {"$in": chunk}})))
+                       for d in self._decrypted(collection, coll.find(rf.combine({"_id": {"$in": chunk}}))))
         self._looked_up[collection] = looked_up + len(out)
         return out
+
+    def read_filter(self, collection: str):
+        """The reader's read filter for ``collection`` (asked once per collection and plan)."""
+        rf = self._filters.get(collection)
+        if rf is None:
+            rf = self._filters[collection] = self.ext.content.read_filter(self.reader, self.project, collection)
+        return rf
+
+    def hidden(self, wanted: dict[str | None, set[str]]) -> dict[str, str]:
+        """Those of ``wanted`` (ids by known collection, ``None``: any) that exist but are hidden
+        from the reader: id -> collection. Only collections whose read filter hides something are
+        asked (none at all without row-level rules), one ``_id``-only query per collection and
+        chunk that matches exactly the hidden documents (``$nor`` of the read filter)."""
+        found: dict[str, str] = {}
+        restricted = [c for c in self.collections if not self.read_filter(c).everything]
+        if not restricted:
+            return found
+        per_collection: dict[str, set[str]] = {}
+        anywhere = set(wanted.get(None, ()))
+        for collection in restricted:
+            ids = anywhere | set(wanted.get(collection, ()))
+            if ids:
+                per_collection[collection] = ids
+        for collection, ids in per_collection.items():
+            rf = self.read_filter(collection)
+            oids = []
+            for i in sorted(ids):
+                if i in found:
+                    continue
+                try:
+                    oids.append(self._oids.get(i) or ObjectId(i))
+                except (InvalidId, TypeError):
+                    continue
+            coll = self.src_db[collection]
+            for start in range(0, len(oids), self.chunk):
+                query: dict = {"_id": {"$in": oids[start:start + self.chunk]}}
+                if not rf.nothing:
+                    query = {"$and": [query, {"$nor": [rf.query]}]}
+                for d in coll.find(query, {"_id": 1}):
+                    found.setdefault(str(d["_id"]), collection)
+        return found
 
     def _decrypted(self, collection: str, docs: Iterable[dict]) -> Iterable[dict]:
         ctype = self.ext.content_types[collection]

@@ -70,6 +70,9 @@ class ClonePlan:
     media: list[MediaCopy] = dataclasses.field(default_factory=list)
     relationships: list[Row] = dataclasses.field(default_factory=list)  # rows on the target ids
     dangling: list[dict] = dataclasses.field(default_factory=list)
+    # References left naming a source document the cloning user may not view (not copied):
+    # the same entry shape as ``dangling``, ``referencedCollection`` being where it lives.
+    hidden: list[dict] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
     new_oids: dict[str, ObjectId] = dataclasses.field(default_factory=dict, repr=False)  # source id -> new _id
 
@@ -114,6 +117,7 @@ class ClonePlan:
                       "objects": [m.as_dict() for m in self.media]},
             "graph": {"nodes": len(self._graph_node_keys()), "relationships": len(self.relationships)},
             "dangling": self.dangling,
+            "hidden": self.hidden,
             "warnings": self.warnings,
             "idMap": dict(self.id_map),
         }

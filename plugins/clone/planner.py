@@ -1,6 +1,11 @@
 """Clone planning: walk the root's reference closure, assign every new id, rewrite copies in memory.
 
-Nothing here writes; the executor takes the finished :class:`ClonePlan` and writes it in bulk."""
+Nothing here writes; the executor takes the finished :class:`ClonePlan` and writes it in bulk.
+
+The walk sees the source as the cloning user may read it: every lookup carries their
+``content:view`` read filter, so a root they may not view is a 404 like a missing one, and a
+referenced document (media included) hidden from them is not copied; references to it keep
+naming the source id and are reported in ``plan.hidden``."""
 
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ class Planner:
         self.target = target
         self.user = user
         self.options = options
-        self.lookups = SourceLookups(self.ext, self.ext.db.project(source.slug))
+        self.lookups = SourceLookups(self.ext, self.ext.db.project(source.slug), source, user)
         self.refs = ReferenceFinder(self.ext)
 
     # --- the plan -------------------------------------------------------------------------------
@@ -81,17 +86,26 @@ class Planner:
                         continue
                     sources[(collection, ident)] = doc
                     frontier.append((collection, ident))
+        hidden_ids = self._hidden_references(refs_of, resolved, skip_media)
+        hidden: list[dict] = []
+        for key, refs in refs_of.items():
+            for ref in refs:
+                where = hidden_ids.get(ref.id)
+                if where is not None and not (skip_media and ref.media):
+                    hidden.append({"collection": key[0], "documentId": key[1], "path": ref.path,
+                                   "references": ref.id, "referencedCollection": where})
         # Dangling: declared references naming nothing in the source project.
         dangling: list[dict] = []
         if opts.deep:
             for key, refs in refs_of.items():
                 for ref in refs:
-                    if ref.explicit and resolved.get(ref.id) is None and not (skip_media and ref.media):
+                    if (ref.explicit and resolved.get(ref.id) is None and ref.id not in hidden_ids
+                            and not (skip_media and ref.media)):
                         dangling.append({"collection": key[0], "documentId": key[1], "path": ref.path,
                                          "references": ref.id, "referencedCollection": ref.collection})
         plan = ClonePlan(source=self.source, target=self.target, options=opts,
                          root=(opts.collection, root_id), sources=sources, id_map={},
-                         dangling=dangling)
+                         dangling=dangling, hidden=hidden)
         self._assign_ids(plan)
         self._warn_left_behind(plan, refs_of)
         self._build_copies(plan, refs_of)
@@ -99,6 +113,23 @@ class Planner:
         if opts.include_relationships:
             self._plan_relationships(plan)
         return plan
+
+    def _hidden_references(self, refs_of: dict, resolved: dict, skip_media: bool) -> dict[str, str]:
+        """Referenced ids that name a document the user may not view: id -> its collection.
+
+        Candidates are the references the walk did not resolve (deep: not found through the read
+        filter; shallow: every reference of the root), looked for where the walk looks (their
+        named collection, or every collection); one batched query per collection whose read
+        filter hides anything, none at all without row-level rules."""
+        wanted: dict[str | None, set[str]] = defaultdict(set)
+        for refs in refs_of.values():
+            for ref in refs:
+                if resolved.get(ref.id) is not None or (skip_media and ref.media):
+                    continue
+                if ref.collection is not None and ref.collection not in self.ext.content_types:
+                    continue  # the walk never looks there either: dangling
+                wanted[ref.collection].add(ref.id)
+        return self.lookups.hidden(wanted) if wanted else {}
 
     @staticmethod
     def _is_media_doc(doc: dict) -> bool:

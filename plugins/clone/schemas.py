@@ -36,8 +36,26 @@ class MediaCopySchema(ma.Schema):
     bytes = ma.fields.Integer()
 
 
+class ReferenceReportSchema(ma.Schema):
+    """A reference a clone left naming its source id: in ``documentId`` of ``collection`` (a
+    document that was copied), at ``path``, naming ``references`` (in ``referencedCollection``)."""
+
+    collection = ma.fields.String()
+    documentId = ma.fields.String()
+    path = ma.fields.String()
+    references = ma.fields.String()
+    referencedCollection = ma.fields.String(allow_none=True)
+
+
 class CloneResultSchema(_Passthrough):
-    """A finished clone (201), a dry-run plan (200) or a queued job (202)."""
+    """A finished clone (201), a dry-run plan (200) or a queued job (202).
+
+    ``dangling``: declared references naming nothing in the source project (``referencedCollection``
+    is the collection the reference declares, or null). ``hidden``: references naming a source
+    document the cloning user may not view (their ``content:view`` read rules); such documents are
+    not copied, the reference keeps naming the source id, and ``referencedCollection`` is where
+    the document lives. Nothing else about a hidden document (its content, its own references)
+    is read or reported. A dry run reports both exactly as the clone would."""
 
     success = ma.fields.Boolean()
     clonedCount = ma.fields.Integer()
@@ -48,7 +66,8 @@ class CloneResultSchema(_Passthrough):
     documents = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     media = ma.fields.Raw()
     relationships = ma.fields.Raw()
-    dangling = ma.fields.List(ma.fields.Dict())
+    dangling = ma.fields.List(ma.fields.Nested(ReferenceReportSchema))
+    hidden = ma.fields.List(ma.fields.Nested(ReferenceReportSchema))
     warnings = ma.fields.List(ma.fields.String())
     dryRun = ma.fields.Boolean()
     rootId = ma.fields.String()

@@ -88,7 +88,8 @@ def _exports_blueprint() -> Blueprint:
             """The project's exports, newest first."""
             project = authorized_project(pid, "project:view")
             records, total = service.list_jobs(ext().app, project, args["limit"], args["offset"])
-            return {"items": [service.job_json(ext().app, r, request.host_url) for r in records],
+            return {"items": [service.job_json(ext().app, r, request.host_url, reader=g.user, project=project)
+                              for r in records],
                     "total": total, "limit": args["limit"], "offset": args["offset"]}
 
         @bp.arguments(ExportCreateSchema)
@@ -118,7 +119,7 @@ def _exports_blueprint() -> Blueprint:
             project = authorized_project(pid, "project:export")
             for preset_id in body["presets"]:
                 service.resolve_preset(ext().app, preset_id)
-            service.select_scenes(ext().app, project, body.get("includeScenes"))
+            service.select_scenes(ext().app, project, body.get("includeScenes"), reader=g.user)
             _charge(len(set(body["presets"])))
             batch_id, records = service.queue_batch(
                 ext().app, project, g.user, presets=body["presets"],
@@ -136,7 +137,8 @@ def _exports_blueprint() -> Blueprint:
             project = authorized_project(pid, "project:view")
             status, progress, records = service.batch_status(ext().app, project, batch_id)
             return {"id": batch_id, "batchId": batch_id, "status": status, "progress": progress,
-                    "jobs": [service.job_json(ext().app, r, request.host_url) for r in records]}
+                    "jobs": [service.job_json(ext().app, r, request.host_url, reader=g.user, project=project)
+                             for r in records]}
 
     @bp.route("/<job_id>")
     class ExportItem(MethodView):
@@ -145,7 +147,7 @@ def _exports_blueprint() -> Blueprint:
             """Status and progress; ``downloadUrl`` (signed, expiring) once completed."""
             project = authorized_project(pid, "project:view")
             record = service.reconcile(ext().app, service.find_job(project, job_id))
-            return service.job_json(ext().app, record, request.host_url)
+            return service.job_json(ext().app, record, request.host_url, reader=g.user, project=project)
 
     return bp
 

@@ -104,18 +104,25 @@ def _scene_order(video: dict) -> tuple:
             str(video["_id"]))
 
 
-def select_scenes(app, project, include: list[str] | None = None) -> list[dict]:
-    """The project's completed scene videos in film order (``sceneNumber``, then ``createdAt``),
-    or the requested subset in that same order; each must name an existing media document."""
+def select_scenes(app, project, include: list[str] | None = None, *, reader) -> list[dict]:
+    """The project's completed scene videos ``reader`` may view, in film order (``sceneNumber``,
+    then ``createdAt``), or the requested subset in that same order; each must name an existing
+    media document the reader may view.
+
+    The reader's ``content:view`` rules are part of every query: a video they may not view is
+    never selected, and one named in ``include`` is refused exactly like an unknown id (hidden
+    is indistinguishable from missing)."""
     ext = app.extensions["aladdin"]
     videos = ext.content.collection(project, "videos")
+    visible_videos = ext.content.read_filter(reader, project, "videos")
     limit = setting(app, "EXPORT_MAX_SCENES", 500)
     if include is not None:
         wanted = list(dict.fromkeys(include))
         if not wanted:
             raise AladdinError("includeScenes is empty; omit it to export every completed scene", status=422)
         ids = {w: ObjectId(w) for w in wanted if ObjectId.is_valid(w)}
-        found = {str(d["_id"]): d for d in videos.find({"_id": {"$in": list(ids.values())}})}
+        found = {str(d["_id"]): d for d in videos.find(
+            visible_videos.combine({"_id": {"$in": list(ids.values())}}))}
         unknown = [w for w in wanted if w not in found]
         if unknown:
             raise AladdinError(f"includeScenes names videos that do not exist: {', '.join(unknown)}",
@@ -126,7 +133,7 @@ def select_scenes(app, project, include: list[str] | None = None) -> list[dict]:
                                status=422, incompleteScenes=pending)
         docs = list(found.values())
     else:
-        docs = list(videos.find({"status": "completed"}))
+        docs = list(videos.find(visible_videos.combine({"status": "completed"})))
     if not docs:
         raise AladdinError("the project has no completed scene videos to export", status=422)
     if len(docs) > limit:
@@ -140,13 +147,51 @@ def select_scenes(app, project, include: list[str] | None = None) -> list[dict]:
             raise AladdinError(f"{scene_label(doc)} has no content.mediaId", status=422)
         media_ids[str(doc["_id"])] = media_id
     valid = [ObjectId(m) for m in media_ids.values() if ObjectId.is_valid(m)]
+    visible_media = ext.content.read_filter(reader, project, "media")
     stored = {str(m["_id"]) for m in ext.content.collection(project, "media").find(
-        {"_id": {"$in": valid}, "storageKey": {"$exists": True}}, {"_id": 1})}
+        visible_media.combine({"_id": {"$in": valid}, "storageKey": {"$exists": True}}), {"_id": 1})}
     for doc in docs:
         if media_ids[str(doc["_id"])] not in stored:
             raise AladdinError(f"{scene_label(doc)}: its media file {media_ids[str(doc['_id'])]} does not exist",
                                status=422)
     return docs
+
+
+def requester(record: JobRecord):
+    """The user who asked for an export (whose read rules its job applies), or None if gone."""
+    from core.models import User
+
+    if not record.createdBy or not ObjectId.is_valid(record.createdBy):
+        return None
+    return User.objects(id=record.createdBy).first()
+
+
+def hides_scenes(app, project, reader, scene_ids: list[str]) -> bool:
+    """Does the export of ``scene_ids`` hold a video (or its media) ``reader`` may not view?
+
+    Deleted videos do not count: only what exists and is hidden from the reader."""
+    ext = app.extensions["aladdin"]
+    ids = [ObjectId(i) for i in dict.fromkeys(scene_ids) if ObjectId.is_valid(i)]
+    if not ids:
+        return False
+    videos_filter = ext.content.read_filter(reader, project, "videos")
+    media_filter = ext.content.read_filter(reader, project, "media")
+    if videos_filter.everything and media_filter.everything:
+        return False
+    videos = ext.content.collection(project, "videos")
+    existing = list(videos.find({"_id": {"$in": ids}}, {"_id": 1, "content.mediaId": 1}))
+    if not videos_filter.everything and \
+            videos.count_documents(videos_filter.combine({"_id": {"$in": ids}})) != len(existing):
+        return True
+    if media_filter.everything:
+        return False
+    media_ids = list({ObjectId(m) for m in ((d.get("content") or {}).get("mediaId") for d in existing)
+                      if isinstance(m, str) and ObjectId.is_valid(m)})
+    if not media_ids:
+        return False
+    media = ext.content.collection(project, "media")
+    return media.count_documents(media_filter.combine({"_id": {"$in": media_ids}})) != \
+        media.count_documents({"_id": {"$in": media_ids}})
 
 
 # ------------------------------------------------------------------------------ queueing
@@ -163,10 +208,15 @@ def queue_export(app, project, user, *, preset_id: str, output_filename: str | N
                  include_scenes: list[str] | None = None, title_card: dict | None = None,
                  transition: dict | None = None, batch_id: str | None = None,
                  scenes: list[dict] | None = None) -> JobRecord:
-    """Validate, record and enqueue one export; returns its JobRecord (status ``queued``)."""
+    """Validate, record and enqueue one export; returns its JobRecord (status ``queued``).
+
+    ``user`` is the requester: only videos they may view are selected, and the job applies
+    their read rules again when it runs."""
+    if user is None:
+        raise ValueError("an export is always requested by a user (whose read rules apply)")
     preset = resolve_preset(app, preset_id)
     if scenes is None:
-        scenes = select_scenes(app, project, include_scenes)
+        scenes = select_scenes(app, project, include_scenes, reader=user)
     name = output_name(output_filename, project)
     params = {"preset": preset.id, "outputFilename": name,
               "sceneIds": [str(s["_id"]) for s in scenes],
@@ -199,7 +249,7 @@ def queue_batch(app, project, user, *, presets: list[str], output_filename: str 
         raise AladdinError(f"a batch holds at most {MAX_BATCH_PRESETS} presets", status=422)
     for pid in presets:
         resolve_preset(app, pid)
-    scenes = select_scenes(app, project, include_scenes)
+    scenes = select_scenes(app, project, include_scenes, reader=user)
     batch_id = uuid.uuid4().hex
     records = []
     try:
@@ -278,11 +328,16 @@ def mark_failed(app, record: JobRecord, error: str) -> None:
              error=record.error, preset=record.params.get("preset"), batchId=record.batchId)
 
 
-def job_json(app, record: JobRecord, base_url: str = "") -> dict:
+def job_json(app, record: JobRecord, base_url: str = "", *, reader=None, project=None) -> dict:
+    """The API's view of an export. Given ``reader`` (and the ``project``), a completed export
+    holding a video the reader may not view gets no ``downloadUrl``: its render shows it."""
     result = record.result or {}
     url = None
     if record.status == "completed" and result.get("storageKey"):
-        url = download_url(app, result["storageKey"], result.get("downloadName"), base_url)
+        hidden = reader is not None and project is not None and \
+            hides_scenes(app, project, reader, record.params.get("sceneIds") or [])
+        if not hidden:
+            url = download_url(app, result["storageKey"], result.get("downloadName"), base_url)
     job_id = str(record.id)
     return {
         "id": job_id, "jobId": job_id, "status": record.status, "progress": round(record.progress or 0, 1),

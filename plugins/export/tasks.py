@@ -124,8 +124,15 @@ def _load_scenes(app, project, record: JobRecord, workdir: Path, progress: _Prog
 
     ext = app.extensions["aladdin"]
     ids = record.params.get("sceneIds") or []
+    # The job reads as the user who asked for the export, under their rules as they are now:
+    # a video (or media file) hidden from them since the request is treated as deleted.
+    reader = service.requester(record)
+    if reader is None:
+        raise PermanentExportError("the user who requested the export no longer exists")
+    visible_videos = ext.content.read_filter(reader, project, "videos")
+    visible_media = ext.content.read_filter(reader, project, "media")
     videos = {str(d["_id"]): d for d in ext.content.collection(project, "videos").find(
-        {"_id": {"$in": [ObjectId(i) for i in ids if ObjectId.is_valid(i)]}})}
+        visible_videos.combine({"_id": {"$in": [ObjectId(i) for i in ids if ObjectId.is_valid(i)]}}))}
     scenes = []
     for n, scene_id in enumerate(ids):
         video = videos.get(scene_id)
@@ -134,7 +141,8 @@ def _load_scenes(app, project, record: JobRecord, workdir: Path, progress: _Prog
         label = service.scene_label(video)
         media_id = (video.get("content") or {}).get("mediaId")
         media = ext.content.collection(project, "media").find_one(
-            {"_id": ObjectId(media_id)}) if isinstance(media_id, str) and ObjectId.is_valid(media_id) else None
+            visible_media.combine({"_id": ObjectId(media_id)})) \
+            if isinstance(media_id, str) and ObjectId.is_valid(media_id) else None
         if media is None or not media.get("storageKey"):
             raise PermanentExportError(f"{label}: its media file {media_id} does not exist")
         suffix = Path(sanitize_filename(media.get("filename") or "scene")).suffix[:8]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, g
 from flask_smorest import Blueprint
 
 from core.api import authorized_project
@@ -26,7 +26,9 @@ def create_blueprint() -> Blueprint:
         project = authorized_project(pid, SUMMARY_ACTION)
         ext = current_app.extensions["aladdin"]
         coll = ext.content.collection(project, boards.COLLECTION)
-        docs = coll.find({}, {"status": 1, "confidential": 1, "sceneNumber": 1, "content.panels": 1})
+        # Only the boards this user may read count: the core's read choke point, as a query.
+        visible = ext.content.read_filter(g.user, project, boards.COLLECTION).combine({})
+        docs = coll.find(visible, {"status": 1, "confidential": 1, "sceneNumber": 1, "content.panels": 1})
         return {"projectId": str(project.id), **boards.summarize(docs)}
 
     return bp
