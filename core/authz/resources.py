@@ -33,6 +33,9 @@ class _Missing:
     def __bool__(self):
         return False
 
+    def __iter__(self):  # `"x" in doc.content.tags` is false when there are no tags
+        return iter(())
+
     def __repr__(self):
         return "MISSING"
 
