@@ -5,7 +5,10 @@ asked about each document."""
 from __future__ import annotations
 
 import itertools
+import os
+import uuid
 
+import litemongo
 import mongomock
 import pytest
 from bson import ObjectId
@@ -72,10 +75,33 @@ def _documents():
     return docs
 
 
+REAL_URI = os.environ.get("ALADDIN_TEST_MONGODB_URI")
+
+
+@pytest.fixture(params=["mongomock", "litemongo", "mongodb"])
+def coll(request, tmp_path):
+    """The same documents in each query engine: mongomock, the embedded store, a real server."""
+    if request.param == "mongomock":
+        yield mongomock.MongoClient().db.docs
+    elif request.param == "litemongo":
+        client = litemongo.MongoClient(f"litemongo://{tmp_path / 'lite'}")
+        yield client.db.docs
+        client.close()
+    else:
+        if not REAL_URI:
+            pytest.skip("set ALADDIN_TEST_MONGODB_URI=mongodb://host:port to run against a real MongoDB")
+        import pymongo
+
+        client = pymongo.MongoClient(REAL_URI, serverSelectionTimeoutMS=5000)
+        name = "aladdin_test_reads_" + uuid.uuid4().hex[:8]
+        yield client[name].docs
+        client.drop_database(name)
+        client.close()
+
+
 @pytest.mark.parametrize("names", [(n,) for n in RULES] + [tuple(RULES)] +
                          [("collection", "widen", "creator"), ("neq", "in_list", "contains")])
-def test_compiled_filter_decides_like_polar(tmp_path, names):
-    coll = mongomock.MongoClient().db.docs
+def test_compiled_filter_decides_like_polar(tmp_path, coll, names):
     docs = _documents()
     coll.insert_many([dict(d) for d in docs])
     for role, collection in itertools.product(ROLES, ("scenes", "characters")):
