@@ -45,7 +45,14 @@ def create_clone_blueprint() -> Blueprint:
         def post(self, body, pid):
             """Clone a document (deep: with everything it references) into ``targetProjectId``.
 
-            Needs ``content:view`` on this project and ``content:create`` on the target."""
+            Needs ``content:view`` on this project and ``content:create`` on the target. The clone
+            sees the source as the caller may read it: a root they may not view answers 404 with
+            the body of a missing one; referenced documents (media included) hidden from them by
+            the read rules are not copied, the references to them keep naming the source id, and
+            each such reference is reported in ``hidden`` (same entry shape as ``dangling``:
+            ``collection``, ``documentId`` and ``path`` of the referring copy, ``references`` the
+            hidden id, ``referencedCollection`` its collection). A dry run answers the same plan,
+            and a queued (RQ) clone re-plans under the same user's rules."""
             source = authorized_project(pid, "content:view")
             target = authorized_project(body["targetProjectId"], "content:create")
             options = CloneOptions.from_request(body)
@@ -83,8 +90,9 @@ def create_clone_blueprint() -> Blueprint:
     return bp
 
 
-def _existing_node(project, data: dict) -> NodeRef:
-    """A node that names an existing document of ``project`` (404 otherwise)."""
+def _existing_node(project, data: dict, projection: dict | None = {"_id": 1}) -> tuple[NodeRef, dict]:  # noqa: B006
+    """A node naming a document of ``project`` the caller may view, and that stored document
+    (``projection`` of it; ``None``: all of it); 404 otherwise — a hidden document answers exactly like a missing one."""
     collection, ident = data["collection"], data["id"]
     if not COLLECTION_RE.match(collection) or collection not in ext().content_types:
         raise NotFound(f"unknown collection {collection!r}")
@@ -92,9 +100,67 @@ def _existing_node(project, data: dict) -> NodeRef:
         oid = ObjectId(ident)
     except (InvalidId, TypeError):
         raise NotFound(f"no document {collection}/{ident} in this project")
-    if ext().db.project(project.slug)[collection].find_one({"_id": oid}, {"_id": 1}) is None:
+    query = ext().content.read_filter(g.user, project, collection).combine({"_id": oid})
+    doc = ext().db.project(project.slug)[collection].find_one(query, projection)
+    if doc is None:
         raise NotFound(f"no document {collection}/{ident} in this project")
-    return NodeRef(collection, ident)
+    return NodeRef(collection, ident), doc
+
+
+def visible_neighbourhood(project, reader, root: NodeRef, answer: dict, depth: int) -> dict:
+    """``answer`` (a store's neighbourhood of ``root``) as ``reader`` may see it.
+
+    Nodes naming documents hidden from the reader (or naming no document, in a collection whose
+    read rules hide anything) are dropped with every relationship touching them, and what is left
+    is walked again from ``root``: a node is kept only if a path of visible nodes of at most
+    ``depth`` hops reaches it, and a relationship only if it lies on such a path (so nothing is
+    reached *through* a hidden document). One ``_id``-only query per collection whose read
+    filter is not "everything"; none at all without row-level rules."""
+    content, db = ext().content, ext().db.project(project.slug)
+    by_collection: dict[str, list[str]] = {}
+    for node in answer["nodes"][1:]:
+        by_collection.setdefault(node["collection"], []).append(node["id"])
+    hidden: set[tuple[str, str]] = set()
+    for collection, ids in by_collection.items():
+        rf = content.read_filter(reader, project, collection)
+        if rf.everything:
+            continue
+        visible: set[str] = set()
+        if not rf.nothing:
+            oids = []
+            for ident in ids:
+                try:
+                    oids.append(ObjectId(ident))
+                except (InvalidId, TypeError):
+                    pass
+            if oids:
+                visible = {str(d["_id"]) for d in db[collection].find(rf.combine({"_id": {"$in": oids}}), {"_id": 1})}
+        hidden.update((collection, i) for i in ids if i not in visible)
+    if not hidden:
+        return answer
+    rels = [r for r in answer["relationships"]
+            if (r["from"]["collection"], r["from"]["id"]) not in hidden
+            and (r["to"]["collection"], r["to"]["id"]) not in hidden]
+    adjacent: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for r in rels:
+        a, b = (r["from"]["collection"], r["from"]["id"]), (r["to"]["collection"], r["to"]["id"])
+        adjacent.setdefault(a, []).append(b)
+        adjacent.setdefault(b, []).append(a)
+    start = (root.collection, root.id)
+    dist = {start: 0}
+    frontier = [start]
+    for hop in range(1, depth + 1):
+        nxt = []
+        for node in frontier:
+            for other in adjacent.get(node, ()):
+                if other not in dist:
+                    dist[other] = hop
+                    nxt.append(other)
+        frontier = nxt
+    far = depth + 1
+    return {"nodes": [n for n in answer["nodes"] if dist.get((n["collection"], n["id"]), far) <= depth],
+            "relationships": [r for r in rels if min(dist.get((r["from"]["collection"], r["from"]["id"]), far),
+                                                     dist.get((r["to"]["collection"], r["to"]["id"]), far)) < depth]}
 
 
 def create_graph_blueprint() -> Blueprint:
@@ -108,13 +174,14 @@ def create_graph_blueprint() -> Blueprint:
         @bp.alt_response(400, description="relationship type not allowed")
         @bp.alt_response(404, description="a node names no document of the project")
         def post(self, body, pid):
-            """Create one typed relationship between two documents of the project."""
+            """Create one typed relationship between two documents of the project.
+
+            Both ends must be documents the caller may view (a hidden one is a 404 like a missing
+            one); the caller needs ``content:edit`` on the ``from`` document."""
             project = authorized_project(pid, "content:view")
-            source = _existing_node(project, body["from_"])
-            target = _existing_node(project, body["to"])
+            source, doc = _existing_node(project, body["from_"], None)
+            target, _ = _existing_node(project, body["to"])
             store = ext().graph
-            doc = ext().db.project(project.slug)[source.collection].find_one(
-                {"_id": ObjectId(source.id)}, {"_id": 1, "createdBy": 1})
             ext().authz.authorize(g.user, "content:edit", project, source.collection, doc)
             try:
                 rel = Relationship(source, target, body["type"])
@@ -130,9 +197,13 @@ def create_graph_blueprint() -> Blueprint:
         @bp.arguments(NeighbourhoodArgsSchema, location="query")
         @bp.response(200, NeighbourhoodSchema)
         def get(self, args, pid, collection, doc_id):
-            """The nodes and relationships within ``depth`` hops (1-5) of a document."""
+            """The nodes and relationships within ``depth`` hops (1-5) of a document, as the caller
+            may see them: a root they may not view is a 404 like a missing one; neighbours hidden
+            from them by the read rules are omitted with every relationship touching them, and so
+            is whatever is reachable only through a hidden document."""
             project = authorized_project(pid, "content:view")
-            root = _existing_node(project, {"collection": collection, "id": doc_id})
-            return ext().graph.neighbourhood(project.slug, root, args["depth"])
+            root, _ = _existing_node(project, {"collection": collection, "id": doc_id})
+            answer = ext().graph.neighbourhood(project.slug, root, args["depth"])
+            return visible_neighbourhood(project, g.user, root, answer, args["depth"])
 
     return bp
