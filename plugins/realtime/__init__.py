@@ -27,7 +27,7 @@ def aladdin_after_content_write(app, project, collection, action, document, prev
     from .service import on_content_write
 
     try:
-        on_content_write(app, project, collection, action, document, user)
+        on_content_write(app, project, collection, action, document, previous, user)
     except Exception:  # an unreachable room must never fail the write that already happened
         log.exception("realtime could not announce a %s of %s", action, collection)
 

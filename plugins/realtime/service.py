@@ -16,6 +16,8 @@ import time
 import uuid
 from typing import Any, Callable
 
+from bson import json_util
+
 from core.content import serialize
 from core.events import Event
 
@@ -178,9 +180,13 @@ class Realtime:
     def _on_bus(self, raw: bytes) -> None:
         try:
             message = json.loads(raw)
+            kind = message.get("t")
+            if kind == "content":  # from any process, this one's included: see announce_content
+                with self.app.app_context():
+                    self.deliver_content(message)
+                return
             if message.get("o") == self.process_id:
                 return
-            kind = message.get("t")
             key = tuple(message["k"]) if message.get("k") else None
             payload = base64.b64decode(message["u"]) if "u" in message else None
             with self.app.app_context():
@@ -192,6 +198,40 @@ class Realtime:
                     self.kick(message["project"], message["user"])
         except Exception:
             log.exception("bad realtime bus message")
+
+    # --- document events: only to the sockets whose user may view the document -------------
+
+    def deliver_content(self, message: dict) -> None:
+        """Send one document event (see :func:`announce_content`) to this process's sockets in
+        the project room whose user may view the document; a socket that has the document open
+        in Yjs but may no longer view it is unsubscribed from it."""
+        project_id, collection = message["project"], message["collection"]
+        members = [(s, s.projects.get(project_id)) for s in list(self.sessions.values())]
+        members = [(s, p) for s, p in members if p is not None]
+        if not members:  # none of this process's sockets is in the project's room
+            return
+        document = json_util.loads(message["doc"])
+        key = (project_id, collection, str(document.get("_id")))
+        skip = message.get("skip")
+        recipients = []
+        for session, project in members:
+            if self.may_view(session, project, collection, document):
+                if session.sid != skip:
+                    recipients.append(session.sid)
+            elif key in session.docs:
+                self.close_doc(session, key)
+        if recipients:
+            # Local sockets only (every server process runs this for its own), one encoding.
+            self.socketio.server.emit(message["event"], message["data"], namespace=NAMESPACE,
+                                      to=recipients, ignore_queue=True)
+
+    def may_view(self, session: Session, project, collection: str, document: dict) -> bool:
+        try:
+            return self.ext.content.can_view(session.user, project, collection, document)
+        except Exception:  # a policy that cannot decide shows nothing
+            log.exception("could not decide whether %s may view %s/%s", session.user_id, collection,
+                          document.get("_id"))
+            return False
 
     # --- rooms ----------------------------------------------------------------------------
 
@@ -285,11 +325,29 @@ def _emitter(app) -> Emitter:
     return rt.emitter if rt is not None else Emitter(app)
 
 
-def on_content_write(app, project, collection: str, action: str, document: dict, user) -> None:
+def announce_content(app, project_id: str, collection: str, document: dict, payload: dict, *,
+                     skip_sid: str | None = None, event: str = "content_change") -> None:
+    """Send a room event about ``document`` (a stored document: the one a viewer must be
+    allowed to see) to the project's sockets whose user may view it, on every server process.
+
+    Socket.IO rooms cannot filter per recipient, so the event goes over the realtime bus with
+    the document (BSON types kept, for the read filter) and each server process delivers it to
+    its own sockets in the room after ``content.can_view`` (:meth:`Realtime.deliver_content`).
+    Works from any process: the publishing one needs no Socket.IO server."""
+    ext = app.extensions["aladdin"]
+    message = {"t": "content", "o": None, "k": None, "project": project_id, "collection": collection,
+               "event": event, "data": payload, "skip": skip_sid,
+               "doc": json_util.dumps(document, default=str)}
+    ext.jobs.redis.publish(bus_channel(ext.settings), json.dumps(message))
+
+
+def on_content_write(app, project, collection: str, action: str, document: dict, previous: dict | None,
+                     user) -> None:
     """Writes made outside the rooms (REST API, CLI, workers) reach the project's room as
     ``content_change`` with ``source: "api"`` and the whole document (there is no client patch
-    to relay), so open editors see every change however it was made. From any process: the
-    emitter publishes through the installation's Socket.IO Redis channel."""
+    to relay), so open editors see every change however it was made, each socket only if its
+    user may view the document (a deletion: if they could view it before). From any process:
+    see :func:`announce_content`."""
     if _socket_write.get():
         return
     pid = str(project.id)
@@ -300,7 +358,8 @@ def on_content_write(app, project, collection: str, action: str, document: dict,
                "timestamp": now_ms()}
     if action != "delete":
         payload["document"] = serialize(document)  # JSON-ready already: ids, dates and bytes as strings
-    _emitter(app).to_project(pid, "content_change", payload)
+    decided_by = (previous or document) if action == "delete" else document
+    announce_content(app, pid, collection, decided_by, payload)
 
 
 def on_event(app, event: Event) -> None:

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 import socketio
-from pycrdt import Doc, Text, create_sync_message, create_update_message, handle_sync_message
+from pycrdt import Doc, Encoder, Text, create_sync_message, create_update_message, handle_sync_message
 
 from core.app import create_app
 from core.content import SYSTEM
@@ -30,6 +30,34 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# The admin read rules of issue 11's examples, for installations whose reads are governed.
+READ_RULES = """\
+# viewers never see scenes
+denied(actor: User, "content:view", doc: Content) if doc.collection = "scenes" and actor.role_in(doc.project) = "viewer";
+# nobody but the owner sees documents marked secret
+denied(actor: User, "content:view", doc: Content) if doc.content.secret = true and actor.role_in(doc.project) != "owner";
+"""
+
+
+def write_read_rules(directory: Path, rules: str = READ_RULES) -> Path:
+    """An admin policy directory holding ``reads.polar``; pass it as ``ALADDIN_POLICY_DIR``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "reads.polar").write_text(rules)
+    return directory
+
+
+def awareness_update(client_id: int, state: dict | None, clock: int = 1) -> bytes:
+    """A y-protocols awareness update announcing one client's state."""
+    import json
+
+    encoder = Encoder()
+    encoder.write_var_uint(1)
+    encoder.write_var_uint(client_id)
+    encoder.write_var_uint(clock)
+    encoder.write_var_string(json.dumps(state))
+    return encoder.to_bytes()
 
 
 def installation_env(tmp: Path, redis_url: str, **extra: str) -> dict:

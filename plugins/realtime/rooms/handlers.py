@@ -18,7 +18,7 @@ from core.projects import find_project
 
 from .. import validation as v
 from ..emitter import NAMESPACE, project_room
-from ..service import Realtime, Session, now_ms, socket_write
+from ..service import Realtime, Session, announce_content, now_ms, socket_write
 from ..yjs import create_update_message, doc_room
 
 log = logging.getLogger("aladdin.realtime")
@@ -96,17 +96,28 @@ def register(socketio, app, rt: Realtime) -> None:
     def content_resource(key: tuple, created_by: str | None) -> dict:
         return {"_id": key[2], "createdBy": created_by}
 
+    def still_visible(session: Session, project, key: tuple) -> dict | None:
+        """Re-check an open document against what is stored now: NotFound, exactly like a
+        missing document, if the user may no longer view it (or it is gone). Returns the stored
+        document, or None when no read rule can hide one (no query needed then)."""
+        collection, document_id = key[1], key[2]
+        if ext.content.read_filter(session.user, project, collection).everything:  # compiled once, cached
+            return None
+        return ext.content.get(project, collection, document_id, reader=session.user)
+
     def open_doc(session: Session, data: dict):
-        """The Yjs document the event names, opened (and its room joined) on first use."""
+        """The Yjs document the event names, opened (and its room joined) on first use, with the
+        stored document when one was read (see ``still_visible``). A document the user may not
+        view is refused like a missing one, open already or not."""
         project = joined_project(session, data)
         pid = str(project.id)
         collection, document_id = v.collection_name(data), v.document_id(data)
         key = (pid, collection, document_id)
         state = rt.hub.docs.get(key) if key in session.docs else None
         if state is None:
-            existing = ext.content.get(project, collection, document_id, reader=session.user)
-            authz.authorize(session.user, "content:view", project, collection, existing)
-            state = rt.hub.open(project.slug, key, existing.get("createdBy"), session.sid)
+            stored = ext.content.get(project, collection, document_id, reader=session.user)
+            authz.authorize(session.user, "content:view", project, collection, stored)
+            state = rt.hub.open(project.slug, key, stored.get("createdBy"), session.sid)
             session.docs.add(key)
             rt.enter(session.sid, doc_room(key))
             snapshot = rt.hub.awareness_snapshot(state)
@@ -115,13 +126,18 @@ def register(socketio, app, rt: Realtime) -> None:
                                             "documentId": document_id, "message": snapshot},
                               namespace=NAMESPACE, to=session.sid)
         else:
-            authz.authorize(session.user, "content:view", project, collection,
-                            content_resource(key, state.created_by))
-        return project, key, state
+            try:
+                stored = still_visible(session, project, key)
+            except NotFound:
+                rt.close_doc(session, key)  # out of the document's room at once
+                raise
+        return project, key, state, stored
 
-    def can_edit(session: Session, project, key: tuple, created_by: str | None) -> bool:
+    def can_edit(session: Session, project, key: tuple, created_by: str | None,
+                 stored: dict | None = None) -> bool:
+        document = stored if stored is not None else content_resource(key, created_by)
         try:
-            authz.authorize(session.user, "content:edit", project, key[1], content_resource(key, created_by))
+            authz.authorize(session.user, "content:edit", project, key[1], document)
             return True
         except Forbidden:
             return False
@@ -244,9 +260,11 @@ def register(socketio, app, rt: Realtime) -> None:
         authz.authorize(session.user, "content:edit", project, collection, existing)
         with socket_write():
             document = ext.content.update(project, collection, document_id, patch, session.user, base)
-        rt.emit("content_change", stamp(session, pid, collection=collection, documentId=document_id,
-                                        action="updated", patch=patch, version=document["version"]),
-                to=project_room(pid), skip_sid=session.sid)
+        # Only to the room's sockets whose user may view the changed document, never the sender.
+        announce_content(app, pid, collection, document,
+                         stamp(session, pid, collection=collection, documentId=document_id,
+                               action="updated", patch=patch, version=document["version"]),
+                         skip_sid=session.sid)
         rt.activity(session, pid)
         return {"ok": True, "version": document["version"], "document": serialize(document)}
 
@@ -255,10 +273,10 @@ def register(socketio, app, rt: Realtime) -> None:
     @on("yjs")
     def yjs(session: Session, data: dict):
         message = v.binary(data)
-        project, key, state = open_doc(session, data)
+        project, key, state, stored = open_doc(session, data)
         pid, collection, document_id = key
         frames, update = rt.hub.handle(state, message, user_id=session.user_id,
-                                       can_edit=can_edit(session, project, key, state.created_by))
+                                       can_edit=can_edit(session, project, key, state.created_by, stored))
         ref = {"projectId": pid, "collection": collection, "documentId": document_id}
         for frame in frames:
             socketio.emit("yjs", {**ref, "message": frame}, namespace=NAMESPACE, to=session.sid)
@@ -271,7 +289,7 @@ def register(socketio, app, rt: Realtime) -> None:
     @on("awareness")
     def awareness(session: Session, data: dict):
         message = v.binary(data)
-        project, key, state = open_doc(session, data)
+        project, key, state, _stored = open_doc(session, data)
         rt.hub.awareness(state, session.sid, message)
         pid, collection, document_id = key
         rt.emit("awareness", {"projectId": pid, "collection": collection, "documentId": document_id,
@@ -281,15 +299,15 @@ def register(socketio, app, rt: Realtime) -> None:
     @on("yjs_commit")
     def yjs_commit(session: Session, data: dict):
         base = v.base_version(data)
-        project, key, state = open_doc(session, data)
+        project, key, state, _stored = open_doc(session, data)
         pid, collection, document_id = key
         existing = ext.content.get(project, collection, document_id, reader=session.user)
         authz.authorize(session.user, "content:edit", project, collection, existing)
         patch = rt.hub.content_patch(state)
         with socket_write():
             document = ext.content.update(project, collection, document_id, patch, session.user, base)
-        rt.emit("content_change", stamp(session, pid, collection=collection, documentId=document_id,
-                                        action="updated", patch=patch, version=document["version"],
-                                        source="yjs"),
-                to=project_room(pid), skip_sid=session.sid)
+        announce_content(app, pid, collection, document,
+                         stamp(session, pid, collection=collection, documentId=document_id,
+                               action="updated", patch=patch, version=document["version"], source="yjs"),
+                         skip_sid=session.sid)
         return {"ok": True, "version": document["version"], "document": serialize(document)}

@@ -1,0 +1,309 @@
+"""Admin read rules over Socket.IO (issue 11): room events about a document reach only the sockets
+whose user may view it, and a Yjs document the user may not view is refused like a missing one.
+
+Two real ``cli.py serve`` processes share Redis and storage; sockets are spread over both, and
+some writes come from this test process (playing a worker). The rules are the issue's examples:
+viewers never see scenes, only the owner sees documents whose ``content.secret`` is true."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from bson import ObjectId
+from pycrdt import Doc, Map, Text, create_sync_message
+
+from tests.e2e.realtime_support import (Collab, Installation, Server, YClient, awareness_update, close_all,
+                                        installation_env, write_read_rules)
+
+NOT_FOUND = {"error": "not_found", "message": "document not found"}
+
+
+@pytest.fixture(scope="module")
+def installation(tmp_path_factory, redis_server):
+    tmp = tmp_path_factory.mktemp("realtime-reads")
+    policy_dir = write_read_rules(tmp / "policies")
+    inst = Installation(installation_env(tmp, redis_server, ALADDIN_POLICY_DIR=str(policy_dir)))
+    inst.tmp = tmp
+    yield inst
+    inst.close()
+
+
+@pytest.fixture(scope="module")
+def servers(installation):
+    started = [Server(installation.env, installation.tmp).start() for _ in range(2)]
+    yield started
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def clients():
+    made = []
+    yield made
+    close_all(made)
+
+
+@pytest.fixture
+def connect(installation, clients):
+    def make(server, role: str, token: str | None = None) -> Collab:
+        client = Collab(server.url, token or installation.token(role))
+        clients.append(client)
+        assert client.call("join", {"projectId": installation.pid})["ok"]
+        return client
+
+    return make
+
+
+def ref(installation, doc_id: str, collection: str = "scenes") -> dict:
+    return {"projectId": installation.pid, "collection": collection, "documentId": doc_id}
+
+
+class Rest:
+    def __init__(self, server, installation, role: str = "owner"):
+        self.base = f"{server.url}/api/v1/projects/{installation.pid}/content"
+        self.headers = {"Authorization": f"Bearer {installation.token(role)}"}
+
+    def create(self, collection: str, **content) -> str:
+        resp = requests.post(f"{self.base}/{collection}", json={"content": content}, headers=self.headers, timeout=15)
+        assert resp.status_code == 201, resp.text
+        return resp.json()["id"]
+
+    def patch(self, collection: str, doc_id: str, version: int, **content) -> dict:
+        resp = requests.patch(f"{self.base}/{collection}/{doc_id}", json={"content": content, "baseVersion": version},
+                              headers=self.headers, timeout=15)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    def delete(self, collection: str, doc_id: str) -> None:
+        resp = requests.delete(f"{self.base}/{collection}/{doc_id}", headers=self.headers, timeout=15)
+        assert resp.status_code in (200, 204), resp.text
+
+
+def until(condition, timeout: float = 15) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def changes(client: Collab, doc_id: str) -> list[dict]:
+    return [d for d in client.received("content_change") if d["documentId"] == doc_id]
+
+
+def updates(client: Collab, doc_id: str) -> list[dict]:
+    return [d for d in changes(client, doc_id) if d["action"] == "updated"]
+
+
+def barrier(watchers, marker: str) -> None:
+    """Every watcher has the event about ``marker`` (visible to all), sent after the writes under
+    test by the same publisher: the per-process bus and each socket are ordered, so an event a
+    watcher was going to receive about those earlier writes has arrived by now."""
+    for watcher in watchers:
+        watcher.wait_for("content_change", lambda d: d["documentId"] == marker)
+
+
+def test_rest_and_worker_writes_reach_only_sockets_whose_user_may_view(installation, servers, connect):
+    one, two = servers
+    watchers = {(role, n): connect(server, role) for n, server in enumerate(servers)
+                for role in ("owner", "editor", "viewer")}
+    viewers = [watchers["viewer", n] for n in (0, 1)]
+    editors = [watchers["editor", n] for n in (0, 1)]
+    owners = [watchers["owner", n] for n in (0, 1)]
+    rest_one, rest_two = Rest(one, installation), Rest(two, installation)
+
+    scene = rest_one.create("scenes", title="Hidden from viewers")
+    rest_two.patch("scenes", scene, 1, mood="dark")
+    secret = rest_one.create("characters", name="Mole", secret=True)
+    rest_one.patch("characters", secret, 1, alias="The Gardener")
+    worker_scene = installation.create_doc(collection="scenes", title="From a worker")
+    worker_secret = installation.create_doc(collection="characters", name="Sleeper", secret=True)
+    # Made secret by an update: the update itself (which carries the document) is hidden too.
+    spy = rest_one.create("characters", name="Spy")
+    rest_one.patch("characters", spy, 1, secret=True)
+    rest_two.delete("characters", secret)  # deleted: decided by the document before deletion
+    rest_two.delete("scenes", scene)
+    marker = rest_one.create("characters", name="Everyone sees me")
+    barrier(watchers.values(), marker)
+
+    for viewer in viewers:  # no scene, no secret: not the bodies, not even the ids
+        seen = {d["documentId"] for d in viewer.received("content_change")}
+        assert seen.isdisjoint({scene, worker_scene, secret, worker_secret}), seen
+        assert [d["action"] for d in changes(viewer, spy)] == ["created"]
+        assert all(d.get("document", {}).get("content", {}).get("secret") is not True
+                   for d in viewer.received("content_change"))
+    for editor in editors:
+        assert [(d["action"], d["version"]) for d in changes(editor, scene)] == [
+            ("created", 1), ("updated", 2), ("deleted", 2)]
+        assert changes(editor, scene)[1]["document"]["content"] == {"title": "Hidden from viewers", "mood": "dark"}
+        assert [d["action"] for d in changes(editor, worker_scene)] == ["created"]
+        assert changes(editor, secret) == [] and changes(editor, worker_secret) == []
+        assert [d["action"] for d in changes(editor, spy)] == ["created"]
+    for owner in owners:  # the owner sees everything
+        assert [d["action"] for d in changes(owner, secret)] == ["created", "updated", "deleted"]
+        assert changes(owner, secret)[1]["document"]["content"]["alias"] == "The Gardener"
+        assert [d["action"] for d in changes(owner, worker_secret)] == ["created"]
+        assert [d["action"] for d in changes(owner, spy)] == ["created", "updated"]
+        assert [d["action"] for d in changes(owner, scene)] == ["created", "updated", "deleted"]
+
+
+def test_socket_writes_reach_only_sockets_whose_user_may_view(installation, servers, connect, clients):
+    one, two = servers
+    editor_a, editor_b = connect(one, "editor"), connect(two, "editor")
+    viewer_a, viewer_b = connect(one, "viewer"), connect(two, "viewer")
+    owner_a, owner_b = connect(one, "owner"), connect(two, "owner")
+    scene = installation.create_doc(collection="scenes", title="Night")
+    secret = installation.create_doc(collection="characters", name="Mole", secret=True)
+    public = installation.create_doc(collection="characters", name="Hero")
+
+    ack = editor_a.call("content_change", {**ref(installation, scene), "patch": {"content.mood": "tense"},
+                                           "baseVersion": 1})
+    assert ack["ok"] and ack["version"] == 2
+    # A Yjs commit is a socket write too.
+    y = YClient(one.url, installation.token("editor"), ref(installation, scene))
+    clients.append(y)
+    assert y.call("join", {"projectId": installation.pid})["ok"]
+    y.sync()
+    assert y.edit(lambda d: d.get("content", type=Map).__setitem__("weather", "rain")) == {"ok": True}
+    committed = y.call("yjs_commit", {**ref(installation, scene), "baseVersion": 2})
+    assert committed["ok"] and committed["version"] == 3
+    ack = owner_a.call("content_change", {**ref(installation, secret, "characters"),
+                                          "patch": {"content.alias": "The Gardener"}, "baseVersion": 1})
+    assert ack["ok"] and ack["version"] == 2
+    ack = editor_b.call("content_change", {**ref(installation, public, "characters"),
+                                           "patch": {"content.title": "seen by all"}, "baseVersion": 1})
+    assert ack["ok"]
+    for watcher in (viewer_a, viewer_b, owner_a, owner_b, editor_a):  # the viewers do get events
+        assert watcher.wait_for("content_change", lambda d: d["documentId"] == public and d["version"] == 2)["patch"] == {
+            "content.title": "seen by all"}
+    barrier((editor_a, editor_b, viewer_a, viewer_b, owner_a, owner_b, y),
+            installation.create_doc(collection="characters", name="Marker"))
+
+    for viewer in (viewer_a, viewer_b):
+        assert changes(viewer, scene) == [] and changes(viewer, secret) == []
+    for watcher in (editor_b, owner_a, owner_b):
+        got = updates(watcher, scene)
+        assert [(d["version"], d["patch"]) for d in got] == [(2, {"content.mood": "tense"}),
+                                                           (3, {"content.weather": "rain"})]
+        assert got[1]["source"] == "yjs" and got[0]["userId"] == str(installation.users["editor"].id)
+    # Never echoed to the sending socket (the same user's other socket gets the other's write).
+    assert [d["version"] for d in updates(editor_a, scene)] == [3]
+    assert updates(y, scene) == []  # joined after version 2; version 3 is its own
+    assert [d["patch"] for d in updates(owner_b, secret)] == [{"content.alias": "The Gardener"}]
+    assert updates(owner_a, secret) == []  # the sender
+    for editor in (editor_a, editor_b):
+        assert changes(editor, secret) == []
+
+
+def test_hidden_documents_are_refused_exactly_like_missing_ones(installation, servers, clients):
+    one, _two = servers
+    scene = installation.create_doc(collection="scenes", title="Hidden")
+    secret = installation.create_doc(collection="characters", name="Mole", secret=True)
+    missing = str(ObjectId())
+
+    def attempts(client: Collab, doc_id: str, collection: str) -> list:
+        document = ref(installation, doc_id, collection)
+        return [client.call("yjs", {**document, "message": create_sync_message(Doc())}),
+                client.call("awareness", {**document, "message": awareness_update(7, {"user": "x"})}),
+                client.call("yjs_commit", {**document, "baseVersion": 1}),
+                client.call("content_change", {**document, "patch": {"content.title": "x"}, "baseVersion": 1})]
+
+    viewer = Collab(one.url, installation.token("viewer"))
+    editor = Collab(one.url, installation.token("editor"))
+    owner = Collab(one.url, installation.token("owner"))
+    clients.extend([viewer, editor, owner])
+    for client in (viewer, editor, owner):
+        assert client.call("join", {"projectId": installation.pid})["ok"]
+    assert attempts(viewer, scene, "scenes") == attempts(viewer, missing, "scenes") == [NOT_FOUND] * 4
+    assert attempts(editor, secret, "characters") == attempts(editor, missing, "characters") == [NOT_FOUND] * 4
+    # Nothing was opened, stored or changed for them; those who may view still can.
+    assert installation.get_doc(scene)["version"] == 1
+    assert installation.get_doc(secret, "characters")["version"] == 1
+    assert owner.call("yjs", {**ref(installation, secret, "characters"), "message": create_sync_message(Doc())}) == {"ok": True}
+    assert editor.call("yjs", {**ref(installation, scene), "message": create_sync_message(Doc())}) == {"ok": True}
+
+
+def test_an_open_document_that_becomes_hidden_is_refused_and_stops_syncing(installation, servers, clients):
+    one, two = servers
+    character = installation.create_doc(collection="characters", name="Double agent")
+    document = ref(installation, character, "characters")
+
+    def peer(server, role):
+        client = YClient(server.url, installation.token(role), document)
+        clients.append(client)
+        assert client.call("join", {"projectId": installation.pid})["ok"]
+        client.sync()
+        return client
+
+    editor, watcher, writer = peer(one, "editor"), peer(one, "owner"), peer(two, "owner")
+    assert writer.edit(lambda d: d.get("text", type=Text).insert(0, "cover ")) == {"ok": True}
+    until(lambda: editor.text() == "cover ")
+    # The owner marks it secret over REST: the editor's server drops its subscription at once.
+    Rest(two, installation).patch("characters", character, 1, secret=True)
+    watcher.wait_for("content_change", lambda d: d["documentId"] == character and d["version"] == 2)
+    frames_before = len(editor.received("yjs"))
+    assert writer.edit(lambda d: d.get("text", type=Text).insert(6, "blown")) == {"ok": True}
+    until(lambda: watcher.text() == "cover blown")
+    assert editor.call("yjs", {**document, "message": create_sync_message(editor.doc)}) == NOT_FOUND
+    assert editor.call("yjs_commit", {**document, "baseVersion": 2}) == NOT_FOUND
+    assert len(editor.received("yjs")) == frames_before and editor.text() == "cover "
+    assert changes(editor, character) == []
+
+
+def test_an_open_document_is_rechecked_when_the_role_changes(installation, servers, clients):
+    """No write announces a role change: each Yjs frame re-checks the stored document."""
+    from core.models import ApiToken, User
+    from core.projects import add_member, set_role
+
+    one, _two = servers
+    temp = User(email=f"demoted-{ObjectId()}@example.com", name="Demoted").save()
+    add_member(installation.app, installation.project, temp, "editor", installation.users["owner"])
+    scene = installation.create_doc(collection="scenes", title="Backstage")
+    document = ref(installation, scene)
+    client = YClient(one.url, ApiToken.issue(temp), document)
+    clients.append(client)
+    assert client.call("join", {"projectId": installation.pid})["ok"]
+    client.sync()
+    assert client.call("awareness", {**document, "message": awareness_update(9, {"user": "d"})}) == {"ok": True}
+    set_role(installation.app, installation.project, str(temp.id), "viewer", installation.users["owner"])
+    missing = {**document, "documentId": str(ObjectId())}
+    for _ in range(50):  # the role reaches the server's near-cache through Redis
+        ack = client.call("yjs", {**document, "message": create_sync_message(client.doc)})
+        if ack != {"ok": True}:
+            break
+        time.sleep(0.1)
+    assert ack == NOT_FOUND == client.call("yjs", {**missing, "message": create_sync_message(client.doc)})
+    assert client.call("awareness", {**document, "message": awareness_update(9, {"user": "d"}, 2)}) == NOT_FOUND
+
+
+def test_an_open_secret_document_is_rechecked_against_its_stored_fields(installation, servers, clients):
+    """Ownership moves away while the old owner has a secret document open: its next frames are
+    refused, which only a check of the stored ``content.secret`` (not an id stub) can decide."""
+    from core.models import ApiToken, User
+    from core.projects import add_member, create_project, transfer_ownership
+
+    one, _two = servers
+    stamp = str(ObjectId())[-8:]
+    old_owner = User(email=f"old-owner-{stamp}@example.com", name="Old owner").save()
+    new_owner = User(email=f"new-owner-{stamp}@example.com", name="New owner").save()
+    project = create_project(installation.app, old_owner, "Secret Film", f"secret-film-{stamp}")
+    add_member(installation.app, project, new_owner, "editor", old_owner)
+    secret = str(installation.app.extensions["aladdin"].content.create(
+        project, "characters", {"content": {"name": "Mole", "secret": True}}, old_owner)["_id"])
+    document = {"projectId": str(project.id), "collection": "characters", "documentId": secret}
+    client = YClient(one.url, ApiToken.issue(old_owner), document)
+    clients.append(client)
+    assert client.call("join", {"projectId": str(project.id)})["ok"]
+    client.sync()
+    assert client.edit(lambda d: d.get("text", type=Text).insert(0, "notes")) == {"ok": True}
+    transfer_ownership(installation.app, project, str(new_owner.id), old_owner)
+    missing = {**document, "documentId": str(ObjectId())}
+    for _ in range(50):  # the role reaches the server's near-cache through Redis
+        ack = client.call("yjs", {**document, "message": create_sync_message(client.doc)})
+        if ack != {"ok": True}:
+            break
+        time.sleep(0.1)
+    assert ack == NOT_FOUND == client.call("yjs", {**missing, "message": create_sync_message(client.doc)})
+    assert client.call("awareness", {**document, "message": awareness_update(3, {"user": "o"})}) == NOT_FOUND
+    assert client.call("yjs_commit", {**document, "baseVersion": 1}) == NOT_FOUND
