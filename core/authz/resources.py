@@ -36,6 +36,11 @@ class _Missing:
     def __iter__(self):  # `"x" in doc.content.tags` is false when there are no tags
         return iter(())
 
+    def __getattr__(self, name: str):  # `doc.content.meta.rating` when there is no `meta`
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self
+
     def __repr__(self):
         return "MISSING"
 

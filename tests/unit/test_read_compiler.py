@@ -46,6 +46,7 @@ DOCS = [
     {"content": {"status": "review", "locked": True, "public": True}, "sceneNumber": 12},
     {"content": {"public": True}, "sceneNumber": 3, "createdBy": "u-collab"},
     {"_id": ObjectId("5f0000000000000000000001"), "content": {}},
+    {"sceneNumber": 10},  # no content at all
 ]
 
 ROLES = ("owner", "editor", "collaborator", "viewer", "guest")
