@@ -110,7 +110,9 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
     register_error_handlers(app)
     app.before_request(authenticate)
 
-    api = Api()
+    from apispec.ext.marshmallow import MarshmallowPlugin
+
+    api = Api(spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_namer())})
     from .api.schemas import ErrorSchema
 
     api.ERROR_SCHEMA = ErrorSchema  # documents the extra fields our errors carry (409's document ...)
@@ -149,3 +151,35 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
 def socketio_channel(settings: Settings) -> str:
     """The Redis pub/sub channel of one installation's Socket.IO servers and emitters."""
     return f"aladdin-socketio-{settings.platform_db}"
+
+
+def schema_namer():
+    """An OpenAPI component-name resolver for one app: a schema keeps its plain name (``Project``
+    for ``ProjectSchema``) unless a different schema class already holds it; then it is
+    namespaced by its package (``example_plugin.Project``, ``team.Project``), so a plugin's
+    schema named like a core one never silently replaces or renumbers it. The core API
+    registers first, so core names never change."""
+    from apispec.ext.marshmallow import resolver
+    from apispec.ext.marshmallow.common import resolve_schema_cls
+
+    owners: dict[str, type] = {}
+    names: dict[type, str] = {}
+
+    def resolve(schema) -> str:
+        resolved = resolve_schema_cls(schema)
+        cls = resolved[0] if isinstance(resolved, list) else resolved
+        name = names.get(cls)
+        if name is not None:
+            return name
+        name = resolver(cls)
+        if owners.get(name, cls) is not cls:
+            parts = cls.__module__.split(".")
+            package = parts[1] if parts[0] == "plugins" and len(parts) > 1 else parts[0]
+            name = f"{package}.{name}"
+            if owners.get(name, cls) is not cls:
+                name = f"{cls.__module__}.{cls.__qualname__}"
+        owners[name] = cls
+        names[cls] = name
+        return name
+
+    return resolve

@@ -314,7 +314,7 @@ def _print_demo(info: dict) -> None:
 
 def _add_plugin_commands() -> None:
     """Plugins add commands through ``aladdin_cli_commands`` (built before any app)."""
-    from .plugins import create_plugin_manager
+    from .plugins import create_plugin_manager, plugin_cli_commands
     from .settings import PREFIX
 
     disabled = {p.strip() for p in os.environ.get(PREFIX + "DISABLED_PLUGINS", "").split(",") if p.strip()}
@@ -323,9 +323,11 @@ def _add_plugin_commands() -> None:
     except Exception as exc:  # still let operators run `plugins list` etc. to diagnose
         click.echo(f"warning: {exc}", err=True)
         return
-    for commands in pm.hook.aladdin_cli_commands():
-        for command in commands or ():
-            cli.add_command(command)
+    commands, errors = plugin_cli_commands(pm)
+    for error in errors:
+        click.echo(f"warning: {type(error).__name__}: {error}", err=True)
+    for command in commands:
+        cli.add_command(command)
 
 
 def main() -> None:

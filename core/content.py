@@ -16,6 +16,8 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo import ReturnDocument
 
+from .db import estimated_count, is_embedded
+from .dotted import apply_dotted
 from .errors import Conflict, NotFound, WriteRefused
 from .events import emit
 from .graph import NodeRef
@@ -193,10 +195,12 @@ class ContentService:
         if reader is not SYSTEM:
             query = self.read_filter(reader, project, collection).combine(query)
         coll = self.collection(project, collection)
-        total = coll.count_documents(query)
-        cursor = coll.find(query)
-        cursor = cursor.sort(sort or [("createdAt", 1), ("_id", 1)])
-        docs = list(cursor.skip(max(offset, 0)).limit(min(max(limit, 1), MAX_PAGE)))
+        sort = sort or [("createdAt", 1), ("_id", 1)]
+        offset, limit = max(offset, 0), min(max(limit, 1), MAX_PAGE)
+        # No filter at all (no user filters, no read rule): the total is the row count, which
+        # the embedded stores would otherwise compute by decoding every document.
+        total = estimated_count(coll) if not query and is_embedded(coll.database) else coll.count_documents(query)
+        docs = list(coll.find(query).sort(sort).skip(offset).limit(limit))
         ctype = self.content_type(collection)
         for doc in docs:
             self._ext.codec.decrypt_document(ctype, doc)
@@ -280,10 +284,7 @@ class ContentService:
                            document=serialize(previous))
         document = copy.deepcopy(previous)
         for key, value in patch.items():
-            if value is None and key.startswith("content."):
-                unset_path(document, key)
-            else:
-                set_path(document, key, copy.deepcopy(value))
+            apply_dotted(document, key, copy.deepcopy(value))  # list items by index, never a type change
         self._validate_full(ctype, document)
         document["updatedAt"] = utcnow()
         document["version"] = previous.get("version", 1) + 1

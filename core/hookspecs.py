@@ -143,8 +143,13 @@ def aladdin_clone_drop_fields(content_type) -> list:
 
 @hookspec
 def aladdin_before_clone(app, source, target, plan, user) -> None:
-    """Called with the clone plan before anything is written; raise
-    ``core.errors.WriteRefused`` to refuse the clone."""
+    """Called before a clone writes anything, and for dry runs too; raise
+    ``core.errors.WriteRefused`` to refuse (a dry run is refused with the same answer).
+
+    ``plan`` is a :class:`core.cloneplan.ClonePlan`: ``plan.root`` (collection, source_id,
+    new_id), ``plan.documents`` (entries with ``collection``, ``source_id``, ``new_id`` and
+    ``document``, the copy as it will be written), ``plan.media``, ``plan.relationships``,
+    ``plan.dry_run``; ids are strings. The return value is ignored."""
 
 
 # --- team ---------------------------------------------------------------------------------

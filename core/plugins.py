@@ -78,6 +78,23 @@ def create_plugin_manager(disabled: Iterable[str] = (), *, load_entry_points: bo
     return pm
 
 
+def plugin_cli_commands(pm: pluggy.PluginManager) -> tuple[list, list[PluginLoadError]]:
+    """The click commands every plugin's ``aladdin_cli_commands`` returns, asked one plugin at a
+    time: a plugin whose hook raises is left out and reported as a :class:`PluginLoadError`
+    naming it (with its traceback), so the rest of the command line still starts."""
+    commands: list = []
+    errors: list[PluginLoadError] = []
+    for impl in reversed(pm.hook.aladdin_cli_commands.get_hookimpls()):  # registration order
+        try:
+            commands.extend(impl.function() or ())
+        except Exception as exc:  # noqa: BLE001 - reported by name, the others still load
+            error = PluginLoadError(f"plugin {impl.plugin_name!r}: aladdin_cli_commands failed, its commands "
+                                    f"are unavailable:\n{traceback.format_exc()}")
+            error.__cause__ = exc
+            errors.append(error)
+    return commands, errors
+
+
 def describe_plugins(pm: pluggy.PluginManager) -> list[dict]:
     """Name, version and implemented hooks of every registered plugin (API and CLI)."""
     dists = {}

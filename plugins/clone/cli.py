@@ -26,9 +26,10 @@ def clone_command(app, source, collection, document_id, target, as_email, shallo
     from core.models import User
     from core.projects import find_project
 
-    from .executor import Executor, check_preserved_ids
+    from .executor import check_before_writing
     from .plan import CloneOptions
     from .planner import Planner
+    from .tasks import job_tracker, new_record, run_recorded
 
     ext = app.extensions["aladdin"]
     src, dst = find_project(source), find_project(target)
@@ -42,12 +43,12 @@ def clone_command(app, source, collection, document_id, target, as_email, shallo
     ext.authz.authorize(user, "content:create", dst)
     options = CloneOptions(collection=collection, document_id=document_id, deep=not shallow,
                            include_media=not no_media, include_relationships=not no_relationships)
-    plan = Planner(app, src, dst, user, options).plan()
-    check_preserved_ids(app, plan)
     if dry_run:
+        plan = Planner(app, src, dst, user, options).plan()
+        check_before_writing(app, plan, user, dry_run=True)
         click.echo(json.dumps(plan.summary(), indent=2, default=str))
         return
-    with click.progressbar(length=1000, label=f"cloning {plan.document_count} documents") as bar:
+    with click.progressbar(length=1000, label=f"cloning {collection}/{document_id}") as bar:
         state = {"shown": 0}
 
         def progress(value: float, stage: str) -> None:
@@ -56,9 +57,14 @@ def clone_command(app, source, collection, document_id, target, as_email, shallo
                 bar.update(step)
                 state["shown"] += step
 
-        result = Executor(app, plan, user, progress=progress).run()
+        # Planning and writing move the bar; a job record gives the events a real job id.
+        record = new_record(src, dst, user, options, status="processing")
+        tracker = job_tracker(app, record, src, dst, user, options, planning=True, also=progress)
+        result = run_recorded(app, record, src, dst, user, options, tracker)
     click.echo(f"cloned {result['clonedCount']} documents, {len(result['media'])} media objects, "
                f"{result['relationships']} relationships into {dst.slug}")
-    click.echo(f"new root {collection}/{result['newRootId']}")
+    click.echo(f"new root {collection}/{result['newRootId']} (job {result['jobId']})")
     for warning in result["warnings"]:
         click.echo(f"warning: {warning}")
+    for entry in result["dangling"]:
+        click.echo(f"dangling: {entry['collection']}/{entry['documentId']} {entry['path']} -> {entry['references']}")

@@ -26,10 +26,10 @@ from core.graph import NodeRef, Relationship, relationship_row
 
 from .gc_pause import gc_paused
 from .plan import ClonePlan
+from .progress import CloneProgress, ProgressFn
 
 log = logging.getLogger("aladdin.clone")
 
-ProgressFn = Callable[[float, str], None]
 REMOTE_MEDIA_WORKERS = 8
 
 
@@ -52,36 +52,39 @@ def check_preserved_ids(app, plan: ClonePlan) -> None:
                        ids=sorted(taken)[:100])
 
 
+def check_before_writing(app, plan: ClonePlan, user, *, dry_run: bool) -> None:
+    """Everything that may refuse a planned clone before its first write, in the same order for a
+    dry run and the real clone, so both answer the same: ``preserveIds`` collisions (409), then
+    ``aladdin_before_clone`` with the public plan (``core.cloneplan.ClonePlan``, built only when
+    some plugin implements the hook)."""
+    check_preserved_ids(app, plan)
+    hook = app.extensions["aladdin"].pm.hook.aladdin_before_clone
+    if hook.get_hookimpls():
+        hook(app=app, source=plan.source, target=plan.target, plan=plan.public(dry_run), user=user)
+
+
 class Executor:
     """Writes a plan; on any failure removes what it wrote (documents, storage objects, graph)."""
 
     def __init__(self, app, plan: ClonePlan, user, job_id: str | None = None,
-                 progress: ProgressFn | None = None):
+                 progress: ProgressFn | None = None, tracker: CloneProgress | None = None):
         self.app = app
         self.ext = app.extensions["aladdin"]
         self.plan = plan
         self.user = user
         self.job_id = job_id
-        self.progress_cb = progress
+        self.tracker = tracker or CloneProgress(app, plan.source, plan.target, user, plan.root,
+                                                job_id=job_id, callback=progress, planning=False)
         self._copied_keys: list[str] = []
         self._inserted: list[tuple[str, list[ObjectId]]] = []
         self._graph_written = False
         self._graph_before: tuple[set, set] | None = None  # (nodes, rows) the target had already
-        self._last_progress = -1.0
 
     # --- progress ------------------------------------------------------------------------------
 
     def _progress(self, value: float, stage: str) -> None:
-        value = round(min(max(value, 0.0), 1.0), 3)
-        if value < 1.0 and value - self._last_progress < 0.05:
-            return  # at most ~20 progress events per clone, however large
-        self._last_progress = value
-        if self.progress_cb:
-            self.progress_cb(value, stage)
-        emit(self.app, "clone.progress", project_id=str(self.plan.source.id), actor_id=self._uid,
-             resource_type=self.plan.root[0], resource_id=self.plan.root[1],
-             jobId=self.job_id, progress=value, stage=stage, projectId=str(self.plan.source.id),
-             targetProjectId=str(self.plan.target.id))
+        """``value``: the share of the writing done (the tracker places it on the whole bar)."""
+        self.tracker.written(value, stage)
 
     @property
     def _uid(self) -> str | None:
@@ -95,10 +98,7 @@ class Executor:
 
     def _run(self) -> dict:
         plan = self.plan
-        check_preserved_ids(self.app, plan)
-        # A refusal here is a 4xx with nothing written.
-        self.ext.pm.hook.aladdin_before_clone(app=self.app, source=plan.source, target=plan.target,
-                                              plan=plan, user=self.user)
+        check_before_writing(self.app, plan, self.user, dry_run=False)  # a refusal: 4xx, nothing written
         self._total = max(1, len(plan.media) + plan.document_count + (1 if plan.relationships else 0))
         self._docs_done = 0
         self._progress(0.0, "started")
@@ -319,14 +319,3 @@ def _describe(exc: BaseException) -> str:
         return exc.message
     return f"{type(exc).__name__}: {exc}"[:500]
 
-
-def clone(app, source, target, user, options, *, job_id: str | None = None,
-          progress: ProgressFn | None = None, dry_run: bool = False) -> dict:
-    """Plan and (unless ``dry_run``) execute one clone; the function the API, CLI and job share."""
-    from .planner import Planner
-
-    plan = Planner(app, source, target, user, options).plan()
-    if dry_run:
-        check_preserved_ids(app, plan)
-        return plan.summary()
-    return Executor(app, plan, user, job_id=job_id, progress=progress).run()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 
-from core.content import PATCH_KEY_RE, set_path, unset_path
+from core.content import PATCH_KEY_RE
+from core.dotted import apply_dotted
 from core.errors import AladdinError
 
 
@@ -13,10 +14,7 @@ def apply_overrides(ctype, doc: dict, overrides: dict) -> None:
     for key, value in overrides.items():
         if not isinstance(key, str) or not PATCH_KEY_RE.match(key) or key.split(".")[0] not in writable:
             raise AladdinError(f"override {key!r} names a field that cannot be set", status=422)
-        if value is None and key.startswith("content."):
-            unset_path(doc, key)
-        else:
-            set_path(doc, key, copy.deepcopy(value))
+        apply_dotted(doc, key, copy.deepcopy(value))  # list items by index; 422 naming a bad path
     body = {k: doc[k] for k in ("content", "relatedDocuments", *ctype.fields) if doc.get(k) is not None}
     errors = ctype.schema(partial=True).validate(body)
     if errors:

@@ -10,6 +10,7 @@ from typing import Any
 
 from bson import ObjectId
 
+from core import cloneplan
 from core.graph import NodeRef, Row
 
 
@@ -121,3 +122,19 @@ class ClonePlan:
             "warnings": self.warnings,
             "idMap": dict(self.id_map),
         }
+
+    def public(self, dry_run: bool) -> cloneplan.ClonePlan:
+        """The plan as ``aladdin_before_clone`` sees it (``core.cloneplan``: ids as strings)."""
+        id_map = self.id_map
+        documents = [cloneplan.PlannedDocument(collection, str(doc["clonedFrom"]["documentId"]),
+                                               str(doc["_id"]), doc)
+                     for collection, docs in self.copies.items() for doc in docs]
+        return cloneplan.ClonePlan(
+            source_project_id=str(self.source.id), target_project_id=str(self.target.id),
+            root=cloneplan.PlanRoot(self.root[0], self.root[1], id_map[self.root[1]]),
+            documents=documents,
+            media=[cloneplan.PlannedMedia(m.source_id, m.new_id, m.source_key, m.target_key, m.size, m.filename)
+                   for m in self.media],
+            relationships=[cloneplan.PlannedRelationship(*row) for row in self.relationships],
+            dry_run=dry_run, deep=self.options.deep, dangling=list(self.dangling),
+            hidden=list(self.hidden), warnings=list(self.warnings))

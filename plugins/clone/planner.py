@@ -26,16 +26,32 @@ from .plan import CloneOptions, ClonePlan, MediaCopy
 from .references import ALWAYS_DROPPED, MEDIA_COLLECTION, Ref, ReferenceFinder, id_str
 
 
-class Planner:
-    """Builds a :class:`ClonePlan` for one clone request (reads only)."""
+class PlanTooLarge(Exception):
+    """The closure has more documents than the planner's ``limit`` (the walk stopped there)."""
 
-    def __init__(self, app, source, target, user, options: CloneOptions):
+    def __init__(self, limit: int):
+        super().__init__(f"more than {limit} documents")
+        self.limit = limit
+
+
+class Planner:
+    """Builds a :class:`ClonePlan` for one clone request (reads only).
+
+    ``limit``: stop with :class:`PlanTooLarge` once the closure holds more documents (the API
+    uses it to decide, at the cost of a walk of at most ``limit`` documents, that a clone is
+    large and belongs in a job, which then plans it once). ``tracker``: a
+    :class:`~.progress.CloneProgress` told how the walk advances."""
+
+    def __init__(self, app, source, target, user, options: CloneOptions, *, limit: int | None = None,
+                 tracker=None):
         self.app = app
         self.ext = app.extensions["aladdin"]
         self.source = source
         self.target = target
         self.user = user
         self.options = options
+        self.limit = limit
+        self.tracker = tracker
         self.lookups = SourceLookups(self.ext, self.ext.db.project(source.slug), source, user)
         self.refs = ReferenceFinder(self.ext)
 
@@ -45,24 +61,22 @@ class Planner:
         with gc_paused():
             return self._plan()
 
-    def _plan(self) -> ClonePlan:
-        opts = self.options
-        if opts.collection not in self.ext.content_types:
-            raise NotFound(f"unknown collection {opts.collection!r}")
-        root_id = id_str(opts.document_id)
-        roots = self.lookups.fetch(opts.collection, [root_id]) if root_id else []
-        if not roots:
-            raise NotFound("document not found")
-        root = roots[0][1]
-        sources: dict[tuple[str, str], dict] = {(opts.collection, root_id): root}
+    def _walk(self, root_key: tuple[str, str], root: dict):
+        """The reference closure: (sources, refs_of, resolved). ``resolved``: id -> collection
+        of every referenced id looked up (``None``: not found through the read filter)."""
+        opts, limit, tracker = self.options, self.limit, self.tracker
+        sources: dict[tuple[str, str], dict] = {root_key: root}
         refs_of: dict[tuple[str, str], list[Ref]] = {}
-        frontier = [(opts.collection, root_id)]
-        resolved: dict[str, str | None] = {root_id: opts.collection}  # id -> collection (None: not in source)
+        frontier = [root_key]
+        resolved: dict[str, str | None] = {root_key[1]: root_key[0]}
         skip_media = not opts.include_media
+        references = self.refs.references
         while frontier:
             wanted: dict[str | None, set[str]] = defaultdict(set)
-            for key in frontier:
-                refs = refs_of[key] = self.refs.references(key[0], sources[key])
+            for n, key in enumerate(frontier, 1):
+                refs = refs_of[key] = references(key[0], sources[key])
+                if tracker is not None and not n % 2000:
+                    tracker.walked(len(refs_of), len(sources))
                 if not opts.deep:
                     continue
                 for ref in refs:
@@ -86,45 +100,80 @@ class Planner:
                         continue
                     sources[(collection, ident)] = doc
                     frontier.append((collection, ident))
-        hidden_ids = self._hidden_references(refs_of, resolved, skip_media)
+            if limit is not None and len(sources) > limit:
+                raise PlanTooLarge(limit)
+            if tracker is not None:
+                tracker.walked(len(refs_of), len(sources))
+        return sources, refs_of, resolved
+
+    def _unfollowed(self, refs_of: dict, resolved: dict) -> None:
+        """Look up the references the walk did not follow (all of a shallow clone's, media ones
+        without media): whether they name a document decides between left-behind and dangling."""
+        wanted: dict[str | None, set[str]] = defaultdict(set)
+        for refs in refs_of.values():
+            for ref in refs:
+                if ref.id not in resolved:
+                    wanted[ref.collection].add(ref.id)
+        if not wanted:
+            return
+        found = self.lookups.resolve(wanted)
+        for ids in wanted.values():
+            for ident in ids:
+                hit = found.get(ident)
+                if resolved.get(ident) is None:
+                    resolved[ident] = hit[0] if hit is not None else None
+
+    def _plan(self) -> ClonePlan:
+        opts = self.options
+        if opts.collection not in self.ext.content_types:
+            raise NotFound(f"unknown collection {opts.collection!r}")
+        root_id = id_str(opts.document_id)
+        roots = self.lookups.fetch(opts.collection, [root_id]) if root_id else []
+        if not roots:
+            raise NotFound("document not found")
+        sources, refs_of, resolved = self._walk((opts.collection, root_id), roots[0][1])
+        self._unfollowed(refs_of, resolved)
+        skip_media = not opts.include_media
+        hidden_ids = self._hidden_references(refs_of, resolved)
         hidden: list[dict] = []
+        # Dangling: any reference, whatever its field, naming no document of the source project
+        # (neither one the user may view nor a hidden one): the copy keeps naming a source id.
+        dangling: list[dict] = []
         for key, refs in refs_of.items():
             for ref in refs:
+                if resolved.get(ref.id) is not None:
+                    continue
                 where = hidden_ids.get(ref.id)
-                if where is not None and not (skip_media and ref.media):
-                    hidden.append({"collection": key[0], "documentId": key[1], "path": ref.path,
-                                   "references": ref.id, "referencedCollection": where})
-        # Dangling: declared references naming nothing in the source project.
-        dangling: list[dict] = []
-        if opts.deep:
-            for key, refs in refs_of.items():
-                for ref in refs:
-                    if (ref.explicit and resolved.get(ref.id) is None and ref.id not in hidden_ids
-                            and not (skip_media and ref.media)):
-                        dangling.append({"collection": key[0], "documentId": key[1], "path": ref.path,
-                                         "references": ref.id, "referencedCollection": ref.collection})
+                if where is not None:
+                    if not (skip_media and ref.media):
+                        hidden.append({"collection": key[0], "documentId": key[1], "path": ref.path,
+                                       "references": ref.id, "referencedCollection": where})
+                    continue
+                dangling.append({"collection": key[0], "documentId": key[1], "path": ref.path,
+                                 "references": ref.id, "referencedCollection": ref.collection})
         plan = ClonePlan(source=self.source, target=self.target, options=opts,
                          root=(opts.collection, root_id), sources=sources, id_map={},
                          dangling=dangling, hidden=hidden)
         self._assign_ids(plan)
-        self._warn_left_behind(plan, refs_of)
+        self._warn_left_behind(plan, refs_of, resolved)
         self._build_copies(plan, refs_of)
         self._plan_media(plan)
         if opts.include_relationships:
             self._plan_relationships(plan)
+        if self.tracker is not None:
+            self.tracker.planned()
         return plan
 
-    def _hidden_references(self, refs_of: dict, resolved: dict, skip_media: bool) -> dict[str, str]:
+    def _hidden_references(self, refs_of: dict, resolved: dict) -> dict[str, str]:
         """Referenced ids that name a document the user may not view: id -> its collection.
 
-        Candidates are the references the walk did not resolve (deep: not found through the read
-        filter; shallow: every reference of the root), looked for where the walk looks (their
-        named collection, or every collection); one batched query per collection whose read
-        filter hides anything, none at all without row-level rules."""
+        Candidates are the references no lookup found (through the read filter), looked for
+        where the walk looks (their named collection, or every collection); one batched query
+        per collection whose read filter hides anything, none at all without row-level rules."""
         wanted: dict[str | None, set[str]] = defaultdict(set)
         for refs in refs_of.values():
             for ref in refs:
-                if resolved.get(ref.id) is not None or (skip_media and ref.media):
+                if resolved.get(ref.id) is not None:
                     continue
                 if ref.collection is not None and ref.collection not in self.ext.content_types:
                     continue  # the walk never looks there either: dangling
@@ -146,25 +195,20 @@ class Planner:
             oid = new_oids[old] = ObjectId()
             id_map[old] = str(oid)
 
-    def _warn_left_behind(self, plan: ClonePlan, refs_of: dict) -> None:
-        """References that will still name source documents (shallow clones, skipped media)."""
+    def _warn_left_behind(self, plan: ClonePlan, refs_of: dict, resolved: dict) -> None:
+        """References that will still name existing source documents (shallow clones, skipped
+        media); those naming nothing are in ``plan.dangling`` instead."""
         opts = plan.options
         if opts.deep and opts.include_media:
             return  # a deep clone with media follows every reference it finds
         cross = str(self.source.id) != str(self.target.id)
+        where = "the source project" if cross else "the original document"
         for key, refs in refs_of.items():
             for ref in refs:
-                if ref.id in plan.id_map:
+                if ref.id in plan.id_map or resolved.get(ref.id) is None:
                     continue
                 if not opts.deep or (ref.media and not opts.include_media):
-                    if ref.explicit or self._exists_in_source(ref.id):
-                        where = "the source project" if cross else "the original document"
-                        plan.warnings.append(
-                            f"{key[0]}/{key[1]} {ref.path} still references {ref.id} in {where}")
-
-    def _exists_in_source(self, ident: str) -> bool:
-        # Only shallow/no-media clones ask, for the few references of the documents they copy.
-        return bool(self.lookups.resolve({None: {ident}}))
+                    plan.warnings.append(f"{key[0]}/{key[1]} {ref.path} still references {ref.id} in {where}")
 
     # --- copies ----------------------------------------------------------------------------
 

@@ -14,9 +14,10 @@ from core.errors import AladdinError, NotFound
 from core.graph import GraphError, InvalidRelationshipType, NodeRef, Relationship
 from core.models import JobRecord, isoformat
 
-from .executor import Executor, check_preserved_ids
+from .executor import check_before_writing
 from .plan import CloneOptions
-from .planner import Planner
+from .planner import Planner, PlanTooLarge
+from .tasks import new_record, run_in_request
 from .schemas import (CloneJobSchema, CloneRequestSchema, CloneResultSchema, NeighbourhoodArgsSchema,
                       NeighbourhoodSchema, RelationshipCreateSchema, RelationshipSchema)
 
@@ -25,7 +26,8 @@ DEFAULT_ASYNC_THRESHOLD = 500
 
 def job_json(record: JobRecord) -> dict:
     return {"id": str(record.id), "jobId": str(record.id), "kind": record.kind, "status": record.status,
-            "progress": record.progress, "params": dict(record.params or {}),
+            "progress": record.progress, "stage": (record.params or {}).get("stage"),
+            "params": dict(record.params or {}),
             "result": dict(record.result) if record.result else None, "error": record.error,
             "createdAt": isoformat(record.createdAt), "startedAt": isoformat(record.startedAt),
             "completedAt": isoformat(record.completedAt)}
@@ -51,27 +53,40 @@ def create_clone_blueprint() -> Blueprint:
             the read rules are not copied, the references to them keep naming the source id, and
             each such reference is reported in ``hidden`` (same entry shape as ``dangling``:
             ``collection``, ``documentId`` and ``path`` of the referring copy, ``references`` the
-            hidden id, ``referencedCollection`` its collection). A dry run answers the same plan,
-            and a queued (RQ) clone re-plans under the same user's rules."""
+            hidden id, ``referencedCollection`` its collection). ``dangling`` lists every reference,
+            whatever its field, that names no document of the source project.
+
+            ``overrides`` are dotted paths into the new root: ``content.cast.0.line`` sets that
+            list item; an index out of range, a path through a scalar or a value that would change
+            an object or list into something else is a 422 naming the path.
+
+            A clone of at most ``CLONE_ASYNC_THRESHOLD`` documents runs now (201, with the
+            ``jobId`` of its record and ``statusUrl``); a larger one answers 202 once the walk
+            passes the threshold, and its job plans it (once) under the same user's rules. A dry
+            run plans fully and calls ``aladdin_before_clone`` with ``plan.dry_run`` true: it is
+            refused exactly as the clone would be."""
             source = authorized_project(pid, "content:view")
             target = authorized_project(body["targetProjectId"], "content:create")
             options = CloneOptions.from_request(body)
             app = ext().app
-            plan = Planner(app, source, target, g.user, options).plan()
-            check_preserved_ids(app, plan)
-            if body["dryRun"]:
-                return plan.summary(), 200
-            threshold = ext().settings.get("CLONE_ASYNC_THRESHOLD", DEFAULT_ASYNC_THRESHOLD)
-            if plan.document_count > threshold:
-                record = JobRecord(kind="clone", projectId=str(source.id), createdBy=str(g.user.id),
-                                   params={**options.as_params(), "targetProjectId": str(target.id),
-                                           "documentCount": plan.document_count}).save()
+            dry_run = body["dryRun"]
+            threshold = int(ext().settings.get("CLONE_ASYNC_THRESHOLD", DEFAULT_ASYNC_THRESHOLD))
+            try:
+                # A large closure is only walked up to the threshold here: the job plans it, once.
+                plan = Planner(app, source, target, g.user, options, limit=None if dry_run else threshold).plan()
+            except PlanTooLarge:
+                record = new_record(source, target, g.user, options)
                 job_id = str(record.id)
                 ext().jobs.enqueue("plugins.clone.tasks:run_clone", job_id, job_id=job_id, timeout=3600)
                 status_url = url_for("clone.CloneJob", pid=pid, job_id=job_id)
-                return {"jobId": job_id, "status": record.status, "statusUrl": status_url,
-                        "documentCount": plan.document_count}, 202, {"Location": status_url}
-            return Executor(app, plan, g.user).run()
+                return ({"jobId": job_id, "status": record.status, "statusUrl": status_url},
+                        202, {"Location": status_url})
+            if dry_run:
+                check_before_writing(app, plan, g.user, dry_run=True)  # refuses as the clone would
+                return plan.summary(), 200
+            result = run_in_request(app, plan, g.user)
+            status_url = url_for("clone.CloneJob", pid=pid, job_id=result["jobId"])
+            return {**result, "statusUrl": status_url}
 
     @bp.route("/<job_id>")
     class CloneJob(MethodView):

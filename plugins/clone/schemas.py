@@ -50,7 +50,7 @@ class ReferenceReportSchema(ma.Schema):
 class CloneResultSchema(_Passthrough):
     """A finished clone (201), a dry-run plan (200) or a queued job (202).
 
-    ``dangling``: declared references naming nothing in the source project (``referencedCollection``
+    ``dangling``: references (any field) naming nothing in the source project (``referencedCollection``
     is the collection the reference declares, or null). ``hidden``: references naming a source
     document the cloning user may not view (their ``content:view`` read rules); such documents are
     not copied, the reference keeps naming the source id, and ``referencedCollection`` is where
@@ -70,6 +70,8 @@ class CloneResultSchema(_Passthrough):
     hidden = ma.fields.List(ma.fields.Nested(ReferenceReportSchema))
     warnings = ma.fields.List(ma.fields.String())
     dryRun = ma.fields.Boolean()
+    jobId = ma.fields.String()
+    statusUrl = ma.fields.String()
     rootId = ma.fields.String()
     documentCount = ma.fields.Integer()
     graph = ma.fields.Dict()
@@ -83,6 +85,7 @@ class CloneJobSchema(_Passthrough):
     jobId = ma.fields.String()
     status = ma.fields.String()
     progress = ma.fields.Float()
+    stage = ma.fields.String(allow_none=True)
     params = ma.fields.Dict()
     result = ma.fields.Dict(allow_none=True)
     error = ma.fields.String(allow_none=True)

@@ -445,10 +445,13 @@ def test_clone_events_for_source_and_target(app, client, world):
     done = [e for e in recorder.events if e.name == "clone.completed"]
     assert {e.project_id for e in done} == {str(world["source"].id), str(world["target"].id)}
     assert all(e.details["clonedCount"] == 9 and e.actor_id == str(world["owner"].id) for e in done)
-    progress = [e.details["progress"] for e in recorder.events if e.name == "clone.progress"]
-    assert progress[0] == 0.0 and progress[-1] == 1.0 and progress == sorted(progress)
-    assert all(e.details["projectId"] == str(world["source"].id) for e in recorder.events
-               if e.name == "clone.progress")
+    # Progress goes to both projects' rooms, each in order, with the clone's real job id.
+    job_id = r.json["jobId"]
+    for pid in (str(world["source"].id), str(world["target"].id)):
+        events = [e for e in recorder.events if e.name == "clone.progress" and e.project_id == pid]
+        progress = [e.details["progress"] for e in events]
+        assert progress[0] == 0.0 and progress[-1] == 1.0 and progress == sorted(progress)
+        assert all(e.details["jobId"] == job_id and e.details["projectId"] == pid for e in events)
 
 
 def test_cli_clone(app, world, monkeypatch):
@@ -468,7 +471,7 @@ def test_cli_clone(app, world, monkeypatch):
                                       "--no-relationships"])
     assert r.exit_code == 0, r.output
     assert "cloned 6 documents, 0 media objects, 0 relationships into second-film" in r.output
-    assert "cloning 6 documents" in r.output  # the progress bar's label
+    assert f"cloning scenes/{world['scene']}" in r.output  # the progress bar's label (planning moves it too)
     r = runner.invoke(clone_command, [src.slug, "characters", world["hero"], "--to", dst.slug, "--shallow"])
     assert r.exit_code == 0 and "cloned 1 documents" in r.output and "warning:" in r.output, r.output
     r = runner.invoke(clone_command, [src.slug, "scenes", "0" * 24, "--to", dst.slug])

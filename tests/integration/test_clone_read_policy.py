@@ -199,8 +199,7 @@ def test_queued_clone_applies_the_requesting_users_rules(async_app, tmp_path):
     world.update(add_secrets(app, client, owner, src.slug, world, tmp_path))
     r = client.post(f"/api/v1/projects/{src.slug}/clone", headers=editor.headers,
                     json={"targetProjectId": dst.slug, "contentType": "scenes", "documentId": world["scene"]})
-    assert r.status_code == 202, r.json
-    assert r.json["documentCount"] == 9
+    assert r.status_code == 202, r.json  # the walk stopped at the threshold: the job plans (once)
     set_process_app(app)
     rq.SimpleWorker([ext.jobs.queue()], connection=ext.jobs.redis).work(burst=True)
     status = client.get(r.json["statusUrl"], headers=editor.headers).json

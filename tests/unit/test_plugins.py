@@ -211,3 +211,33 @@ def test_cli_plugins_list_shows_name_version_hooks(monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     assert "plugins.film" not in result.output and "plugins.export" not in result.output
     assert "plugins.team" in result.output
+
+
+def test_a_raising_cli_commands_hook_is_reported_by_name():
+    import click
+
+    from core.plugins import plugin_cli_commands
+
+    @click.command("fine-cmd")
+    def fine():
+        """Fine."""
+
+    class Broken:
+        __name__ = "broken-cli"
+
+        @hookimpl
+        def aladdin_cli_commands(self):
+            raise ValueError("nope")
+
+    class Fine:
+        __name__ = "fine-cli"
+
+        @hookimpl
+        def aladdin_cli_commands(self):
+            return [fine]
+
+    pm = create_plugin_manager(load_entry_points=False, extra=(Broken(), Fine()))
+    commands, errors = plugin_cli_commands(pm)
+    assert fine in commands and any(c.name == "clone" for c in commands)
+    assert len(errors) == 1 and isinstance(errors[0], PluginLoadError)
+    assert "'broken-cli'" in str(errors[0]) and "ValueError: nope" in str(errors[0])
