@@ -4,7 +4,10 @@ A token's owner is read from the platform database once per process and then ser
 near cache (:mod:`core.nearcache`). Every MongoEngine save or delete of a token or user -- a
 revocation through :meth:`~core.models.ApiToken.revoke` or ``cli.py users revoke-tokens``, a
 deleted user -- drops that user's cached tokens in every process of the installation, so it
-holds on the very next request."""
+holds on the very next request. It then emits the event ``user.credentials_changed``
+(``resource_id``: the user's id; ``reason``: ``token_revoked``, ``token_changed``,
+``user_deleted`` or ``user_changed``) so that long-lived connections authenticated earlier (the
+realtime plugin's sockets) re-check their token at once instead of at their next request."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from flask import current_app, has_app_context
 from mongoengine import signals
 
 from .errors import AuthenticationFailed
+from .events import emit
 from .hookspecs import hookimpl
 from .models import ApiToken, User, hash_token, hot_collection
 from .nearcache import MISS
@@ -52,20 +56,37 @@ def _read_owner(token_hash: str) -> dict | None:
     return hot_collection(User).find_one({"_id": record["user"]})
 
 
-def _forget_owner(sender, document, **kwargs) -> None:
-    """A token or user changed (revoked, deleted, edited): drop the owner's cached tokens everywhere."""
+def _forget_owner(sender, document, signal_name: str = "post_save", **kwargs) -> None:
+    """A token or user changed (revoked, deleted, edited): drop the owner's cached tokens everywhere,
+    then announce it, so that what re-checks the user's token reads it afresh in every process."""
     if kwargs.get("created") or not has_app_context():
         return  # a new token or user replaces nothing cached (unknown tokens are never cached)
     ext = current_app.extensions.get("aladdin")
-    if ext is None or ext.near_cache is None:
+    if ext is None:
         return
     user = document if isinstance(document, User) else document.user  # a User, or a DBRef once deleted
-    ext.near_cache.invalidate(_scope(getattr(user, "id", user)))
+    user_id = getattr(user, "id", user)
+    if ext.near_cache is not None:
+        ext.near_cache.invalidate(_scope(user_id))
+    if isinstance(document, User):
+        reason = "user_deleted" if signal_name == "post_delete" else "user_changed"
+    else:
+        reason = "token_revoked" if document.revoked or signal_name == "post_delete" else "token_changed"
+    emit(current_app._get_current_object(), "user.credentials_changed", resource_type="user",
+         resource_id=str(user_id), reason=reason)
 
 
-for _signal in (signals.post_save, signals.post_delete):
+def _forget_on_save(sender, document, **kwargs) -> None:
+    _forget_owner(sender, document, "post_save", **kwargs)
+
+
+def _forget_on_delete(sender, document, **kwargs) -> None:
+    _forget_owner(sender, document, "post_delete", **kwargs)
+
+
+for _signal, _handler in ((signals.post_save, _forget_on_save), (signals.post_delete, _forget_on_delete)):
     for _model in (ApiToken, User):
-        _signal.connect(_forget_owner, sender=_model, weak=False)
+        _signal.connect(_handler, sender=_model, weak=False)
 
 
 @hookimpl(trylast=True)

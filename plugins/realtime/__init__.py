@@ -24,7 +24,7 @@ def aladdin_socketio(socketio, app):
 
 @hookimpl
 def aladdin_after_content_write(app, project, collection, action, document, previous, user):
-    from .service import on_content_write
+    from .announce import on_content_write
 
     try:
         on_content_write(app, project, collection, action, document, previous, user)
@@ -34,7 +34,7 @@ def aladdin_after_content_write(app, project, collection, action, document, prev
 
 @hookimpl
 def aladdin_event(app, event):
-    from .service import on_event
+    from .announce import on_event
 
     try:
         on_event(app, event)

@@ -5,9 +5,8 @@ and CLI commands that build the same app never run them."""
 
 from __future__ import annotations
 
+import atexit
 import base64
-import contextlib
-import contextvars
 import dataclasses
 import json
 import logging
@@ -18,15 +17,16 @@ from typing import Any, Callable
 
 from bson import json_util
 
-from core.content import serialize
-from core.events import Event
 
+from .awareness import AwarenessOwners
+from .credentials import recheck_user
 from .emitter import NAMESPACE, Emitter, project_room
 from .presence import PresenceStore
-from .yjs import YjsHub, doc_room
+from . import ysync
+from .yjs import YjsHub, create_update_message, doc_room
+from .ystore import ystore_for
 
 log = logging.getLogger("aladdin.realtime")
-PROGRESS_EVENTS = {"export": "export_progress", "clone": "clone_progress"}
 
 
 def bus_channel(settings) -> str:
@@ -49,6 +49,8 @@ class Session:
     projects: dict = dataclasses.field(default_factory=dict)   # projectId -> core.models.Project
     docs: set = dataclasses.field(default_factory=set)         # open Yjs DocKeys
     touched: dict = dataclasses.field(default_factory=dict)    # projectId -> last presence write
+    token: str = ""                                            # re-checked on every event
+    remote_addr: str | None = None
 
 
 class CursorCoalescer:
@@ -111,12 +113,13 @@ class Realtime:
             idle_after=settings.get("REALTIME_IDLE_SECONDS", 60.0),
             away_after=settings.get("REALTIME_AWAY_SECONDS", 180.0),
             expire_after=settings.get("REALTIME_EXPIRE_SECONDS", 300.0))
-        self.hub = YjsHub(self.ext.db.project,
-                          lambda name: self.redis.lock(f"aladdin:realtime:{settings.platform_db}:{name}", timeout=60),
-                          self.publish, compact_every=settings.get("REALTIME_COMPACT_EVERY", 200))
+        self.hub = YjsHub(ystore_for(app), self.publish, send=self.send_frames,
+                          compact_every=settings.get("REALTIME_COMPACT_EVERY", 200))
         self.cursors = CursorCoalescer(settings.get("REALTIME_CURSOR_INTERVAL_MS", 50) / 1000.0,
                                        self._spawn)
         self.sweep_seconds = settings.get("REALTIME_SWEEP_SECONDS", 5.0)
+        self.hub.owners = AwarenessOwners(self.redis, f"aladdin:realtime:{settings.platform_db}",
+                                          self.process_id, ttl=max(30.0, 6 * self.sweep_seconds))
         self.compact_idle_seconds = settings.get("REALTIME_COMPACT_IDLE_SECONDS", 30.0)
         self.emitter = Emitter(app)
         self._started = False
@@ -138,6 +141,8 @@ class Realtime:
                 if not self._started:
                     self._spawn(self._listen)
                     self._spawn(self._sweep_forever)
+                    # After the embedded Redis registered its own exit handler: runs before it.
+                    atexit.register(self.shutdown)
                     self._started = True
         self._subscribed.wait(10)
 
@@ -154,6 +159,21 @@ class Realtime:
                 log.exception("realtime bus listener failed; reconnecting")
                 time.sleep(1)
 
+    def shutdown(self) -> None:
+        """At exit: what the open documents stored since their last compaction is compacted."""
+        try:
+            with self.app.app_context():
+                self.hub.compact_all()
+        except Exception:
+            log.exception("realtime could not compact at shutdown")
+
+    def send_frames(self, state, sids: list, update: bytes) -> None:
+        """A Yjs update to some of this process's sockets (each process sends to its own)."""
+        project_id, collection, document_id = state.key
+        self.socketio.server.emit("yjs", {"projectId": project_id, "collection": collection,
+                                          "documentId": document_id, "message": create_update_message(update)},
+                                  namespace=NAMESPACE, to=list(sids), ignore_queue=True)
+
     def _sweep_forever(self) -> None:
         while True:
             time.sleep(self.sweep_seconds)
@@ -168,6 +188,7 @@ class Realtime:
             event = "user_left" if kind == "left" else "presence"
             self.emit(event, {**record, "projectId": project_id}, to=project_room(project_id))
         self.hub.compact_idle(self.compact_idle_seconds)
+        self.hub.owners.renew(lambda key, sid: key in getattr(self.sessions.get(sid), "docs", ()))
 
     # --- the bus between server processes -------------------------------------------------
 
@@ -190,12 +211,20 @@ class Realtime:
             key = tuple(message["k"]) if message.get("k") else None
             payload = base64.b64decode(message["u"]) if "u" in message else None
             with self.app.app_context():
-                if kind == "yjs":
-                    self.hub.apply_remote(key, payload)
+                if kind == "yjs" and "doc" in message:  # a server update: only for who may view
+                    ysync.deliver(self, key, payload, message.get("v"), json_util.loads(message["doc"]))
+                elif kind == "yjs":
+                    self.hub.apply_remote(key, payload, message.get("v"))
+                elif kind == "ydelete":
+                    ysync.drop_live(self, key, message["slug"])
                 elif kind == "awareness":
                     self.hub.apply_remote_awareness(key, payload)
                 elif kind == "kick":
                     self.kick(message["project"], message["user"])
+                elif kind == "credentials":
+                    recheck_user(self, message["user"])
+                elif kind == "awareness_query":
+                    self.answer_awareness(key, message["sid"])
         except Exception:
             log.exception("bad realtime bus message")
 
@@ -296,90 +325,22 @@ class Realtime:
         for project_id in list(session.projects):
             self.leave_project(session, project_id)
 
+    def ask_awareness(self, key: tuple, sid: str) -> None:
+        """``sid`` just opened ``key`` here: the other processes send it their sockets' awareness
+        states (this process's own copy knows only what arrived while it had the document open)."""
+        self.publish("awareness_query", key, sid=sid)
+
+    def answer_awareness(self, key: tuple, sid: str) -> None:
+        state = self.hub.docs.get(key)
+        update = self.hub.local_awareness(state) if state is not None else None
+        if update:
+            project_id, collection, document_id = key
+            self.emit("awareness", {"projectId": project_id, "collection": collection,
+                                    "documentId": document_id, "message": update}, to=sid)
+
     def kick(self, project_id: str, user_id: str) -> None:
         """A member was removed: its local sockets leave the project at once."""
         for session in list(self.sessions.values()):
             if session.user_id == user_id and project_id in session.projects:
                 self.leave_project(session, project_id)
                 self.emit("access_revoked", {"projectId": project_id}, to=session.sid)
-
-
-# Set while a socket handler writes content: the handler announces its own write (with the
-# patch, skipping the sender's socket), so the content hook below must not announce it again.
-_socket_write: contextvars.ContextVar[bool] = contextvars.ContextVar("aladdin_realtime_socket_write",
-                                                                    default=False)
-
-
-@contextlib.contextmanager
-def socket_write():
-    token = _socket_write.set(True)
-    try:
-        yield
-    finally:
-        _socket_write.reset(token)
-
-
-def _emitter(app) -> Emitter:
-    """This process's emitter, or a write-only one where the plugin has no Socket.IO server."""
-    rt: Realtime | None = app.extensions.get("realtime")
-    return rt.emitter if rt is not None else Emitter(app)
-
-
-def announce_content(app, project_id: str, collection: str, document: dict, payload: dict, *,
-                     skip_sid: str | None = None, event: str = "content_change") -> None:
-    """Send a room event about ``document`` (a stored document: the one a viewer must be
-    allowed to see) to the project's sockets whose user may view it, on every server process.
-
-    Socket.IO rooms cannot filter per recipient, so the event goes over the realtime bus with
-    the document (BSON types kept, for the read filter) and each server process delivers it to
-    its own sockets in the room after ``content.can_view`` (:meth:`Realtime.deliver_content`).
-    Works from any process: the publishing one needs no Socket.IO server."""
-    ext = app.extensions["aladdin"]
-    message = {"t": "content", "o": None, "k": None, "project": project_id, "collection": collection,
-               "event": event, "data": payload, "skip": skip_sid,
-               "doc": json_util.dumps(document, default=str)}
-    ext.jobs.redis.publish(bus_channel(ext.settings), json.dumps(message))
-
-
-def on_content_write(app, project, collection: str, action: str, document: dict, previous: dict | None,
-                     user) -> None:
-    """Writes made outside the rooms (REST API, CLI, workers) reach the project's room as
-    ``content_change`` with ``source: "api"`` and the whole document (there is no client patch
-    to relay), so open editors see every change however it was made, each socket only if its
-    user may view the document (a deletion: if they could view it before). From any process:
-    see :func:`announce_content`."""
-    if _socket_write.get():
-        return
-    pid = str(project.id)
-    payload = {"projectId": pid, "collection": collection, "documentId": str(document.get("_id")),
-               "action": f"{action}d", "version": document.get("version"), "source": "api",
-               "userId": str(user.id) if user is not None else None,
-               "userName": (getattr(user, "name", None) or getattr(user, "email", None)) if user else None,
-               "timestamp": now_ms()}
-    if action != "delete":
-        payload["document"] = serialize(document)  # JSON-ready already: ids, dates and bytes as strings
-    decided_by = (previous or document) if action == "delete" else document
-    announce_content(app, pid, collection, decided_by, payload)
-
-
-def on_event(app, event: Event) -> None:
-    """Realtime side of the event sink: kicks on removal, job progress to the project room."""
-    rt: Realtime | None = app.extensions.get("realtime")
-    if event.name == "project.created" and rt is not None and event.details.get("slug"):
-        rt.hub.prepare(event.details["slug"])
-        return
-    if event.name == "member.removed" and event.project_id and event.resource_id:
-        ext = app.extensions["aladdin"]
-        message = {"t": "kick", "o": rt.process_id if rt else None, "k": None,
-                   "project": event.project_id, "user": event.resource_id}
-        if rt is not None:  # this process's sockets first, then every other server's
-            rt.kick(event.project_id, event.resource_id)
-        ext.jobs.redis.publish(bus_channel(ext.settings), json.dumps(message))
-        return
-    prefix = event.name.split(".", 1)[0]
-    if prefix in PROGRESS_EVENTS and event.project_id:
-        details = json.loads(json.dumps(dict(event.details), default=str))
-        payload = {**details, "projectId": event.project_id, "event": event.name,
-                   "jobId": details.get("jobId") or event.resource_id,
-                   "timestamp": event.timestamp.isoformat() + "Z"}
-        _emitter(app).to_project(event.project_id, PROGRESS_EVENTS[prefix], payload)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
+import requests
 from pycrdt import Doc, Map, Text
 
 from tests.e2e.realtime_support import (JS_DIR, Collab, Installation, Server, YClient, close_all,
@@ -70,7 +72,7 @@ def operations(installation, doc_id) -> list[dict]:
 def stored_doc(installation, doc_id) -> Doc:
     doc = Doc()
     records = operations(installation, doc_id)
-    for record in sorted(records, key=lambda r: r["kind"] != "snapshot"):
+    for record in sorted((r for r in records if r["kind"] != "head"), key=lambda r: r["kind"] != "snapshot"):
         doc.apply_update(bytes(record["update"]))
     return doc
 
@@ -89,7 +91,8 @@ def test_stock_js_peers_converge_and_state_survives_a_restart(installation, serv
     a, b = results
     assert a["text"] == b["text"] and len(a["text"]) == 60
     assert sorted(a["text"]) == sorted("A" * 30 + "B" * 30)
-    assert a["content"] == b["content"] == {"by_A": "written by A", "by_B": "written by B"}
+    # The server seeded the stored title; each peer added its own entry.
+    assert a["content"] == b["content"] == {"title": "Storm", "by_A": "written by A", "by_B": "written by B"}
 
     # A late-joining Python peer gets the whole state from the server's pycrdt document.
     late = y_client(server, installation, "viewer", doc_id, clients)
@@ -192,7 +195,7 @@ def test_malformed_input_is_refused_and_the_server_keeps_serving(installation, s
         ("yjs", {**document, "message": b"\x00\x00\x03\xff\xff\xff"}, "invalid"),
         ("awareness", {**document, "message": b"\x01\x05\x01\x03{{{"}, "invalid"),
         ("awareness", {**document, "message": b"\xff\xff\xff"}, "invalid"),
-        ("yjs_commit", {**document, "baseVersion": 1}, "invalid"),  # empty Y.Map: nothing to commit
+        ("yjs_commit", {**document, "baseVersion": "1"}, "invalid"),
         ("presence", {"projectId": installation.pid, "status": ["active"]}, "invalid"),
         ("typing_start", {"projectId": installation.pid}, "invalid"),
     ]
@@ -209,3 +212,67 @@ def test_malformed_input_is_refused_and_the_server_keeps_serving(installation, s
     clients.append(other)
     assert other.call("join", {"projectId": installation.pid})["ok"]
     assert server.alive()
+
+
+class JsPeer:
+    """A stock JavaScript Yjs peer driven line by line (``yjs_peer.mjs ... drive``)."""
+
+    def __init__(self, node_peer, server, installation, role, doc_id):
+        self.proc = subprocess.Popen(
+            ["node", str(node_peer), server.url, installation.token(role), installation.pid, "scenes", doc_id,
+             "J", "0", "0", "drive"], cwd=JS_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        assert self.read() == {"ready": True}
+
+    def read(self) -> dict:
+        line = self.proc.stdout.readline()
+        assert line, self.proc.stderr.read()
+        return json.loads(line)
+
+    def ask(self, **cmd) -> dict:
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        return self.read()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def test_stock_js_peer_gets_the_seed_rest_writes_and_the_deletion(installation, servers, clients, node_peer):
+    one, two = servers(), servers()
+    doc_id = installation.create_doc(title="Storm at sea", mood="dark")
+    js = JsPeer(node_peer, one, installation, "editor", doc_id)
+    try:
+        # The server seeded the stored document: the stock client reads it, never seeds it.
+        assert js.ask(op="content") == {"content": {"title": "Storm at sea", "mood": "dark"}}
+        assert js.ask(op="type", field="title", at=-1, text=" tonight") == {"ok": True}
+        watcher = y_client(two, installation, "viewer", doc_id, clients)
+        deadline = time.time() + 15
+        while str(watcher.doc.get("content", type=Map).get("title")) != "Storm at sea tonight":
+            assert time.time() < deadline, "the stock client's typing did not reach the other process"
+            time.sleep(0.05)
+        # A REST write on the other process reaches the stock client as a minimal change: its
+        # own typing in the same field survives.
+        headers = {"Authorization": f"Bearer {installation.token('owner')}"}
+        base = f"{two.url}/api/v1/projects/{installation.pid}/content/scenes/{doc_id}"
+        resp = requests.patch(base, json={"content": {"title": "Big storm at sea"}, "baseVersion": 1},
+                              headers=headers, timeout=15)
+        assert resp.status_code == 200, resp.text
+        got = js.ask(op="wait", field="title", value="Big storm at sea tonight")
+        assert got == {"content": {"title": "Big storm at sea tonight", "mood": "dark"}}, got
+        done = watcher.call("yjs_commit", {**ref(installation, doc_id), "baseVersion": 2})
+        assert done["error"] == "forbidden"  # a viewer; an editor commits what the stock client typed
+        editor = y_client(two, installation, "editor", doc_id, clients)
+        done = editor.call("yjs_commit", {**ref(installation, doc_id), "baseVersion": 2})
+        assert done["ok"] and installation.get_doc(doc_id)["content"]["title"] == "Big storm at sea tonight"
+        # Deleted: the stock client's next frame is refused like a missing document's.
+        assert requests.delete(base, headers=headers, timeout=15).status_code in (200, 204)
+        assert js.ask(op="sync")["error"] == "not_found"
+        assert operations(installation, doc_id) == []
+    finally:
+        js.close()

@@ -1,25 +1,31 @@
 """The ``/collab`` events: connect/join/leave, presence, cursors, typing, versioned edits, Yjs.
 
-Every event is validated first and re-authorized against the sender's current role; what a
+Every event is checked against the sender's credentials as they are now (its token still
+authenticates its user), validated, and re-authorized against the sender's current role; what a
 client may not do is answered with an error ack (``{"error", "message"}``), never a crash."""
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from typing import Any
 
 from flask import request
+from pycrdt import YSyncMessageType
 from socketio.exceptions import ConnectionRefusedError
 
-from core.content import serialize
+from core.content import SYSTEM, serialize
 from core.errors import AladdinError, AuthenticationFailed, Conflict, Forbidden, NotFound
 from core.projects import find_project
 
+from .. import credentials
 from .. import validation as v
+from .. import ysync
 from ..emitter import NAMESPACE, project_room
-from ..service import Realtime, Session, announce_content, now_ms, socket_write
-from ..yjs import create_update_message, doc_room
+from ..announce import announce_content, socket_write
+from ..service import Realtime, Session, now_ms
+from ..yjs import doc_room
 
 log = logging.getLogger("aladdin.realtime")
 
@@ -28,18 +34,6 @@ class Refused(Exception):
     def __init__(self, code: str, message: str, **extra: Any):
         super().__init__(message)
         self.code, self.message, self.extra = code, message, extra
-
-
-class _HandshakeRequest:
-    """What the auth hook chain reads from a request, built from the connect ``auth`` token."""
-
-    def __init__(self, token: str):
-        self.headers = {"Authorization": f"Bearer {token}"}
-        self.args: dict = {}
-        self.cookies: dict = {}
-        self.path = "/socket.io/"
-        self.method = "GET"
-        self.remote_addr = request.remote_addr if request else None
 
 
 def error(code: str, message: str, **extra: Any) -> dict:
@@ -51,13 +45,18 @@ def register(socketio, app, rt: Realtime) -> None:
     authz = ext.authz
 
     def guarded(fn):
-        """Validate, find the session, translate refusals to error acks."""
+        """Find the session, re-check its credentials, validate, translate refusals to error acks."""
 
         @functools.wraps(fn)
         def handler(data=None, *_ignored):
             session = rt.sessions.get(request.sid)
             if session is None:
                 return error("unauthenticated", "connection is not authenticated")
+            if credentials.current_user(app, session) is None:
+                # Revoked since connect (the bus drops such sockets too; this closes the window
+                # before its message arrives): nothing this socket sends is accepted any more.
+                credentials.drop(rt, session, delay=0.2)
+                return error("unauthenticated", credentials.REVOKED_MESSAGE)
             try:
                 return fn(session, v.check_payload(data))
             except v.InvalidMessage as exc:
@@ -117,7 +116,9 @@ def register(socketio, app, rt: Realtime) -> None:
         if state is None:
             stored = ext.content.get(project, collection, document_id, reader=session.user)
             authz.authorize(session.user, "content:view", project, collection, stored)
-            state = rt.hub.open(project.slug, key, stored.get("createdBy"), session.sid)
+            state = rt.hub.open(project.slug, key, stored.get("createdBy"), session.sid,
+                                fetch=lambda: stored_now(project, collection, document_id),
+                                skip=ysync.sensitive(app, collection))
             session.docs.add(key)
             rt.enter(session.sid, doc_room(key))
             snapshot = rt.hub.awareness_snapshot(state)
@@ -125,6 +126,7 @@ def register(socketio, app, rt: Realtime) -> None:
                 socketio.emit("awareness", {"projectId": pid, "collection": collection,
                                             "documentId": document_id, "message": snapshot},
                               namespace=NAMESPACE, to=session.sid)
+            rt.ask_awareness(key, session.sid)  # and the peers' states held by other processes
         else:
             try:
                 stored = still_visible(session, project, key)
@@ -132,6 +134,16 @@ def register(socketio, app, rt: Realtime) -> None:
                 rt.close_doc(session, key)  # out of the document's room at once
                 raise
         return project, key, state, stored
+
+    def stored_now(project, collection: str, document_id: str) -> dict | None:
+        """The stored document as it is now (to seed from), None if it is gone."""
+        try:
+            return ext.content.get(project, collection, document_id, reader=SYSTEM)
+        except NotFound:
+            return None
+
+    def send_bus(message: dict) -> None:
+        rt.redis.publish(rt.channel, json.dumps(message))
 
     def can_edit(session: Session, project, key: tuple, created_by: str | None,
                  stored: dict | None = None) -> bool:
@@ -153,15 +165,19 @@ def register(socketio, app, rt: Realtime) -> None:
         token = v.auth_token(auth)
         if token is None:
             raise ConnectionRefusedError("authentication required: connect with auth={'token': ...}")
+        remote_addr = request.remote_addr
         try:
-            user = ext.pm.hook.aladdin_authenticate(app=app, request=_HandshakeRequest(token))
+            user = ext.pm.hook.aladdin_authenticate(
+                app=app, request=credentials.HandshakeRequest(token, remote_addr))
         except AuthenticationFailed as exc:
             raise ConnectionRefusedError(exc.message)
         if user is None:
             raise ConnectionRefusedError("invalid or revoked API token")
         rt.ensure_started()
+        # The token stays with the session: every event re-checks it (see ``guarded``).
         rt.sessions[request.sid] = Session(sid=request.sid, user=user, user_id=str(user.id),
-                                           user_name=user.name or user.email)
+                                           user_name=user.name or user.email, token=token,
+                                           remote_addr=remote_addr)
         return True
 
     @socketio.on("disconnect", namespace=NAMESPACE)
@@ -281,31 +297,55 @@ def register(socketio, app, rt: Realtime) -> None:
         for frame in frames:
             socketio.emit("yjs", {**ref, "message": frame}, namespace=NAMESPACE, to=session.sid)
         if update is not None:
-            rt.emit("yjs", {**ref, "message": create_update_message(update)}, to=doc_room(key),
-                    skip_sid=session.sid)
+            if message[1] == YSyncMessageType.SYNC_UPDATE:  # its own edits: their client ids are its own
+                rt.hub.claim_update(state, session.sid, session.user_id, update)
+            # This process's other sockets now; other processes get it over the bus (hub.handle)
+            # and pass it to theirs, in the order their copy applied it.
+            rt.send_frames(state, [sid for sid in list(state.sids) if sid != session.sid], update)
             rt.activity(session, pid)
         return {"ok": True}
 
     @on("awareness")
     def awareness(session: Session, data: dict):
+        """Only entries for the socket's own Yjs client ids go on, with the server's identity;
+        the ack lists the client ids dropped because another user's socket holds them."""
         message = v.binary(data)
         project, key, state, _stored = open_doc(session, data)
-        rt.hub.awareness(state, session.sid, message)
+        accepted, dropped = rt.hub.awareness(state, session.sid, message, user_id=session.user_id,
+                                             user_name=session.user_name)
         pid, collection, document_id = key
-        rt.emit("awareness", {"projectId": pid, "collection": collection, "documentId": document_id,
-                              "message": message}, to=doc_room(key), skip_sid=session.sid)
-        return {"ok": True}
+        if accepted is not None:
+            rt.emit("awareness", {"projectId": pid, "collection": collection, "documentId": document_id,
+                                  "message": accepted}, to=doc_room(key), skip_sid=session.sid)
+        return {"ok": True, "dropped": dropped} if dropped else {"ok": True}
 
     @on("yjs_commit")
     def yjs_commit(session: Session, data: dict):
+        """Write the Y.Map "content" through the versioned write path. Under the document's lock,
+        so it never reverts a write it did not see: a write whose server update is still on its
+        way is applied (and sent) first. A commit that would change nothing stores nothing."""
         base = v.base_version(data)
         project, key, state, _stored = open_doc(session, data)
         pid, collection, document_id = key
         existing = ext.content.get(project, collection, document_id, reader=session.user)
         authz.authorize(session.user, "content:edit", project, collection, existing)
-        patch = rt.hub.content_patch(state)
-        with socket_write():
-            document = ext.content.update(project, collection, document_id, patch, session.user, base)
+        skip, store = ysync.sensitive(app, collection), rt.hub.store
+        with store.locked(key):
+            current = ext.content.get(project, collection, document_id, reader=SYSTEM)
+            update, version = store.sync_locked(project.slug, key, current, skip)
+            if update is not None:
+                ysync.announce_update(rt, send_bus, key, update, version, current)
+            rt.hub.catch_up(state)
+            if current.get("version") != base:
+                raise Conflict("version conflict", version=current.get("version"), document=serialize(current))
+            patch = ysync.changed_only(rt.hub.content_patch(state, skip), current)
+            if not patch:
+                return {"ok": True, "version": current["version"], "document": serialize(current),
+                        "unchanged": True}
+            with socket_write(), ysync.yjs_write():
+                document = ext.content.update(project, collection, document_id, patch, session.user, base)
+            store.set_head(project.slug, key, document)
+            state.head_version = max(state.head_version, document["version"])
         announce_content(app, pid, collection, document,
                          stamp(session, pid, collection=collection, documentId=document_id,
                                action="updated", patch=patch, version=document["version"], source="yjs"),

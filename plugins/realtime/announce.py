@@ -1,0 +1,135 @@
+"""How writes and platform events made anywhere reach the rooms: ``content_change`` for each
+socket whose user may view the document, the live Y.Doc following the stored document, kicks
+after a removal or revocation, and job progress. Works from any process of the installation."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+
+from bson import json_util
+
+from core.content import serialize
+from core.events import Event
+
+from . import ysync
+from .credentials import CREDENTIALS_CHANGED, recheck_user
+from .emitter import Emitter
+from .service import Realtime, bus_channel, now_ms
+
+log = logging.getLogger("aladdin.realtime")
+PROGRESS_EVENTS = {"export": "export_progress", "clone": "clone_progress"}
+
+
+# Set while a socket handler writes content: the handler announces its own write (with the
+# patch, skipping the sender's socket), so the content hook below must not announce it again.
+_socket_write: contextvars.ContextVar[bool] = contextvars.ContextVar("aladdin_realtime_socket_write",
+                                                                    default=False)
+
+
+@contextlib.contextmanager
+def socket_write():
+    token = _socket_write.set(True)
+    try:
+        yield
+    finally:
+        _socket_write.reset(token)
+
+
+def _emitter(app) -> Emitter:
+    """This process's emitter, or a write-only one where the plugin has no Socket.IO server."""
+    rt: Realtime | None = app.extensions.get("realtime")
+    return rt.emitter if rt is not None else Emitter(app)
+
+
+def announce_content(app, project_id: str, collection: str, document: dict, payload: dict, *,
+                     skip_sid: str | None = None, event: str = "content_change") -> None:
+    """Send a room event about ``document`` (a stored document: the one a viewer must be
+    allowed to see) to the project's sockets whose user may view it, on every server process.
+
+    Socket.IO rooms cannot filter per recipient, so the event goes over the realtime bus with
+    the document (BSON types kept, for the read filter) and each server process delivers it to
+    its own sockets in the room after ``content.can_view`` (:meth:`Realtime.deliver_content`).
+    Works from any process: the publishing one needs no Socket.IO server."""
+    ext = app.extensions["aladdin"]
+    message = {"t": "content", "o": None, "k": None, "project": project_id, "collection": collection,
+               "event": event, "data": payload, "skip": skip_sid,
+               "doc": json_util.dumps(document, default=str)}
+    ext.jobs.redis.publish(bus_channel(ext.settings), json.dumps(message))
+
+
+def on_content_write(app, project, collection: str, action: str, document: dict, previous: dict | None,
+                     user) -> None:
+    """Writes made outside the rooms (REST API, CLI, workers) reach the project's room as
+    ``content_change`` with ``source: "api"`` and the whole document (there is no client patch
+    to relay), so open editors see every change however it was made, each socket only if its
+    user may view the document (a deletion: if they could view it before). From any process:
+    see :func:`announce_content`.
+
+    The live Y.Doc follows (:mod:`.ysync`): a deletion closes it everywhere first (so a socket
+    told of the deletion can no longer write into it); any other update that did not come from
+    Yjs becomes a server Yjs update after the event (which unsubscribes sockets whose user may
+    no longer view the document before the update reaches them)."""
+    rt: Realtime | None = app.extensions.get("realtime")
+    ext = app.extensions["aladdin"]
+
+    def send(message: dict) -> None:
+        ext.jobs.redis.publish(bus_channel(ext.settings), json.dumps(message))
+
+    if action == "delete":
+        try:
+            ysync.close_deleted(app, rt, send, project, collection, previous or document)
+        except Exception:  # the document is gone either way: say what is left
+            log.exception("realtime could not close the Yjs state of %s/%s", collection, document.get("_id"))
+    if not _socket_write.get():
+        _announce_write(app, project, collection, action, document, previous, user)
+    if action == "update" and not ysync.from_yjs():
+        ysync.into_live_doc(app, rt, send, project, collection, document)
+
+
+def _announce_write(app, project, collection: str, action: str, document: dict, previous: dict | None,
+                    user) -> None:
+    pid = str(project.id)
+    payload = {"projectId": pid, "collection": collection, "documentId": str(document.get("_id")),
+               "action": f"{action}d", "version": document.get("version"), "source": "api",
+               "userId": str(user.id) if user is not None else None,
+               "userName": (getattr(user, "name", None) or getattr(user, "email", None)) if user else None,
+               "timestamp": now_ms()}
+    if action != "delete":
+        payload["document"] = serialize(document)  # JSON-ready already: ids, dates and bytes as strings
+    decided_by = (previous or document) if action == "delete" else document
+    announce_content(app, pid, collection, decided_by, payload)
+
+
+def on_event(app, event: Event) -> None:
+    """Realtime side of the event sink: kicks on removal, job progress to the project room."""
+    rt: Realtime | None = app.extensions.get("realtime")
+    if event.name == "project.created" and rt is not None and event.details.get("slug"):
+        rt.hub.prepare(event.details["slug"])
+        return
+    if event.name == CREDENTIALS_CHANGED and event.resource_id:
+        # A token revoked, a user deleted or changed: each process re-checks its sockets of the
+        # user (this one's first), after the near cache has dropped the old answer everywhere.
+        ext = app.extensions["aladdin"]
+        if rt is not None:
+            recheck_user(rt, event.resource_id)
+        ext.jobs.redis.publish(bus_channel(ext.settings), json.dumps(
+            {"t": "credentials", "o": rt.process_id if rt else None, "k": None, "user": event.resource_id}))
+        return
+    if event.name == "member.removed" and event.project_id and event.resource_id:
+        ext = app.extensions["aladdin"]
+        message = {"t": "kick", "o": rt.process_id if rt else None, "k": None,
+                   "project": event.project_id, "user": event.resource_id}
+        if rt is not None:  # this process's sockets first, then every other server's
+            rt.kick(event.project_id, event.resource_id)
+        ext.jobs.redis.publish(bus_channel(ext.settings), json.dumps(message))
+        return
+    prefix = event.name.split(".", 1)[0]
+    if prefix in PROGRESS_EVENTS and event.project_id:
+        details = json.loads(json.dumps(dict(event.details), default=str))
+        payload = {**details, "projectId": event.project_id, "event": event.name,
+                   "jobId": details.get("jobId") or event.resource_id,
+                   "timestamp": event.timestamp.isoformat() + "Z"}
+        _emitter(app).to_project(event.project_id, PROGRESS_EVENTS[prefix], payload)

@@ -1,0 +1,78 @@
+// A stock y-protocols Awareness peer on Aladdin's /collab namespace: syncs one document, announces
+// its own state (claiming a name that is not its own), tries to forge and remove another client's
+// entry, then reports what it sees and, once revoked, when and why it was disconnected.
+// Usage: node awareness_peer.mjs <url> <token> <projectId> <collection> <documentId> <victimClientId>
+// Prints one JSON object per line: {t: "ready", ...}, then {t: "access_revoked"} / {t: "disconnect"}.
+import { io } from "socket.io-client";
+import * as Y from "yjs";
+import * as syncProtocol from "y-protocols/sync";
+import * as awarenessProtocol from "y-protocols/awareness";
+import * as encoding from "lib0/encoding";
+import * as decoding from "lib0/decoding";
+
+const [url, token, projectId, collection, documentId, victimArg] = process.argv.slice(2);
+const victim = Number(victimArg);
+const ref = { projectId, collection, documentId };
+const doc = new Y.Doc();
+const awareness = new awarenessProtocol.Awareness(doc);
+const REMOTE = "server";
+const say = (obj) => console.log(JSON.stringify(obj));
+const fail = (msg) => { console.error(msg); process.exit(1); };
+setTimeout(() => fail("timed out"), 60000);
+
+const socket = io(`${url}/collab`, { auth: { token }, transports: ["websocket"], reconnection: false });
+const frame = (write) => {
+  const encoder = encoding.createEncoder();
+  encoding.writeVarUint(encoder, 0);
+  write(encoder);
+  return encoding.toUint8Array(encoder);
+};
+let synced;
+const syncedPromise = new Promise((resolve) => { synced = resolve; });
+
+socket.on("connect_error", (err) => fail(`connect_error ${err.message}`));
+socket.on("yjs", (data) => {
+  const decoder = decoding.createDecoder(new Uint8Array(data.message));
+  if (decoding.readVarUint(decoder) !== 0) return;
+  const encoder = encoding.createEncoder();
+  encoding.writeVarUint(encoder, 0);
+  const type = syncProtocol.readSyncMessage(decoder, encoder, doc, REMOTE);
+  if (encoding.length(encoder) > 1) socket.emit("yjs", { ...ref, message: encoding.toUint8Array(encoder) });
+  if (type === syncProtocol.messageYjsSyncStep2) synced();
+});
+socket.on("awareness", (data) => {
+  awarenessProtocol.applyAwarenessUpdate(awareness, new Uint8Array(data.message), REMOTE);
+});
+socket.on("access_revoked", (data) => say({ t: "access_revoked", data, at: Date.now() }));
+socket.on("disconnect", (reason) => {
+  say({ t: "disconnect", reason, at: Date.now() });
+  process.exit(0);
+});
+
+const send = (clients, from = awareness) =>
+  socket.emitWithAck("awareness", { ...ref, message: awarenessProtocol.encodeAwarenessUpdate(from, clients) });
+
+socket.on("connect", async () => {
+  const join = await socket.emitWithAck("join", { projectId });
+  if (!join.ok) fail(`join refused ${JSON.stringify(join)}`);
+  const ack = await socket.emitWithAck("yjs", { ...ref, message: frame((e) => syncProtocol.writeSyncStep1(e, doc)) });
+  if (!ack.ok) fail(`sync refused ${JSON.stringify(ack)}`);
+  await syncedPromise;
+  await new Promise((r) => setTimeout(r, 300)); // the snapshot of the peers' states
+
+  // Its own state, under a name that is not its user's.
+  awareness.setLocalState({ user: { name: "Somebody Else", color: "#123456" }, cursor: { anchor: 5 } });
+  const own = await send([doc.clientID]);
+  // A second Awareness with the victim's client id: set a forged state, then remove the entry.
+  const forgerDoc = new Y.Doc();
+  forgerDoc.clientID = victim;
+  const forger = new awarenessProtocol.Awareness(forgerDoc);
+  forger.setLocalState({ user: { name: "Forged" }, cursor: { anchor: 999 } });
+  for (let i = 0; i < 40; i++) forger.setLocalStateField("cursor", { anchor: 999 + i }); // a higher clock
+  const forged = await send([victim], forger);
+  awarenessProtocol.removeAwarenessStates(forger, [victim], "forger");
+  const removed = await send([victim], forger);
+  await new Promise((r) => setTimeout(r, 300));
+  const states = Object.fromEntries([...awareness.getStates()].map(([id, st]) => [id, st]));
+  say({ t: "ready", clientID: doc.clientID, acks: { own, forged, removed }, states });
+});

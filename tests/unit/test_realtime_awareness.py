@@ -1,0 +1,67 @@
+"""Awareness ownership (issue 12 point 5) at the unit level: claims, takeovers, renewals, stamping."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis
+from pycrdt import Doc, Text
+
+from plugins.realtime.awareness import AwarenessOwners, encode_awareness, stamp_state, update_clients
+from plugins.realtime.awareness import parse_awareness
+
+KEY = ("p" * 24, "scenes", "d" * 24)
+
+
+@pytest.fixture
+def pair(redis_server):
+    client = redis.Redis.from_url(redis_server)
+    prefix = "test-aw-" + uuid.uuid4().hex[:8]
+    # Two server processes sharing one Redis.
+    return AwarenessOwners(client, prefix, "proc-a"), AwarenessOwners(client, prefix, "proc-b")
+
+
+def test_a_claim_holds_across_processes_until_released(pair):
+    a, b = pair
+    assert a.claim(KEY, "sid-1", "alice", [1, 2]) == set()
+    assert a.claim(KEY, "sid-1", "alice", [1]) == set()           # its own: no round trip needed
+    assert b.claim(KEY, "sid-9", "mallory", [1, 2, 3]) == {1, 2}  # another user, another process
+    assert a.claim(KEY, "sid-2", "mallory", [1]) == {1}           # another user, same process
+    assert a.release(KEY, "sid-1") == {1, 2}
+    assert b.claim(KEY, "sid-9", "mallory", [1]) == set()
+
+
+def test_the_same_user_takes_over_and_the_old_socket_then_removes_nothing(pair):
+    a, b = pair
+    assert a.claim(KEY, "old", "alice", [7]) == set()
+    assert b.claim(KEY, "new", "alice", [7]) == set()
+    assert a.release(KEY, "old") == set()   # not its any more: no removal is broadcast for it
+    assert b.release(KEY, "new") == {7}
+
+
+def test_renewal_forgets_claims_taken_over_and_releases_closed_sockets(pair):
+    a, b = pair
+    a.claim(KEY, "old", "alice", [7])
+    a.claim(KEY, "gone", "bob", [8])
+    b.claim(KEY, "new", "alice", [7])
+    a.renew(lambda key, sid: sid != "gone")
+    assert b.claim(KEY, "x", "carol", [8]) == set()  # released by the renewal
+    assert b.claim(KEY, "x", "carol", [7]) == {7}    # still alice's (new), not retaken by the renewal
+    assert a.release(KEY, "old") == set()
+
+
+def test_identity_is_stamped_and_other_fields_stay():
+    state = stamp_state({"user": {"name": "Boss", "color": "#f00"}, "userId": "x", "cursor": 3}, "u1", "Ann")
+    assert state == {"user": {"name": "Ann", "color": "#f00", "id": "u1"}, "userId": "u1", "userName": "Ann",
+                     "cursor": 3}
+    assert stamp_state({"user": "Boss"}, "u1", "Ann")["user"] == {"id": "u1", "name": "Ann"}
+
+
+def test_encoding_round_trips_and_update_clients_reads_the_writers():
+    entries = [(5, 2, {"a": 1}), (6, 3, None)]
+    assert parse_awareness(encode_awareness(entries)) == entries
+    doc = Doc()
+    doc.get("t", type=Text).insert(0, "hi")
+    assert update_clients(doc.get_update()) == [doc.client_id]
+    assert update_clients(b"\x00\x00") == []
