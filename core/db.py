@@ -10,6 +10,7 @@ import os
 import threading
 import uuid
 import weakref
+from typing import Any, Iterator, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 import mongoengine
@@ -168,6 +169,76 @@ def estimated_count(collection) -> int:
             except Exception:  # noqa: BLE001 - a store without a row count: the generic way
                 pass
     return collection.estimated_document_count()
+
+
+# Ids per ``$in`` query on a MongoDB server (the ``_id`` index answers it; far below 16 MB).
+SERVER_ID_CHUNK = 5000
+# mongomock tests every candidate against the whole ``$in`` list: small lists keep it linear.
+MOCK_ID_CHUNK = 16
+# Deletes commit per document there anyway: a longer list only adds its comparisons.
+EMBEDDED_DELETE_CHUNK = 100
+
+
+def find_by_ids(collection, ids: Sequence[Any], query: dict | None = None,
+                projection: dict | None = None) -> Iterator[dict]:
+    """The documents of ``collection`` whose ``_id`` is in ``ids`` and that match ``query`` (a
+    filter; ``None``: any), each the caller's own copy, at a cost per id independent of the
+    collection's size and of how many ids are asked at once. ``projection`` may narrow what a
+    server sends (the embedded store returns whole documents either way).
+
+    A server answers ``$in`` queries of :data:`SERVER_ID_CHUNK` ids from the ``_id`` index.
+    litemongo's ``find`` would cost far more than the documents it returns: its first query on
+    a collection decodes every document to build an in-memory index, each candidate is tested
+    against the whole ``$in`` list, each result is deep-copied after decoding, and its cursor
+    copies its remaining results on every step (quadratic in the result count). So there the
+    keys are read straight from the collection's SQLite table (primary-key lookups, decoded
+    once: the copy is already the caller's) and ``query`` is matched by the same matcher
+    litemongo's ``find`` uses."""
+    ids = list(ids)
+    if not ids:
+        return iter(())
+    table = _lite_table(collection)
+    if table is not None:
+        return _lite_find_by_ids(collection._store, table, ids, query)
+    chunk = MOCK_ID_CHUNK if is_embedded(collection.database) else SERVER_ID_CHUNK
+    return _find_in_chunks(collection, ids, query, projection, chunk)
+
+
+def delete_by_ids(collection, ids: Sequence[Any]) -> int:
+    """Delete the documents of ``collection`` whose ``_id`` is in ``ids``; how many there were.
+
+    In ``$in`` lists sized for the backend: the embedded stores test each candidate against the
+    whole list, so one ``delete_many`` of a 50,000-document clone's ids would cost 50,000²."""
+    ids = list(ids)
+    chunk = EMBEDDED_DELETE_CHUNK if is_embedded(collection.database) else SERVER_ID_CHUNK
+    return sum(collection.delete_many({"_id": {"$in": ids[start:start + chunk]}}).deleted_count
+               for start in range(0, len(ids), chunk))
+
+
+def _find_in_chunks(collection, ids: list, query: dict | None, projection: dict | None,
+                    chunk: int) -> Iterator[dict]:
+    for start in range(0, len(ids), chunk):
+        part: dict = {"_id": {"$in": ids[start:start + chunk]}}
+        yield from collection.find({"$and": [part, query]} if query else part, projection)
+
+
+def _lite_table(collection):
+    """litemongo's SQLite table behind ``collection`` (``None`` on other backends)."""
+    table = getattr(getattr(collection, "_store", None), "_documents", None)
+    return table if callable(getattr(table, "get_many", None)) else None
+
+
+def _lite_find_by_ids(store, table, ids: list, query: dict | None) -> Iterator[dict]:
+    from litemongo._vendor.mongomock.filtering import filter_applies
+
+    store._remove_expired_documents()  # as find() does (a no-op without TTL indexes)
+    try:
+        ids = list(dict.fromkeys(ids))  # like find(): each document once
+    except TypeError:  # pragma: no cover - unhashable ids (embedded documents): as given
+        pass
+    for doc in table.get_many(ids):
+        if query is None or filter_applies(query, doc):
+            yield doc
 
 
 def connection_kwargs(uri: str) -> tuple[dict, str | None]:

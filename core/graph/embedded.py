@@ -3,8 +3,9 @@ database (see EmbeddedGraphStore)."""
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Collection, Iterable, Sequence
 
+from ..db import find_by_ids
 from .base import (DEFAULT_RELATIONSHIP_TYPES, GraphError, GraphStore, NodeRef, Relationship,
                    Row, _check_project, _unique, clamp_depth, relationship_row)
 from .buckets import (BUCKET_BYTES, BUCKETS_COLLECTION, NODES_COLLECTION, RELATIONSHIPS_COLLECTION,
@@ -13,15 +14,6 @@ from .buckets import (BUCKET_BYTES, BUCKETS_COLLECTION, NODES_COLLECTION, RELATI
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pymongo.database
-
-# Keeps each $in/$or query document well under MongoDB's 16 MB limit.
-_QUERY_CHUNK = 1000
-
-
-def _chunks(items: Sequence[Any], size: int = _QUERY_CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
 
 class EmbeddedGraphStore(GraphStore):
     """Graph kept in the project's own database, in bucket documents of "graph_buckets".
@@ -80,10 +72,8 @@ class EmbeddedGraphStore(GraphStore):
 
     @staticmethod
     def _fetch(coll, ids: Sequence[str]) -> dict[str, dict]:
-        docs: dict[str, dict] = {}
-        for chunk in _chunks(list(ids)):
-            docs.update((d["_id"], d) for d in coll.find({"_id": {"$in": list(chunk)}}))
-        return docs
+        # By key: on the embedded document store a find() would first index (decode) every bucket.
+        return {d["_id"]: d for d in find_by_ids(coll, list(ids))}
 
     def _descend(self, coll, family: str,
                  requests: list[_Request]) -> list[tuple[dict, list[_Request]]]:

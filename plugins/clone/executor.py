@@ -20,6 +20,7 @@ from typing import Callable
 
 from bson import ObjectId
 
+from core.db import delete_by_ids, find_by_ids
 from core.errors import AladdinError, Conflict
 from core.events import emit
 from core.graph import NodeRef, Relationship, relationship_row
@@ -46,7 +47,7 @@ def check_preserved_ids(app, plan: ClonePlan) -> None:
     db = app.extensions["aladdin"].db.project(plan.target.slug)
     taken: list[str] = []
     for collection, ids in plan.new_ids_by_collection().items():
-        taken += [str(d["_id"]) for d in db[collection].find({"_id": {"$in": ids}}, {"_id": 1})]
+        taken += [str(d["_id"]) for d in find_by_ids(db[collection], ids, None, {"_id": 1})]
     if taken:
         raise Conflict(f"{len(taken)} document id(s) already exist in the target project",
                        ids=sorted(taken)[:100])
@@ -188,7 +189,7 @@ class Executor:
         db = self.ext.db.project(plan.target.slug)
         for collection, ids in self._inserted:
             try:
-                db[collection].delete_many({"_id": {"$in": ids}})
+                delete_by_ids(db[collection], ids)
             except Exception as exc:  # noqa: BLE001
                 problems.append(f"{collection}: {exc}")
         for key in self._copied_keys:

@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 
 from core.api import authorized_project, ext
 from core.content import COLLECTION_RE
+from core.db import find_by_ids
 from core.errors import AladdinError, NotFound
 from core.graph import GraphError, InvalidRelationshipType, NodeRef, Relationship
 from core.models import JobRecord, isoformat
@@ -149,7 +150,7 @@ def visible_neighbourhood(project, reader, root: NodeRef, answer: dict, depth: i
                 except (InvalidId, TypeError):
                     pass
             if oids:
-                visible = {str(d["_id"]) for d in db[collection].find(rf.combine({"_id": {"$in": oids}}), {"_id": 1})}
+                visible = {str(d["_id"]) for d in find_by_ids(db[collection], oids, rf.query, {"_id": 1})}
         hidden.update((collection, i) for i in ids if i not in visible)
     if not hidden:
         return answer

@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+from bson import ObjectId
 
 from core.db import _ThreadLocalLiteMongo
 
@@ -49,18 +50,26 @@ def test_concurrent_threads_get_distinct_clients_and_see_each_others_writes(tmp_
 
 
 def test_embedded_databases_are_recognised_and_counted_without_a_scan(tmp_path, monkeypatch):
-    """The clone planner sizes its lookups by these: the thread-local wrapper once hid litemongo
-    from the check (5,000-id $in lists on a store that tests each candidate against the list)."""
+    """Lookups are sized by these: the thread-local wrapper once hid litemongo from the check
+    (5,000-id $in lists on a store that tests each candidate against the list)."""
     import mongomock
 
-    from core.db import estimated_count, is_embedded
-    from plugins.clone.lookups import EMBEDDED_LOOKUP_CHUNK, lookup_chunk
+    from core.db import estimated_count, find_by_ids, is_embedded
 
     store = _ThreadLocalLiteMongo(str(tmp_path / "mongo"))
     db = store["proj"]
     db["c"].insert_many([{"n": n} for n in range(25)])
     assert is_embedded(db) and is_embedded(mongomock.MongoClient()["x"])
-    assert lookup_chunk(db) == EMBEDDED_LOOKUP_CHUNK
     coll = db["c"]
+    ids = [d["_id"] for d in coll.find({}, sort=[("n", 1)])]
+    expected = list(coll.find({"_id": {"$in": ids[:10]}, "n": {"$gte": 5}}))
+    # By key from litemongo's table: its find() (an index of the whole collection, a deep copy
+    # per result) is never asked, and the matches are exactly find()'s.
+    monkeypatch.setattr(type(coll), "find", lambda *a, **k: pytest.fail("went through find()"))
+    got = list(find_by_ids(coll, ids[:10] + [ObjectId()], {"n": {"$gte": 5}}))
+    assert got == expected and [d["n"] for d in got] == list(range(5, 10))
+    got[0]["n"] = -1  # the caller's own copy
+    assert [d["n"] for d in find_by_ids(coll, ids[5:6])] == [5]
+    monkeypatch.undo()
     monkeypatch.setattr(type(coll), "count_documents", lambda *a, **k: pytest.fail("decoded every document"))
     assert estimated_count(coll) == 25
