@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import signal
-import subprocess
 import sys
 
 import click
@@ -51,8 +51,14 @@ def cli():
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--demo", is_flag=True, help="Seed the demo project first (if missing) and print its tokens.")
 @click.option("--no-worker", is_flag=True, help="Do not start an RQ worker beside the server.")
-def serve(host, port, demo, no_worker):
+@click.option("--migrate", "apply_migrations", is_flag=True,
+              help="Apply pending migrations at start on a MongoDB server too (embedded stores always do).")
+def serve(host, port, demo, no_worker, apply_migrations):
     """Serve the REST API and Socket.IO on one port (embedded mode also runs a worker)."""
+    from werkzeug.serving import make_server
+
+    from . import __version__
+
     app = get_app()
     ext = app.extensions["aladdin"]
     # A read rule lists cannot apply would fail every list of its collection: refuse to start
@@ -62,32 +68,63 @@ def serve(host, port, demo, no_worker):
         for problem in problems:
             click.echo(f"policy error: {problem}", err=True)
         sys.exit(1)
-    base = f"http://{host}:{port}"
-    if not ext.settings.public_url:
-        ext.settings.public_url = base
-    if demo:
-        from .demo import seed_demo
-
-        with app.app_context():
-            info = seed_demo(app, base)
-        _print_demo(info)
-    if ext.settings.embedded_redis and not no_worker:
-        from .jobs import spawn_worker
-
-        ext.worker_process = spawn_worker()
-    click.echo(f"Aladdin {base}  API docs: {base}/api/v1/docs  OpenAPI: {base}/api/v1/openapi.json")
-    # Process managers stop services with SIGTERM: exit through `finally` (and atexit, which stops
-    # the embedded Redis) instead of dying on the spot and orphaning the worker and Redis.
+    # Bind first: a taken port is one line and exit 1, before anything is started or printed.
+    try:
+        server = make_server(host, port, app, threaded=True)
+    except OSError as exc:
+        reason = "address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        click.echo(f"error: cannot listen on {host}:{port}: {reason} (another server running? choose --port)",
+                   err=True)
+        sys.exit(1)
+    supervisor = None
+    # Process managers stop services with SIGTERM: leave through `finally` like Ctrl-C does, so
+    # the worker and (for the last process of the installation) the embedded Redis stop too.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
-        ext.socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, use_reloader=False)
+        with app.app_context():
+            _migrate_at_start(app, apply_migrations)
+        base = f"http://{host}:{server.port}"
+        if not ext.settings.public_url:
+            ext.settings.public_url = base
+        if demo:
+            from .demo import seed_demo
+
+            with app.app_context():
+                _print_demo(seed_demo(app, base))
+        if ext.settings.embedded_redis and not no_worker:
+            from .jobs import WorkerSupervisor
+
+            supervisor = ext.worker_process = WorkerSupervisor().start()
+        # One line, and the honest one: this is Werkzeug's threaded server (Werkzeug's own
+        # "development server" warning is not printed because its run_simple is not used).
+        click.echo(f"Aladdin {__version__} serving {base}  API docs: {base}/api/v1/docs  "
+                   f"(built-in threaded server; for production see README, Deploying; Ctrl-C stops)")
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
     finally:
-        if ext.worker_process:
-            ext.worker_process.terminate()  # RQ's warm shutdown: the running job finishes first
-            try:
-                ext.worker_process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                ext.worker_process.kill()
+        server.server_close()
+        if supervisor is not None:
+            supervisor.stop()
+        ext.close()
+
+
+def _migrate_at_start(app, apply: bool) -> None:
+    """Embedded stores (a first run) migrate themselves; a MongoDB server is migrated by its
+    operator (``aladdin migrate`` or ``serve --migrate``), so pending migrations refuse to start."""
+    from .db import is_embedded_uri
+    from .migrations_runner import migrate, status
+
+    pending = [row for row in status(app) if not row["applied"]]
+    if not pending:
+        return
+    if not (apply or is_embedded_uri(app.extensions["aladdin"].settings.mongodb_uri)):
+        names = ", ".join(sorted({f"{row['migration']} on {row['database']}" for row in pending}))
+        click.echo(f"error: {len(pending)} pending migration{'s' if len(pending) != 1 else ''} ({names}); "
+                   f"run `aladdin migrate` first (or start with `serve --migrate`)", err=True)
+        sys.exit(1)
+    for name, database in migrate(app):
+        click.echo(f"migrated: applied {name} to {database}")
 
 
 @cli.command()
@@ -284,8 +321,11 @@ def migrate(app, show_status):
     from .migrations_runner import migrate as run, status
 
     if show_status:
-        for row in status(app):
+        rows = status(app)
+        for row in rows:
             click.echo(f"{'applied' if row['applied'] else 'pending'}  {row['migration']}  {row['database']}")
+        pending = sum(not row["applied"] for row in rows)
+        click.echo(f"{pending} pending; run `aladdin migrate` to apply them" if pending else "all migrations applied")
         return
     done = run(app)
     for name, database in done:
