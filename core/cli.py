@@ -35,7 +35,7 @@ def with_app(fn):
             try:
                 return fn(app, *args, **kwargs)
             except AladdinError as exc:
-                raise click.ClickException(exc.message)
+                raise click.ClickException(exc.describe())
 
     return wrapper
 
@@ -167,6 +167,23 @@ def users_create(app, email, name):
     click.echo(token)
 
 
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array instead of a table.")
+@with_app
+def users_list(app, as_json):
+    """Every user with their live token count and project count."""
+    from collections import Counter
+
+    from .models import ApiToken, Membership, User
+
+    tokens = Counter(str(t.user.id) for t in ApiToken.objects(revoked=False).only("user").no_dereference())
+    projects_of = Counter(m.userId for m in Membership.objects.only("userId"))
+    rows = [{**user.to_json(), "tokens": tokens[str(user.id)], "projects": projects_of[str(user.id)]}
+            for user in User.objects.order_by("email")]
+    _print_rows(rows, as_json, [("email", "EMAIL"), ("name", "NAME"), ("projects", "PROJECTS"),
+                                ("tokens", "TOKENS"), ("id", "ID")], empty="no users yet; add one with `users create EMAIL`")
+
+
 @users.command("revoke-tokens")
 @click.argument("email")
 @click.option("--name", default=None, help="Only the tokens issued under this name.")
@@ -185,6 +202,40 @@ def users_revoke_tokens(app, email, name):
 @cli.group()
 def projects():
     """Projects and members."""
+
+
+@projects.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array instead of a table.")
+@with_app
+def projects_list(app, as_json):
+    """Every project with its owner and member count."""
+    from collections import Counter
+
+    from .models import Membership, Project, User
+
+    members = Counter(m.projectId for m in Membership.objects.only("projectId"))
+    emails = {str(u.id): u.email for u in User.objects.only("email")}
+    rows = [{**project.to_json(), "owner": emails.get(project.ownerId, project.ownerId),
+             "members": members[str(project.id)]} for project in Project.objects.order_by("slug")]
+    _print_rows(rows, as_json, [("slug", "SLUG"), ("name", "NAME"), ("owner", "OWNER"), ("members", "MEMBERS"),
+                                ("id", "ID")], empty="no projects yet; add one with `projects create NAME --owner EMAIL`")
+
+
+def _print_rows(rows: list[dict], as_json: bool, columns: list[tuple[str, str]], empty: str) -> None:
+    """A table with aligned columns (headers first), or the rows as JSON for scripts."""
+    import json
+
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        click.echo(empty)
+        return
+    cells = [[header for _, header in columns]] + [["" if row.get(key) is None else str(row[key]) for key, _ in columns]
+                                                    for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    for line in cells:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
 
 
 @projects.command("create")

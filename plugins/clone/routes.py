@@ -9,7 +9,6 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from core.api import authorized_project, ext
-from core.content import COLLECTION_RE
 from core.errors import AladdinError, NotFound
 from core.graph import GraphError, InvalidRelationshipType, NodeRef, Relationship
 from core.models import JobRecord, isoformat
@@ -86,8 +85,7 @@ def create_clone_blueprint() -> Blueprint:
 def _existing_node(project, data: dict) -> NodeRef:
     """A node that names an existing document of ``project`` (404 otherwise)."""
     collection, ident = data["collection"], data["id"]
-    if not COLLECTION_RE.match(collection) or collection not in ext().content_types:
-        raise NotFound(f"unknown collection {collection!r}")
+    ext().content.content_type(collection)  # NotFound naming the valid collections
     try:
         oid = ObjectId(ident)
     except (InvalidId, TypeError):
