@@ -6,6 +6,7 @@ import errno
 import functools
 import os
 import signal
+import socket
 import sys
 
 import click
@@ -55,7 +56,7 @@ def cli():
               help="Apply pending migrations at start on a MongoDB server too (embedded stores always do).")
 def serve(host, port, demo, no_worker, apply_migrations):
     """Serve the REST API and Socket.IO on one port (embedded mode also runs a worker)."""
-    from werkzeug.serving import make_server
+    from werkzeug.serving import make_server, select_address_family
 
     from . import __version__
 
@@ -68,14 +69,16 @@ def serve(host, port, demo, no_worker, apply_migrations):
         for problem in problems:
             click.echo(f"policy error: {problem}", err=True)
         sys.exit(1)
-    # Bind first: a taken port is one line and exit 1, before anything is started or printed.
+    # Bind first: a taken port is one line and exit 1, before anything is started or printed
+    # (Werkzeug's make_server would print two lines of its own; handed a bound socket, it binds nothing).
     try:
-        server = make_server(host, port, app, threaded=True)
+        listener = socket.create_server((host, port), family=select_address_family(host, port))
     except OSError as exc:
         reason = "address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
-        click.echo(f"error: cannot listen on {host}:{port}: {reason} (another server running? choose --port)",
-                   err=True)
+        hint = " (another server running? choose --port)" if exc.errno == errno.EADDRINUSE else ""
+        click.echo(f"error: cannot listen on {host}:{port}: {reason}{hint}", err=True)
         sys.exit(1)
+    server = make_server(host, port, app, threaded=True, fd=listener.fileno())
     supervisor = None
     # Process managers stop services with SIGTERM: leave through `finally` like Ctrl-C does, so
     # the worker and (for the last process of the installation) the embedded Redis stop too.
@@ -104,6 +107,7 @@ def serve(host, port, demo, no_worker, apply_migrations):
         pass
     finally:
         server.server_close()
+        listener.close()
         if supervisor is not None:
             supervisor.stop()
         ext.close()
