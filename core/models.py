@@ -193,6 +193,9 @@ class JobRecord(AppDocument):
     error = me.StringField()
     batchId = me.StringField()
     attempts = me.IntField(default=0)
+    #: One entry per attempt that did not finish: {attempt, startedAt, progress, outcome, error}
+    #: (outcome "error", or "abandoned" when its worker died), so a retried job's earlier progress stays readable.
+    history = me.ListField(me.DictField())
     createdAt = me.DateTimeField(default=utcnow)
     startedAt = me.DateTimeField()
     completedAt = me.DateTimeField()
