@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import errno
 import functools
 import os
 import signal
-import socket
 import sys
 
 import click
@@ -56,9 +54,8 @@ def cli():
               help="Apply pending migrations at start on a MongoDB server too (embedded stores always do).")
 def serve(host, port, demo, no_worker, apply_migrations):
     """Serve the REST API and Socket.IO on one port (embedded mode also runs a worker)."""
-    from werkzeug.serving import make_server, select_address_family
-
     from . import __version__
+    from .serving import listen_or_exit, migrate_at_start
 
     app = get_app()
     ext = app.extensions["aladdin"]
@@ -69,23 +66,14 @@ def serve(host, port, demo, no_worker, apply_migrations):
         for problem in problems:
             click.echo(f"policy error: {problem}", err=True)
         sys.exit(1)
-    # Bind first: a taken port is one line and exit 1, before anything is started or printed
-    # (Werkzeug's make_server would print two lines of its own; handed a bound socket, it binds nothing).
-    try:
-        listener = socket.create_server((host, port), family=select_address_family(host, port))
-    except OSError as exc:
-        reason = "address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
-        hint = " (another server running? choose --port)" if exc.errno == errno.EADDRINUSE else ""
-        click.echo(f"error: cannot listen on {host}:{port}: {reason}{hint}", err=True)
-        sys.exit(1)
-    server = make_server(host, port, app, threaded=True, fd=listener.fileno())
+    server = listen_or_exit(app, host, port)
     supervisor = None
     # Process managers stop services with SIGTERM: leave through `finally` like Ctrl-C does, so
     # the worker and (for the last process of the installation) the embedded Redis stop too.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         with app.app_context():
-            _migrate_at_start(app, apply_migrations)
+            migrate_at_start(app, apply_migrations)
         base = f"http://{host}:{server.port}"
         if not ext.settings.public_url:
             ext.settings.public_url = base
@@ -107,28 +95,9 @@ def serve(host, port, demo, no_worker, apply_migrations):
         pass
     finally:
         server.server_close()
-        listener.close()
         if supervisor is not None:
             supervisor.stop()
         ext.close()
-
-
-def _migrate_at_start(app, apply: bool) -> None:
-    """Embedded stores (a first run) migrate themselves; a MongoDB server is migrated by its
-    operator (``aladdin migrate`` or ``serve --migrate``), so pending migrations refuse to start."""
-    from .db import is_embedded_uri
-    from .migrations_runner import migrate, status
-
-    pending = [row for row in status(app) if not row["applied"]]
-    if not pending:
-        return
-    if not (apply or is_embedded_uri(app.extensions["aladdin"].settings.mongodb_uri)):
-        names = ", ".join(sorted({f"{row['migration']} on {row['database']}" for row in pending}))
-        click.echo(f"error: {len(pending)} pending migration{'s' if len(pending) != 1 else ''} ({names}); "
-                   f"run `aladdin migrate` first (or start with `serve --migrate`)", err=True)
-        sys.exit(1)
-    for name, database in migrate(app):
-        click.echo(f"migrated: applied {name} to {database}")
 
 
 @cli.command()
