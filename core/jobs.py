@@ -27,6 +27,8 @@ DEFAULT_QUEUE = "aladdin"
 WORKER_TTL = 30
 JOB_MONITORING_INTERVAL = 10
 MAINTENANCE_INTERVAL = 20
+#: Set for serve's embedded worker: the pid of the serve process it must not outlive.
+SERVE_PID_VARIABLE = "ALADDIN_SERVE_PID"
 #: A worker whose last heartbeat is older than this is not counted alive by ``/healthz``.
 HEARTBEAT_STALE_SECONDS = WORKER_TTL + 15
 #: The function every job runs; RQ imports it by name in the worker.
@@ -104,7 +106,8 @@ def spawn_worker() -> subprocess.Popen:
     cli = Path(__file__).resolve().parent.parent / "cli.py"
     # Its own process group, so that when it dies its RQ scheduler (a forked child that would
     # run on forever) can be stopped with it; Ctrl-C reaches it through serve's warm shutdown.
-    return subprocess.Popen([sys.executable, str(cli), "worker"], env=dict(os.environ), start_new_session=True)
+    env = {**os.environ, SERVE_PID_VARIABLE: str(os.getpid())}  # the worker stops if serve dies
+    return subprocess.Popen([sys.executable, str(cli), "worker"], env=env, start_new_session=True)
 
 
 def _kill_group(pgid: int) -> None:

@@ -277,3 +277,16 @@ def test_serve_demo_shows_the_same_tokens_on_every_start(tmp_path, servers):
         assert server.proc.wait(timeout=60) == 0
         assert redis_servers(data) == []
     assert tokens[0] == tokens[1] and len(tokens[0]) == 2
+
+
+def test_a_killed_serve_leaves_neither_its_worker_nor_redis(tmp_path, servers):
+    """SIGKILL gives serve no chance to stop anything: its worker notices it is orphaned and
+    shuts down warm, and being the installation's last process it stops the embedded Redis."""
+    data = tmp_path / "data"
+    server = start(servers, data, True)
+    tree = family(server.proc)
+    assert worker_children(server.proc) and len(redis_servers(data)) == 1
+    server.proc.kill()
+    server.proc.wait(timeout=30)
+    wait_until(lambda: not [p for p in tree if _alive(p.pid)] and not redis_servers(data),
+               "the orphaned worker and Redis to stop", timeout=60, log=server.log)
