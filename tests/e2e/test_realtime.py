@@ -219,7 +219,8 @@ def test_writes_made_outside_the_rooms_reach_them(connect, installation, server)
     version_3 = [d for d in viewer.received("content_change")
                  if d["documentId"] == doc_id and d["version"] == 3 and d["action"] == "updated"]
     assert len(version_3) == 1 and version_3[0]["patch"] == {"content.mood": "calm"} and "source" not in version_3[0]
-    assert not [d for d in editor.received("content_change") if d["documentId"] == doc_id and d["version"] == 3]
+    assert not [d for d in editor.received("content_change")
+                if d["documentId"] == doc_id and d["version"] == 3 and d["action"] == "updated"]
 
 
 def test_content_change_respects_roles(connect, installation):
