@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from typing import Any
 
 from flask import Flask
 from flask_smorest import Api
 
 from . import __version__
+from .api.docs_assets import REDOC_URL, SWAGGER_UI_URL
 from .authz import Authorizer, plugin_policy_origins, policy_origins
 from .content import ContentService, ContentType
 from .crypto import ContentCodec, KeyRing
@@ -44,6 +46,17 @@ class Aladdin:
     near_cache: NearCache = None
     public_endpoints: set = dataclasses.field(default_factory=set)
     worker_process: Any = None
+    #: Set when the process shuts down cleanly: background threads stop quietly instead of
+    #: reporting the connections that close under them.
+    stopping: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+    def close(self) -> None:
+        """Release this app's connections; the last process of an installation stops its embedded Redis."""
+        self.stopping.set()
+        if self.near_cache is not None:
+            self.near_cache.close()
+        self.jobs.close()
+        self.db.close()
 
     def role_of(self, user_id: str, project_id: str) -> str | None:
         return self.pm.hook.aladdin_resolve_role(app=self.app, user_id=user_id, project_id=project_id)
@@ -69,9 +82,11 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
         OPENAPI_URL_PREFIX="/api/v1",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        # Served by the app itself from pinned PyPI packages (core/api/docs_assets.py): no CDN.
+        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_URL,
+        OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None},  # its default sends the spec to an online validator
         OPENAPI_REDOC_PATH="redoc",
-        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js",
+        OPENAPI_REDOC_URL=REDOC_URL,
         API_SPEC_OPTIONS={
             "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
             "security": [{"bearerAuth": []}],
@@ -142,9 +157,9 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
     pm.hook.aladdin_socketio(socketio=socketio, app=app)
     pm.hook.aladdin_startup(app=app)
     if start_worker:
-        from .jobs import spawn_worker
+        from .jobs import WorkerSupervisor
 
-        ext.worker_process = spawn_worker()
+        ext.worker_process = WorkerSupervisor().start()
     return app
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import os
 import signal
-import subprocess
 import sys
 
 import click
@@ -35,7 +34,7 @@ def with_app(fn):
             try:
                 return fn(app, *args, **kwargs)
             except AladdinError as exc:
-                raise click.ClickException(exc.message)
+                raise click.ClickException(exc.describe())
 
     return wrapper
 
@@ -51,8 +50,13 @@ def cli():
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--demo", is_flag=True, help="Seed the demo project first (if missing) and print its tokens.")
 @click.option("--no-worker", is_flag=True, help="Do not start an RQ worker beside the server.")
-def serve(host, port, demo, no_worker):
+@click.option("--migrate", "apply_migrations", is_flag=True,
+              help="Apply pending migrations at start on a MongoDB server too (embedded stores always do).")
+def serve(host, port, demo, no_worker, apply_migrations):
     """Serve the REST API and Socket.IO on one port (embedded mode also runs a worker)."""
+    from . import __version__
+    from .serving import listen_or_exit, migrate_at_start
+
     app = get_app()
     ext = app.extensions["aladdin"]
     # A read rule lists cannot apply would fail every list of its collection: refuse to start
@@ -62,32 +66,38 @@ def serve(host, port, demo, no_worker):
         for problem in problems:
             click.echo(f"policy error: {problem}", err=True)
         sys.exit(1)
-    base = f"http://{host}:{port}"
-    if not ext.settings.public_url:
-        ext.settings.public_url = base
-    if demo:
-        from .demo import seed_demo
-
-        with app.app_context():
-            info = seed_demo(app, base)
-        _print_demo(info)
-    if ext.settings.embedded_redis and not no_worker:
-        from .jobs import spawn_worker
-
-        ext.worker_process = spawn_worker()
-    click.echo(f"Aladdin {base}  API docs: {base}/api/v1/docs  OpenAPI: {base}/api/v1/openapi.json")
-    # Process managers stop services with SIGTERM: exit through `finally` (and atexit, which stops
-    # the embedded Redis) instead of dying on the spot and orphaning the worker and Redis.
+    server = listen_or_exit(app, host, port)
+    supervisor = None
+    # Process managers stop services with SIGTERM: leave through `finally` like Ctrl-C does, so
+    # the worker and (for the last process of the installation) the embedded Redis stop too.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
-        ext.socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, use_reloader=False)
+        with app.app_context():
+            migrate_at_start(app, apply_migrations)
+        base = f"http://{host}:{server.port}"
+        if not ext.settings.public_url:
+            ext.settings.public_url = base
+        if demo:
+            from .demo import seed_demo
+
+            with app.app_context():
+                _print_demo(seed_demo(app, base))
+        if ext.settings.embedded_redis and not no_worker:
+            from .jobs import WorkerSupervisor
+
+            supervisor = ext.worker_process = WorkerSupervisor().start()
+        # One line, and the honest one: this is Werkzeug's threaded server (Werkzeug's own
+        # "development server" warning is not printed because its run_simple is not used).
+        click.echo(f"Aladdin {__version__} serving {base}  API docs: {base}/api/v1/docs  "
+                   f"(built-in threaded server; for production see README, Deploying; Ctrl-C stops)")
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
     finally:
-        if ext.worker_process:
-            ext.worker_process.terminate()  # RQ's warm shutdown: the running job finishes first
-            try:
-                ext.worker_process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                ext.worker_process.kill()
+        server.server_close()
+        if supervisor is not None:
+            supervisor.stop()
+        ext.close()
 
 
 @cli.command()
@@ -130,6 +140,23 @@ def users_create(app, email, name):
     click.echo(token)
 
 
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array instead of a table.")
+@with_app
+def users_list(app, as_json):
+    """Every user with their live token count and project count."""
+    from collections import Counter
+
+    from .models import ApiToken, Membership, User
+
+    tokens = Counter(str(t.user.id) for t in ApiToken.objects(revoked=False).only("user").no_dereference())
+    projects_of = Counter(m.userId for m in Membership.objects.only("userId"))
+    rows = [{**user.to_json(), "tokens": tokens[str(user.id)], "projects": projects_of[str(user.id)]}
+            for user in User.objects.order_by("email")]
+    _print_rows(rows, as_json, [("email", "EMAIL"), ("name", "NAME"), ("projects", "PROJECTS"),
+                                ("tokens", "TOKENS"), ("id", "ID")], empty="no users yet; add one with `users create EMAIL`")
+
+
 @users.command("revoke-tokens")
 @click.argument("email")
 @click.option("--name", default=None, help="Only the tokens issued under this name.")
@@ -148,6 +175,40 @@ def users_revoke_tokens(app, email, name):
 @cli.group()
 def projects():
     """Projects and members."""
+
+
+@projects.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array instead of a table.")
+@with_app
+def projects_list(app, as_json):
+    """Every project with its owner and member count."""
+    from collections import Counter
+
+    from .models import Membership, Project, User
+
+    members = Counter(m.projectId for m in Membership.objects.only("projectId"))
+    emails = {str(u.id): u.email for u in User.objects.only("email")}
+    rows = [{**project.to_json(), "owner": emails.get(project.ownerId, project.ownerId),
+             "members": members[str(project.id)]} for project in Project.objects.order_by("slug")]
+    _print_rows(rows, as_json, [("slug", "SLUG"), ("name", "NAME"), ("owner", "OWNER"), ("members", "MEMBERS"),
+                                ("id", "ID")], empty="no projects yet; add one with `projects create NAME --owner EMAIL`")
+
+
+def _print_rows(rows: list[dict], as_json: bool, columns: list[tuple[str, str]], empty: str) -> None:
+    """A table with aligned columns (headers first), or the rows as JSON for scripts."""
+    import json
+
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        click.echo(empty)
+        return
+    cells = [[header for _, header in columns]] + [["" if row.get(key) is None else str(row[key]) for key, _ in columns]
+                                                    for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    for line in cells:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
 
 
 @projects.command("create")
@@ -284,8 +345,11 @@ def migrate(app, show_status):
     from .migrations_runner import migrate as run, status
 
     if show_status:
-        for row in status(app):
+        rows = status(app)
+        for row in rows:
             click.echo(f"{'applied' if row['applied'] else 'pending'}  {row['migration']}  {row['database']}")
+        pending = sum(not row["applied"] for row in rows)
+        click.echo(f"{pending} pending; run `aladdin migrate` to apply them" if pending else "all migrations applied")
         return
     done = run(app)
     for name, database in done:

@@ -164,7 +164,8 @@ class ContentService:
     def content_type(self, collection: str) -> ContentType:
         ctype = self._ext.content_types.get(collection)
         if ctype is None:
-            raise NotFound(f"unknown collection {collection!r}")
+            # Content types are public (the OpenAPI document lists them): name the valid ones.
+            raise NotFound(f"unknown collection {collection!r}; valid: {', '.join(sorted(self._ext.content_types))}")
         return ctype
 
     def collection(self, project, collection: str):

@@ -146,6 +146,13 @@ class _ThreadLocalLiteDatabase:
         return self._tl_client
 
 
+def is_embedded_uri(uri: str) -> bool:
+    """Whether ``uri`` names the embedded default store (litemongo under the data dir), which
+    the installation manages itself -- ``serve`` migrates it at start. Anything else, including
+    ``mongomock://`` (a per-process stand-in for a server), is treated as an operator's database."""
+    return uri.startswith("litemongo://")
+
+
 def is_embedded(db) -> bool:
     """Whether ``db`` (a database handle) lives in an embedded store (litemongo, mongomock)
     rather than on a MongoDB server: their query costs differ (see :func:`estimated_count`)."""

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from bson import ObjectId
 
+from .crypto import DecryptionError
 from .media import media_key
-from .models import ApiToken, Membership, Project, User
+from .models import ApiToken, Membership, Project, User, hash_token
 from .projects import add_member, create_project
 
 DEMO_SLUG = "demo-film"
@@ -31,7 +32,11 @@ def make_scene_video(path: Path, seconds: float = 2.0, color: str = "navy", tone
 
 
 def seed_demo(app, base_url: str) -> dict:
-    """Create the demo once; on later runs issue fresh tokens for the same users."""
+    """Create the demo once; later runs show the same users' same tokens.
+
+    Tokens are stored hashed, so showing one again needs its plain text: the demo tokens (and
+    only they) are also kept encrypted with the installation's keyring (``ApiToken.sealed``).
+    A token that was revoked, or sealed under a key since removed, is replaced by a new one."""
     users = []
     for email, name in (("director@demo.aladdin", "Dana Director"), ("writer@demo.aladdin", "Wes Writer")):
         user = User.objects(email=email).first() or User(email=email, name=name).save()
@@ -42,11 +47,24 @@ def seed_demo(app, base_url: str) -> dict:
         project = create_project(app, director, "Demo Film", DEMO_SLUG, "A tiny production to try Aladdin on.")
         add_member(app, project, writer, "collaborator", director)
         _seed_content(app, project, director)
-    tokens = [ApiToken.issue(u, name="demo") for u in users]
+    keyring = app.extensions["aladdin"].keyring
+    tokens = [_sealed_token(u, keyring) or ApiToken.issue(u, name="demo", keyring=keyring) for u in users]
     roles = {m.userId: m.role for m in Membership.objects(projectId=str(project.id))}
     return {"baseUrl": base_url, "project": {"id": str(project.id), "slug": project.slug},
             "users": [{"email": u.email, "role": roles.get(str(u.id), "-"), "token": t}
                       for u, t in zip(users, tokens)]}
+
+
+def _sealed_token(user, keyring) -> str | None:
+    """The plain text of ``user``'s live demo token, if one was sealed with a key ``keyring`` has."""
+    for row in ApiToken.objects(user=user, name="demo", revoked=False, sealed__ne=None).order_by("-createdAt"):
+        try:
+            token = keyring.decrypt(row.sealed, associated=row.tokenHash.encode())
+        except DecryptionError:
+            continue  # sealed under a key this installation no longer has
+        if hash_token(token) == row.tokenHash:
+            return token
+    return None
 
 
 def _seed_content(app, project, user) -> None:

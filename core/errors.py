@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from flask_smorest import abort as smorest_abort
 
@@ -12,12 +12,22 @@ class AladdinError(Exception):
 
     status: int = 400
 
-    def __init__(self, message: str, status: int | None = None, **extra: Any):
+    def __init__(self, message: str, status: int | None = None, *,
+                 detail: str | Callable[[], str] | None = None, **extra: Any):
         super().__init__(message)
         self.message = message
         if status is not None:
             self.status = status
         self.extra = extra
+        #: For the command line only (an operator's own terminal), never in an HTTP answer: what
+        #: the message leaves out on purpose, e.g. which project a 404 is about. A callable is
+        #: called only when shown, so HTTP requests never pay for it.
+        self.detail = detail
+
+    def describe(self) -> str:
+        """The message with its operator detail, for the command line."""
+        detail = self.detail() if callable(self.detail) else self.detail
+        return f"{self.message}: {detail}" if detail else self.message
 
 
 class WriteRefused(AladdinError):

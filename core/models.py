@@ -112,13 +112,19 @@ class ApiToken(AppDocument):
     createdAt = me.DateTimeField(default=utcnow)
     lastUsedAt = me.DateTimeField()
     revoked = me.BooleanField(default=False)
+    #: Only for tokens issued with a keyring (the demo users'): the token encrypted with the
+    #: installation's key, bound to its hash, so ``serve --demo`` can show the same one again.
+    sealed = me.StringField()
     meta = {"collection": "api_tokens"}
 
     @classmethod
-    def issue(cls, user: User, name: str = "default") -> str:
-        """Create a token for ``user`` and return it; only its hash is kept."""
+    def issue(cls, user: User, name: str = "default", keyring=None) -> str:
+        """Create a token for ``user`` and return it; only its hash is kept (and, given a
+        ``keyring``, its ciphertext: ``core.demo`` shows the demo users' tokens again)."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        cls(user=user, tokenHash=hash_token(token), prefix=token[:8], name=name).save()
+        digest = hash_token(token)
+        sealed = keyring.encrypt(token, associated=digest.encode()) if keyring is not None else None
+        cls(user=user, tokenHash=digest, prefix=token[:8], name=name, sealed=sealed).save()
         return token
 
     @classmethod
@@ -187,6 +193,9 @@ class JobRecord(AppDocument):
     error = me.StringField()
     batchId = me.StringField()
     attempts = me.IntField(default=0)
+    #: One entry per attempt that did not finish: {attempt, startedAt, progress, outcome, error}
+    #: (outcome "error", or "abandoned" when its worker died), so a retried job's earlier progress stays readable.
+    history = me.ListField(me.DictField())
     createdAt = me.DateTimeField(default=utcnow)
     startedAt = me.DateTimeField()
     completedAt = me.DateTimeField()

@@ -48,8 +48,17 @@ def find_project(ref: str, *, raw: bool = False) -> Project | dict:
     if doc is None and isinstance(ref, str) and SLUG_RE.match(ref):
         doc = collection.find_one({"slug": ref})
     if doc is None:
-        raise NotFound("project not found")
+        raise NotFound("project not found", detail=lambda: f"no project has the slug or id {ref!r}; "
+                                                           f"valid: {', '.join(project_slugs()) or 'none yet'}")
     return doc if raw else Project._from_son(doc)
+
+
+def project_slugs(user=None) -> list[str]:
+    """Every project's slug, or those ``user`` is a member of (for messages that list choices)."""
+    if user is None:
+        return sorted(p.slug for p in Project.objects.only("slug"))
+    ids = {m.projectId for m in Membership.objects(userId=str(user.id)).only("projectId")}
+    return sorted(p.slug for p in Project.objects(id__in=list(ids)).only("slug"))
 
 
 def create_project(app, owner: User, name: str, slug: str | None = None, description: str = "") -> Project:

@@ -11,7 +11,7 @@ from typing import Any
 
 from rq import Worker
 
-from .jobs import DEFAULT_QUEUE
+from .jobs import DEFAULT_QUEUE, JOB_MONITORING_INTERVAL, MAINTENANCE_INTERVAL, SERVE_PID_VARIABLE, WORKER_TTL
 
 _process_app = None
 _process_pid = None
@@ -49,5 +49,26 @@ def run_worker(app, queues: list[str] | None = None, burst: bool = False, with_s
     """Run an RQ worker for ``app`` (forks per job; jobs reconnect to MongoDB after the fork)."""
     set_process_app(app)
     ext = app.extensions["aladdin"]
-    worker = Worker(queues or [DEFAULT_QUEUE], connection=ext.jobs.redis)
-    worker.work(burst=burst, with_scheduler=with_scheduler)
+    if os.environ.get(SERVE_PID_VARIABLE, "").isdigit():
+        _stop_when_orphaned(int(os.environ[SERVE_PID_VARIABLE]))
+    worker = Worker(queues or [DEFAULT_QUEUE], connection=ext.jobs.redis, worker_ttl=WORKER_TTL,
+                    job_monitoring_interval=JOB_MONITORING_INTERVAL, maintenance_interval=MAINTENANCE_INTERVAL)
+    try:
+        worker.work(burst=burst, with_scheduler=with_scheduler)
+    finally:
+        app.extensions["aladdin"].close()
+
+
+def _stop_when_orphaned(parent_pid: int) -> None:
+    """serve's worker lives in its own process group (so serve can stop what it leaves behind);
+    should serve die without stopping it (SIGKILL), RQ's warm shutdown is requested here."""
+    import signal
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="aladdin-orphan-watch", daemon=True).start()

@@ -57,8 +57,9 @@ def authorized_project_ref(pid: str, action: str, collection: str | None = None,
 
 
 def register_core_api(app, api) -> None:
-    from . import content, files, media, plugins_api, projects, system
+    from . import content, docs_assets, files, media, plugins_api, projects, system
 
     for module in (system, projects, content, media, files, plugins_api):
         bp = module.create_blueprint()
         api.register_blueprint(bp)
+    app.register_blueprint(docs_assets.create_blueprint())  # plain Flask: not part of the OpenAPI document

@@ -97,7 +97,7 @@ class Authorizer:
         proj = self.project_resource(project)
         role = actor.role_in(proj)
         if role is None:
-            raise NotFound("project not found")
+            raise NotFound("project not found", detail=lambda: _no_role_detail(user, proj.slug))
         if collection is not None and document is not None and not self.can_view(actor, project, collection, document):
             raise NotFound("document not found")
         if action == READ and collection is not None and document is not None:
@@ -180,3 +180,12 @@ class Authorizer:
 
 
 __all__ = ["Authorizer", "DECISION_CACHE_SIZE", "EVERYTHING"]
+
+
+def _no_role_detail(user, slug: str) -> str:
+    from ..projects import project_slugs
+
+    email = getattr(user, "email", None)
+    if not email:
+        return f"no role in project {slug!r}"
+    return f"{email} has no role in project {slug!r}; {email} can see: {', '.join(project_slugs(user)) or 'no project'}"

@@ -125,8 +125,7 @@ class Planner:
 
     def _plan(self) -> ClonePlan:
         opts = self.options
-        if opts.collection not in self.ext.content_types:
-            raise NotFound(f"unknown collection {opts.collection!r}")
+        self.ext.content.content_type(opts.collection)  # NotFound naming the valid collections
         root_id = id_str(opts.document_id)
         roots = self.lookups.fetch(opts.collection, [root_id]) if root_id else []
         if not roots:

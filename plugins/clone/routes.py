@@ -9,7 +9,6 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from core.api import authorized_project, ext
-from core.content import COLLECTION_RE
 from core.db import find_by_ids
 from core.errors import AladdinError, NotFound
 from core.graph import GraphError, InvalidRelationshipType, NodeRef, Relationship
@@ -110,8 +109,7 @@ def _existing_node(project, data: dict, projection: dict | None = {"_id": 1}) ->
     """A node naming a document of ``project`` the caller may view, and that stored document
     (``projection`` of it; ``None``: all of it); 404 otherwise — a hidden document answers exactly like a missing one."""
     collection, ident = data["collection"], data["id"]
-    if not COLLECTION_RE.match(collection) or collection not in ext().content_types:
-        raise NotFound(f"unknown collection {collection!r}")
+    ext().content.content_type(collection)  # NotFound naming the valid collections
     try:
         oid = ObjectId(ident)
     except (InvalidId, TypeError):

@@ -40,6 +40,14 @@ class ExportAcceptedSchema(ma.Schema):
     statusUrl = ma.fields.String()
 
 
+class AttemptSchema(ma.Schema):
+    attempt = ma.fields.Integer()
+    startedAt = ma.fields.String(allow_none=True)
+    progress = ma.fields.Float(metadata={"description": "how far the attempt got"})
+    outcome = ma.fields.String(metadata={"enum": ["error", "abandoned"]})
+    error = ma.fields.String(allow_none=True)
+
+
 class ExportJobSchema(ma.Schema):
     id = ma.fields.String()
     jobId = ma.fields.String()
@@ -56,6 +64,8 @@ class ExportJobSchema(ma.Schema):
     sceneCount = ma.fields.Integer()
     batchId = ma.fields.String(allow_none=True)
     attempts = ma.fields.Integer()
+    history = ma.fields.List(ma.fields.Nested(AttemptSchema), metadata={
+        "description": "earlier attempts that did not finish (a retried job), oldest first"})
     size = ma.fields.Integer(allow_none=True)
     duration = ma.fields.Float(allow_none=True)
 

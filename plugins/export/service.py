@@ -346,7 +346,7 @@ def job_json(app, record: JobRecord, base_url: str = "", *, reader=None, project
         "preset": record.params.get("preset"), "outputFilename": record.params.get("outputFilename"),
         "sceneCount": len(record.params.get("sceneIds") or ()), "batchId": record.batchId,
         "attempts": record.attempts, "size": result.get("size"), "duration": result.get("duration"),
-        "downloadName": result.get("downloadName"),
+        "downloadName": result.get("downloadName"), "history": list(record.history or ()),
     }
 
 

@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 from core.events import emit
-from core.models import JobRecord, Project, utcnow
+from core.models import JobRecord, Project, isoformat, utcnow
 
 from . import service
 from .ffmpeg import RenderError
@@ -69,6 +69,12 @@ def _retries_left() -> int:
     return int(job.retries_left or 0) if job is not None else 0
 
 
+def _remember_attempt(record: JobRecord, outcome: str, error: str) -> None:
+    JobRecord.objects(id=record.id).update_one(push__history={
+        "attempt": record.attempts, "startedAt": isoformat(record.startedAt), "progress": round(record.progress or 0, 1),
+        "outcome": outcome, "error": error})
+
+
 def run_export(app, job_id: str) -> dict:
     """Render export ``job_id``: fetch scenes, render, verify, upload, mark completed.
 
@@ -81,6 +87,9 @@ def run_export(app, job_id: str) -> dict:
     if record.status in service.TERMINAL:
         return {"status": record.status}  # a retry after success, or a reconciled failure
     retries_left = _retries_left()
+    if record.status == "processing" and record.attempts:
+        # The previous attempt's worker died mid-job (RQ re-queued it as abandoned): keep what it reached.
+        _remember_attempt(record, "abandoned", "its worker stopped before the attempt finished")
     JobRecord.objects(id=record.id).update_one(set__status="processing", set__startedAt=utcnow(),
                                                set__progress=0, unset__error=True, inc__attempts=1)
     record.reload()
@@ -97,6 +106,8 @@ def run_export(app, job_id: str) -> dict:
         if retries_left > 0:
             log.warning("export %s attempt %s failed, %s retries left: %s", job_id, record.attempts,
                         retries_left, message)
+            record.reload()
+            _remember_attempt(record, "error", message[:4000])
             JobRecord.objects(id=record.id, status="processing").update_one(
                 set__status="queued", set__progress=0, set__result__lastAttemptError=message[:4000])
         else:

@@ -16,6 +16,7 @@ import uuid
 from typing import Any, Callable
 
 from bson import json_util
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 
 from .awareness import AwarenessOwners
@@ -147,7 +148,8 @@ class Realtime:
         self._subscribed.wait(10)
 
     def _listen(self) -> None:
-        while True:
+        stopping = self.ext.stopping
+        while not stopping.is_set():
             try:
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(self.channel)
@@ -155,9 +157,14 @@ class Realtime:
                 for message in pubsub.listen():
                     if message.get("type") == "message":
                         self._on_bus(message["data"])
-            except Exception:
-                log.exception("realtime bus listener failed; reconnecting")
-                time.sleep(1)
+            except Exception as exc:
+                if stopping.is_set():
+                    return  # the process is shutting down and its Redis connections close under us
+                if isinstance(exc, RedisConnectionError):  # a restarted or unreachable Redis: one line
+                    log.warning("realtime bus lost Redis (%s); reconnecting", exc)
+                else:
+                    log.exception("realtime bus listener failed; reconnecting")
+                stopping.wait(1)
 
     def shutdown(self) -> None:
         """At exit: what the open documents stored since their last compaction is compacted."""
@@ -175,8 +182,7 @@ class Realtime:
                                   namespace=NAMESPACE, to=list(sids), ignore_queue=True)
 
     def _sweep_forever(self) -> None:
-        while True:
-            time.sleep(self.sweep_seconds)
+        while not self.ext.stopping.wait(self.sweep_seconds):
             try:
                 with self.app.app_context():
                     self.sweep()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -97,6 +98,9 @@ class Server:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=2) as resp:
                     if resp.status == 200:
                         return self
+            except urllib.error.HTTPError as exc:
+                if exc.code == 503:  # up, without a worker (serve --no-worker): degraded, not down
+                    return self
             except OSError:
                 time.sleep(0.2)
         raise RuntimeError(f"server did not start: {self.log()}")

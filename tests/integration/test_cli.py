@@ -164,6 +164,89 @@ def test_demo_seeds_users_project_content_and_videos(run, app, client):
     assert first.status_code == 200 and first.data[4:8] == b"ftyp"  # a real MP4
     writer = client.get("/api/v1/projects/demo-film", headers={"Authorization": f"Bearer {tokens[1]}"})
     assert writer.status_code == 200 and writer.json["role"] == "collaborator"
-    # Running it again keeps the data and issues fresh tokens.
+    # Running it again keeps the data and shows the same tokens (sealed with the keyring), minting none.
+    from core.models import ApiToken
+
+    count = ApiToken.objects.count()
     again = run("demo", "--base-url", "http://demo.test").output
-    assert client.get(f"{base}/videos", headers=director).json["total"] == 3 and tokens[0] not in again
+    assert [line.split("token ")[1].strip() for line in again.splitlines() if " token " in line] == tokens
+    assert ApiToken.objects.count() == count
+    assert client.get(f"{base}/videos", headers=director).json["total"] == 3
+    assert all(row.sealed and tokens[0] not in row.sealed for row in ApiToken.objects(name="demo"))
+    # A revoked demo token is replaced, not shown again.
+    run("users", "revoke-tokens", "director@demo.aladdin")
+    third = run("demo", "--base-url", "http://demo.test").output
+    fresh = [line.split("token ")[1].strip() for line in third.splitlines() if " token " in line]
+    assert fresh[0] != tokens[0] and fresh[1] == tokens[1]
+    assert client.get(f"{base}/videos", headers={"Authorization": f"Bearer {fresh[0]}"}).status_code == 200
+
+
+def test_users_list_and_projects_list_as_tables_and_json(run):
+    import json
+
+    assert "no users yet" in run("users", "list").output
+    assert "no projects yet" in run("projects", "list").output
+    run("users", "create", "owner@example.com", "--name", "Olive Owner")
+    run("users", "create", "ed@example.com")
+    run("users", "create", "ed@example.com")  # a second token
+    run("projects", "create", "Harbour Lights", "--owner", "owner@example.com", "--slug", "harbour")
+    run("projects", "add-member", "harbour", "ed@example.com", "editor")
+    lines = run("users", "list").output.splitlines()
+    assert lines[0].split() == ["EMAIL", "NAME", "PROJECTS", "TOKENS", "ID"]
+    assert [line.split()[0] for line in lines[1:]] == ["ed@example.com", "owner@example.com"]
+    assert lines[1].split()[1:4] == ["ed", "1", "2"]
+    # Aligned: every column starts at the same offset on every line.
+    assert len({line.index(line.split()[-1]) for line in lines[1:]}) == 1
+    assert len({line.find("PROJECTS") if i == 0 else None for i, line in enumerate(lines)} - {None}) == 1
+    users = json.loads(run("users", "list", "--json").output)
+    assert [(u["email"], u["projects"], u["tokens"]) for u in users] == [("ed@example.com", 1, 2),
+                                                                      ("owner@example.com", 1, 1)]
+    table = run("projects", "list").output.splitlines()
+    assert table[0].split() == ["SLUG", "NAME", "OWNER", "MEMBERS", "ID"]
+    assert table[1].split()[:5] == ["harbour", "Harbour", "Lights", "owner@example.com", "2"]
+    projects = json.loads(run("projects", "list", "--json").output)
+    assert [(p["slug"], p["owner"], p["members"], p["database"]) for p in projects] == [
+        ("harbour", "owner@example.com", 2, "open_harbour")]
+
+
+def test_errors_name_what_they_mean_and_list_the_valid_choices(run, app):
+    from core.models import User
+    from core.projects import find_project
+    from plugins.clone.cli import clone_command
+
+    cli.add_command(clone_command)  # plugin commands join the group in main(), before any app
+
+    run("users", "create", "owner@example.com")
+    run("users", "create", "outsider@example.com")
+    run("projects", "create", "Harbour", "--owner", "owner@example.com", "--slug", "harbour")
+    run("projects", "create", "Storm", "--owner", "outsider@example.com", "--slug", "storm")
+    missing = run("projects", "add-member", "harbr", "outsider@example.com", "viewer", code=1).output
+    assert "project not found: no project has the slug or id 'harbr'; valid: harbour, storm" in missing
+    owner = User.objects(email="owner@example.com").first()
+    scene = app.extensions["aladdin"].content.create(find_project("harbour"), "scenes",
+                                                     {"content": {"title": "One"}}, owner)
+    hidden = run("clone", "harbour", "scenes", str(scene["_id"]), "--to", "storm", code=1).output
+    assert "owner@example.com has no role in project 'storm'; owner@example.com can see: harbour" in hidden
+    typo = run("clone", "harbour", "scene", str(scene["_id"]), "--to", "harbour", code=1).output
+    valid = ", ".join(sorted(app.extensions["aladdin"].content_types))
+    assert f"unknown collection 'scene'; valid: {valid}" in typo and "characters, episodes" in typo
+    assert "Traceback" not in missing + hidden + typo
+
+
+def test_unknown_collection_over_http_lists_valid_ones_but_project_404s_reveal_nothing(client, team):
+    headers = team["owner"].headers
+    r = client.get("/api/v1/projects/team-film/content/scene", headers=headers)
+    assert r.status_code == 404 and r.json["message"].startswith("unknown collection 'scene'; valid: ")
+    assert "scenes" in r.json["message"]
+    # Unknown project and a project the caller has no role in answer alike, naming nothing.
+    unknown = client.get("/api/v1/projects/nowhere", headers=team["outsider"].headers)
+    hidden = client.get("/api/v1/projects/team-film", headers=team["outsider"].headers)
+    assert unknown.status_code == hidden.status_code == 404
+    assert unknown.json == hidden.json == {"code": 404, "status": "Not Found", "message": "project not found"}
+
+
+def test_migrate_status_says_what_to_do(run):
+    out = run("migrate", "--status").output
+    assert out.strip().splitlines()[-1] in {"all migrations applied"} or "pending; run `aladdin migrate`" in out
+    run("migrate")
+    assert run("migrate", "--status").output.strip().splitlines()[-1] == "all migrations applied"

@@ -60,24 +60,27 @@ def _alive(pid: int | None) -> bool:
 
 
 class Server:
-    def __init__(self, data_dir: Path, worker: bool):
+    def __init__(self, data_dir: Path, worker: bool, *args: str, port: int | None = None, **env: str):
         self.data_dir = data_dir
-        self.port = _free_port()
+        self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = _embedded_env(data_dir)
-        self.log = data_dir.parent / "serve.log"
-        args = [sys.executable, "cli.py", "serve", "--port", str(self.port)] + ([] if worker else ["--no-worker"])
+        self.env = {**_embedded_env(data_dir), "PYTHONUNBUFFERED": "1", **env}
+        self.log = data_dir.parent / f"serve-{self.port}.log"
+        args = [sys.executable, "cli.py", "serve", "--port", str(self.port), *args] + (
+            [] if worker else ["--no-worker"])
         # Own session: teardown can kill the server and anything it spawned, and nothing else.
         self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=open(self.log, "wb"),
                                      stderr=subprocess.STDOUT, start_new_session=True)
         self.session = requests.Session()
 
-    def wait_ready(self) -> None:
+    def wait_ready(self, worker: bool = False) -> None:
+        """Until /healthz answers (200 once a worker heartbeats, when one is expected)."""
         deadline = time.monotonic() + STARTUP_DEADLINE
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"serve exited early:\n{self.log.read_text()}"
             try:
-                if self.session.get(self.url + "/healthz", timeout=2).status_code == 200:
+                code = self.session.get(self.url + "/healthz", timeout=2).status_code
+                if code == 200 or (code == 503 and not worker):
                     return
             except requests.ConnectionError:
                 pass
@@ -118,7 +121,7 @@ def start_server(tmp_path):
     def start(worker: bool = False) -> Server:
         server = Server(tmp_path / "data", worker)
         servers.append(server)
-        server.wait_ready()
+        server.wait_ready(worker)
         return server
 
     yield start

