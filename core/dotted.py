@@ -1,8 +1,8 @@
 """Writing user-given dotted paths (PATCH keys, clone overrides) into a document.
 
 ``content.cast.0.line`` walks objects by key and lists by index. A write never changes a
-container's type: an index out of range, a path through a scalar, or a value that would turn an
-object or a list into something else is a :class:`PathError` (422) naming the path."""
+container's type: an index out of range, a path through a scalar, or a value that would turn a
+list into an object or an object into a list is a :class:`PathError` (422) naming the path."""
 
 from __future__ import annotations
 
@@ -51,10 +51,12 @@ def _parent(doc: dict, parts: list[str], dotted: str, create: bool) -> Any:
 
 
 def _same_container(old: Any, new: Any) -> bool:
+    """A list never becomes an object nor an object a list (the shape of the data-loss bug:
+    ``cast`` turned into ``{"0": ...}``); replacing a value by a plain value is a field's update."""
     if isinstance(old, dict):
-        return isinstance(new, dict)
+        return not isinstance(new, list)
     if isinstance(old, list):
-        return isinstance(new, list)
+        return not isinstance(new, dict)
     return True
 
 
