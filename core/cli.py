@@ -62,9 +62,17 @@ def serve(host, port, demo, no_worker):
         for problem in problems:
             click.echo(f"policy error: {problem}", err=True)
         sys.exit(1)
-    base = f"http://{host}:{port}"
-    if not ext.settings.public_url:
-        ext.settings.public_url = base
+    if port == 0:  # "any free port": choose it now, so every URL printed or handed out names it
+        import socket
+
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host.strip("[]"), 0))
+            port = probe.getsockname()[1]
+    from .urls import public_base, record_server_url, server_url
+
+    listen = server_url(host, port)
+    record_server_url(ext.settings, listen)
+    base = public_base(app)
     if demo:
         from .demo import seed_demo
 
@@ -75,7 +83,9 @@ def serve(host, port, demo, no_worker):
         from .jobs import spawn_worker
 
         ext.worker_process = spawn_worker()
-    click.echo(f"Aladdin {base}  API docs: {base}/api/v1/docs  OpenAPI: {base}/api/v1/openapi.json")
+    click.echo(f"Aladdin {listen}  API docs: {base}/api/v1/docs  OpenAPI: {base}/api/v1/openapi.json")
+    if base != listen:
+        click.echo(f"public URL (ALADDIN_PUBLIC_URL): {base}")
     # Process managers stop services with SIGTERM: exit through `finally` (and atexit, which stops
     # the embedded Redis) instead of dying on the spot and orphaning the worker and Redis.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
@@ -294,11 +304,14 @@ def migrate(app, show_status):
 
 
 @cli.command()
-@click.option("--base-url", default="http://127.0.0.1:5000", show_default=True)
+@click.option("--base-url", default=None, help="Default: ALADDIN_PUBLIC_URL, else where serve listens.")
 @with_app
 def demo(app, base_url):
     """Seed two users and a demo project with content and three generated scene videos."""
     from .demo import seed_demo
+    from .urls import public_base
+
+    base_url = base_url or public_base(app)
 
     _print_demo(seed_demo(app, base_url))
 

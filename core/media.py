@@ -68,7 +68,11 @@ def media_key(project_slug: str, media_id: ObjectId | str, filename: str) -> str
     return f"projects/{project_slug}/media/{media_id}/{safe_filename(filename)}"
 
 
-def download_url(app, key: str, filename: str | None = None, base_url: str = "") -> str:
+def download_url(app, key: str, filename: str | None = None, content_type: str | None = None) -> str:
+    """A signed download URL of ``key`` on the public base (``core.urls``), never the request's
+    Host; ``content_type`` (the stored, sniffed type) travels with it to the download."""
+    from .urls import public_base
+
     ext = app.extensions["aladdin"]
     return ext.storage.signed_url(key, expires_in=ext.settings.signed_url_ttl, filename=filename,
-                                  base_url=(base_url or ext.settings.public_url).rstrip("/"))
+                                  base_url=public_base(app), content_type=content_type)

@@ -20,7 +20,7 @@ from typing import Callable
 
 from bson import ObjectId
 
-from core.errors import AladdinError, Conflict
+from core.errors import AladdinError, Conflict, without_paths
 from core.events import emit
 from core.graph import NodeRef, Relationship, relationship_row
 
@@ -315,9 +315,10 @@ class _MediaCopier:
 
 
 def _describe(exc: BaseException) -> str:
+    """An error as users read it (clone answers and job records): no server paths in it."""
     if isinstance(exc, AladdinError):
-        return exc.message
-    return f"{type(exc).__name__}: {exc}"[:500]
+        return without_paths(exc.message)
+    return without_paths(f"{type(exc).__name__}: {exc}")[:500]
 
 
 def clone(app, source, target, user, options, *, job_id: str | None = None,

@@ -8,6 +8,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+from core.errors import without_paths
 from core.events import emit
 from core.models import JobRecord, Project, utcnow
 
@@ -91,9 +92,9 @@ def run_export(app, job_id: str) -> dict:
         result = _render_and_store(app, record, workdir, progress)
     except PermanentExportError as exc:
         service.mark_failed(app, record, str(exc))
-        return {"status": "failed", "error": str(exc)}
+        return {"status": "failed", "error": without_paths(str(exc))}
     except Exception as exc:
-        message = str(exc) or type(exc).__name__
+        message = without_paths(str(exc) or type(exc).__name__)
         if retries_left > 0:
             log.warning("export %s attempt %s failed, %s retries left: %s", job_id, record.attempts,
                         retries_left, message)

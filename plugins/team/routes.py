@@ -29,7 +29,10 @@ def invitation_rate_key() -> str:
 
 
 def base_url() -> str:
-    return ext().settings.public_url or request.host_url
+    """Invitation links start at the public base (``core.urls``), never the request's Host."""
+    from core.urls import public_base
+
+    return public_base(ext().app)
 
 
 def create_blueprints() -> list[Blueprint]:
