@@ -9,6 +9,7 @@ from flask import Flask
 
 from . import __version__
 from .authz import Authorizer, plugin_policy_origins, policy_origins
+from .bodies import guard_json_body
 from .content import ContentService, ContentType
 from .crypto import ContentCodec, KeyRing
 from .db import Database
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
 
     register_error_handlers(app)
     app.before_request(authenticate)
+    app.before_request(guard_json_body)  # after authentication: outsiders learn nothing from a 422
     app.after_request(security_headers)
 
     api = AladdinApi()

@@ -29,7 +29,7 @@ def sanitize_filename(name: str, default: str = "export") -> str:
     return name
 
 
-_METADATA_KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+_METADATA_KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}\Z")
 MAX_METADATA_VALUE = 1024
 
 

@@ -30,7 +30,7 @@ from .validation import InvalidMessage
 
 OPERATIONS = "operations"
 CONTENT_MAP = "content"
-FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 EMPTY_UPDATE = b"\x00\x00"
 
 DocKey = tuple  # (projectId, collection, documentId)
