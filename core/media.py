@@ -44,18 +44,35 @@ def sniff(head: bytes) -> set[str]:
     return found
 
 
+# When a signature fits several types and nothing else decides, the first listed is stored.
+_PREFERRED = ("video/mp4", "video/webm", "audio/wav")
+
+
 def check_type(declared: str | None, filename: str, head: bytes) -> str:
-    """The upload's MIME type, refusing unsupported types (415) and files that lie about theirs."""
+    """The type an upload is stored (and later served) as: always one its bytes were sniffed
+    as, never merely what the name suggests. A declared type must agree with the bytes (415
+    otherwise); with none (or ``application/octet-stream``) the name's type is taken if the
+    bytes agree, else the sniffed type. Types outside ``ALLOWED_TYPES`` are 415."""
+    sniffed = sniff(head)
     declared = (declared or "").split(";")[0].strip().lower()
-    if not declared or declared == "application/octet-stream":
-        declared = (mimetypes.guess_type(filename)[0] or "").lower()
-    if declared not in ALLOWED_TYPES:
+    if declared and declared != "application/octet-stream":
+        if declared not in ALLOWED_TYPES:
+            raise AladdinError(f"unsupported media type {declared!r}; allowed: {', '.join(sorted(ALLOWED_TYPES))}",
+                               status=415)
+        if declared not in sniffed:
+            raise AladdinError(f"the file's content does not match its declared type {declared!r}", status=415)
+        return declared
+    guessed = (mimetypes.guess_type(filename)[0] or "").lower()
+    if guessed in sniffed:
+        return guessed
+    if not sniffed:
         raise AladdinError(
-            f"unsupported media type {declared or 'unknown'!r}; allowed: {', '.join(sorted(ALLOWED_TYPES))}",
+            f"unsupported media type {guessed or 'unknown'!r}; allowed: {', '.join(sorted(ALLOWED_TYPES))}",
             status=415)
-    if declared not in sniff(head):
-        raise AladdinError(f"the file's content does not match its declared type {declared!r}", status=415)
-    return declared
+    for preferred in _PREFERRED:
+        if preferred in sniffed:
+            return preferred
+    return sorted(sniffed)[0]
 
 
 def safe_filename(name: str) -> str:

@@ -17,7 +17,7 @@ from core.media import download_url
 from core.models import JobRecord, isoformat, utcnow
 
 from .presets import BUILTIN_PRESETS, Preset, preset_from_dict
-from .sanitize import sanitize_filename
+from .sanitize import display_filename
 
 log = logging.getLogger("aladdin.export")
 
@@ -197,11 +197,13 @@ def hides_scenes(app, project, reader, scene_ids: list[str]) -> bool:
 # ------------------------------------------------------------------------------ queueing
 
 def output_name(raw: str | None, project, preset: Preset | None = None) -> str:
-    """A safe base name (no extension): one path component, no quotes, no leading '-'."""
+    """The export's base name (no extension), Unicode kept for the download name and title:
+    one path component, no quotes or control characters, no leading '-'. Storage keys use an
+    ASCII form of it (``sanitize_filename``)."""
     if raw:
         raw = VIDEO_EXTENSIONS.sub("", str(raw).replace("\\", "/").rsplit("/", 1)[-1])
     default = project.slug + (f"-{preset.id}" if preset else "")
-    return sanitize_filename(raw or default, default=default)
+    return display_filename(raw or default, default=default)
 
 
 def queue_export(app, project, user, *, preset_id: str, output_filename: str | None = None,

@@ -196,7 +196,9 @@ def _render_and_store(app, record: JobRecord, workdir: Path, progress: _Progress
     download_name = f"{name}.{preset.extension}"
     if record.batchId:
         download_name = f"{name}-{preset.id}.{preset.extension}"
-    key = f"projects/{project.slug}/exports/{record.id}/{sanitize_filename(download_name)}"
+    # The key is ASCII (and keeps its extension); the download name and title keep the letters.
+    key = f"projects/{project.slug}/exports/{record.id}/" \
+          f"{sanitize_filename(download_name, default=f'{project.slug}.{preset.extension}')}"
     # The render was verified by render_concat/render_composed; upload only now, atomically.
     size = ext.storage.put_file(output, key, content_type=preset.mime_type)
     return {"storageKey": key, "size": size, "duration": round(info.duration, 3),

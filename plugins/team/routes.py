@@ -115,11 +115,16 @@ def create_blueprints() -> list[Blueprint]:
         @bp.arguments(ActivityArgs, location="query")
         @bp.response(200, LogPageSchema)
         def get(self, args, pid):
-            """What happened in the project, newest first; filter by userId, action, resourceType."""
+            """What happened in the project, newest first; filter by userId, action, resourceType.
+
+            IP addresses, user agents and invitees' e-mail addresses are shown only to callers
+            the policy grants ``team:view_details`` (the owner by default)."""
             project = authorized_project(pid, "project:view")
+            authz = ext().authz
+            personal = authz.is_allowed(g.user, "team:view_details", authz.project_resource(project))
             items, total = activity.query(str(project.id), user_id=args.get("userId"), action=args.get("action"),
                                           resource_type=args.get("resourceType"), limit=args["limit"],
-                                          offset=args["offset"])
+                                          offset=args["offset"], personal=personal)
             return {"items": items, "total": total, "limit": args["limit"], "offset": args["offset"]}
 
     @bp.route("/<pid>/audit")
