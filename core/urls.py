@@ -24,8 +24,11 @@ def server_url(host: str, port: int) -> str:
 
 
 def record_server_url(settings, url: str) -> None:
-    """Called by ``serve``: this process and every other one of the installation use ``url``."""
+    """Called by ``serve``: this process and every other one of the installation use ``url``
+    (with ``ALADDIN_PUBLIC_URL`` set they all use that instead, so nothing is recorded)."""
     settings.server_url = url
+    if settings.public_url:
+        return
     path = Path(settings.data_dir) / SERVER_URL_FILE
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(url + "\n")
