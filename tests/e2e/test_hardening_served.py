@@ -261,3 +261,33 @@ def test_yjs_commits_refuse_operator_keys(plain, installation):
         assert installation.get_doc(doc_id)["version"] == 1
     finally:
         close_all([client])
+
+
+def test_serve_on_port_0_prints_and_records_the_port_it_chose(installation, tmp_path):
+    import re
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALADDIN_")}
+    env.update({**installation.env, "ALADDIN_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"})
+    log = tmp_path / "serve.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "cli.py", "serve", "--no-worker", "--port", "0"], cwd=ROOT,
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not re.search(r"Aladdin http://127\.0\.0\.1:(\d+) ", log.read_text()):
+            time.sleep(0.2)
+        port = int(re.search(r"Aladdin http://127\.0\.0\.1:(\d+) ", log.read_text()).group(1))
+        assert port != 0
+        assert (tmp_path / "data" / "server-url").read_text().strip() == f"http://127.0.0.1:{port}"
+        while time.time() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        else:
+            pytest.fail(log.read_text())
+    finally:
+        proc.terminate()
+        proc.wait(20)
