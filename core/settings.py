@@ -93,7 +93,6 @@ class Settings:
             signed_url_ttl=int(val("SIGNED_URL_TTL", "3600")),
             near_cache_ttl=float(val("NEAR_CACHE_TTL", "60")),
             trusted_proxies=_non_negative_int("TRUSTED_PROXIES", val("TRUSTED_PROXIES", "0")),
-            server_url=val("SERVER_URL", ""),
             extra=extra,
         )
         for key, value in overrides.items():
