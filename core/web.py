@@ -49,16 +49,19 @@ def error_body(status: int, message: str, **extra: Any) -> dict:
     return {"code": status, "status": HTTPStatus(status).phrase, "message": message, **extra}
 
 
+def exception_headers(exc: HTTPException) -> dict:
+    """The headers an HTTP exception answers with besides its body's type: a 405's ``Allow``,
+    a 401's ``WWW-Authenticate``, a 429's ``Retry-After`` ..."""
+    return {name: value for name, value in exc.get_headers() if name.lower() != "content-type"}
+
+
 class AladdinApi(Api):
     """flask-smorest's Api answering HTTP errors (404, 405, 422 ...) the way ours answer: with a
     message, with the exception's own headers (a 405's ``Allow``) and without server paths."""
 
     def handle_http_exception(self, error):
         payload, code, headers = super().handle_http_exception(error)
-        headers = dict(headers or {})
-        for name, value in error.get_headers():
-            if name.lower() != "content-type":
-                headers.setdefault(name, value)
+        headers = {**exception_headers(error), **(headers or {})}
         payload["message"] = without_paths(payload.get("message") or error.description or error.name)
         return payload, code, headers
 
@@ -87,10 +90,7 @@ def register_error_handlers(app: Flask) -> None:
             response = jsonify(error_body(exc.code or 500,
                                           without_paths(exc.description or HTTPStatus(exc.code).phrase)))
             response.status_code = exc.code or 500
-            # The exception's own headers matter: a 405's Allow, a 401's WWW-Authenticate ...
-            for name, value in exc.get_headers():
-                if name.lower() != "content-type":
-                    response.headers[name] = value
+            response.headers.update(exception_headers(exc))
             return response
         log.exception("unhandled error on %s %s", request.method, request.path)
         response = jsonify(error_body(500, "internal error; the server log has the details"))
