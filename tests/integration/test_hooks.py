@@ -522,17 +522,23 @@ def test_aladdin_before_project_delete_refusal_keeps_the_project(hook_app):
 # --- events --------------------------------------------------------------------------------
 
 
+class EventSink:
+    """A plugin recording every event it hears in ``events``."""
+
+    __name__ = "sink"
+
+    def __init__(self):
+        self.events = []
+
+    @hookimpl
+    def aladdin_event(self, app, event):
+        self.events.append(event)
+
+
 def test_aladdin_event_receives_content_created_with_request_details(hook_app):
-    events = []
-
-    class Sink:
-        __name__ = "sink"
-
-        @hookimpl
-        def aladdin_event(self, app, event):
-            events.append(event)
-
-    app = hook_app(Sink())
+    sink = EventSink()
+    events = sink.events
+    app = hook_app(sink)
     people = crew(app)
     assert [e.name for e in events] == ["project.created", "member.added", "member.added"]
     events.clear()
@@ -554,16 +560,9 @@ def test_aladdin_event_receives_content_created_with_request_details(hook_app):
 
 
 def test_forwarded_for_is_believed_only_through_trusted_proxies(hook_app):
-    events = []
-
-    class Sink:
-        __name__ = "sink"
-
-        @hookimpl
-        def aladdin_event(self, app, event):
-            events.append(event)
-
-    app = hook_app(Sink(), trusted_proxies=2)
+    sink = EventSink()
+    events = sink.events
+    app = hook_app(sink, trusted_proxies=2)
     people = crew(app)
     events.clear()
     r = app.test_client().post(characters_url(people["project"]), json={"content": {"name": "Eve"}},
