@@ -7,11 +7,11 @@ import threading
 from typing import Any
 
 from flask import Flask
-from flask_smorest import Api
 
 from . import __version__
 from .api.docs_assets import REDOC_URL, SWAGGER_UI_URL
 from .authz import Authorizer, plugin_policy_origins, policy_origins
+from .bodies import guard_json_body
 from .content import ContentService, ContentType
 from .crypto import ContentCodec, KeyRing
 from .db import Database
@@ -22,7 +22,7 @@ from .plugins import create_plugin_manager
 from .ratelimit import create_limiter
 from .settings import Settings
 from .storage import create_storage
-from .web import authenticate, register_error_handlers
+from .web import AladdinApi, authenticate, register_error_handlers, security_headers
 
 
 @dataclasses.dataclass
@@ -124,10 +124,12 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
 
     register_error_handlers(app)
     app.before_request(authenticate)
+    app.before_request(guard_json_body)  # after authentication: outsiders learn nothing from a 422
+    app.after_request(security_headers)
 
     from apispec.ext.marshmallow import MarshmallowPlugin
 
-    api = Api(spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_namer())})
+    api = AladdinApi(spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_namer())})
     from .api.schemas import ErrorSchema
 
     api.ERROR_SCHEMA = ErrorSchema  # documents the extra fields our errors carry (409's document ...)
@@ -154,6 +156,12 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
     socketio = SocketIO(app, client_manager=manager, async_mode="threading",
                         cors_allowed_origins="*", max_http_buffer_size=2 * 1024 * 1024)
     ext.socketio = socketio
+    if settings.trusted_proxies:
+        # Outermost, so REST and Socket.IO requests alike see the client behind the proxies.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
     pm.hook.aladdin_socketio(socketio=socketio, app=app)
     pm.hook.aladdin_startup(app=app)
     if start_worker:

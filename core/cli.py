@@ -61,12 +61,8 @@ def serve(host, port, demo, no_worker, apply_migrations):
     ext = app.extensions["aladdin"]
     # A read rule lists cannot apply would fail every list of its collection: refuse to start
     # instead, naming the rule (`policy check` says the same).
-    problems = ext.authz.check_reads(sorted(ext.content_types))
-    if problems:
-        for problem in problems:
-            click.echo(f"policy error: {problem}", err=True)
-        sys.exit(1)
-    server = listen_or_exit(app, host, port)
+    _exit_on_policy_problems(ext.authz.check_reads(sorted(ext.content_types)))
+    server = listen_or_exit(app, host, port)  # bound first: `--port 0` has its real port now
     supervisor = None
     # Process managers stop services with SIGTERM: leave through `finally` like Ctrl-C does, so
     # the worker and (for the last process of the installation) the embedded Redis stop too.
@@ -74,9 +70,11 @@ def serve(host, port, demo, no_worker, apply_migrations):
     try:
         with app.app_context():
             migrate_at_start(app, apply_migrations)
-        base = f"http://{host}:{server.port}"
-        if not ext.settings.public_url:
-            ext.settings.public_url = base
+        from .urls import public_base, record_server_url, server_url
+
+        listen = server_url(host, server.port)
+        record_server_url(ext.settings, listen)  # every process of the installation hands out this
+        base = public_base(app)
         if demo:
             from .demo import seed_demo
 
@@ -88,8 +86,10 @@ def serve(host, port, demo, no_worker, apply_migrations):
             supervisor = ext.worker_process = WorkerSupervisor().start()
         # One line, and the honest one: this is Werkzeug's threaded server (Werkzeug's own
         # "development server" warning is not printed because its run_simple is not used).
-        click.echo(f"Aladdin {__version__} serving {base}  API docs: {base}/api/v1/docs  "
+        click.echo(f"Aladdin {__version__} serving {listen}  API docs: {base}/api/v1/docs  "
                    f"(built-in threaded server; for production see README, Deploying; Ctrl-C stops)")
+        if base != listen:
+            click.echo(f"public URL (ALADDIN_PUBLIC_URL): {base}")
         server.serve_forever()
     except KeyboardInterrupt:
         pass
@@ -274,32 +274,33 @@ def policy_check(directory):
     """Load the default, plugin and admin policy files and compile every read rule for lists;
     exit 1 naming the file and line of each problem."""
     from .authz import Authorizer, PolicyError, plugin_policy_origins, policy_origins
+    from .content import is_sensitive
     from .plugins import create_plugin_manager
     from .settings import Settings
 
     settings = Settings.from_env()
     pm = create_plugin_manager(settings.disabled_plugins)
     content_types = {ctype.name: ctype for types in pm.hook.aladdin_content_types() for ctype in (types or ())}
-
-    def sensitive(collection, path):
-        fields = content_types[collection].sensitive_fields if collection in content_types else ()
-        return any(path == f or path.startswith(f + ".") or f.startswith(path + ".") for f in fields)
-
     try:
         origins = policy_origins(plugin_policy_origins(pm), directory or settings.policy_dir)
-        authz = Authorizer(origins, lambda user_id, project_id: None, sensitive=sensitive)
+        authz = Authorizer(origins, lambda user_id, project_id: None,
+                           sensitive=functools.partial(is_sensitive, content_types))
         problems = authz.check_reads(sorted(content_types))
     except PolicyError as exc:
-        click.echo(f"policy error: {exc}", err=True)
-        sys.exit(1)
-    for problem in problems:
-        click.echo(f"policy error: {problem}", err=True)
-    if problems:
-        sys.exit(1)
+        problems = [str(exc)]
+    _exit_on_policy_problems(problems)
     for path, origin in origins.items():
         click.echo(f"ok {path} ({origin})")
     click.echo(f"{len(origins)} policy files load cleanly; content:view rules compile for "
                f"{len(content_types)} collections")
+
+
+def _exit_on_policy_problems(problems: list[str]) -> None:
+    """Print each policy problem (file and line) and exit 1; nothing when there are none."""
+    for problem in problems:
+        click.echo(f"policy error: {problem}", err=True)
+    if problems:
+        sys.exit(1)
 
 
 @policy.command("explain")
@@ -358,22 +359,22 @@ def migrate(app, show_status):
 
 
 @cli.command()
-@click.option("--base-url", default="http://127.0.0.1:5000", show_default=True)
+@click.option("--base-url", default=None, help="Default: ALADDIN_PUBLIC_URL, else where serve listens.")
 @with_app
 def demo(app, base_url):
     """Seed two users and a demo project with content and three generated scene videos."""
     from .demo import seed_demo
+    from .urls import public_base
+
+    base_url = base_url or public_base(app)
 
     _print_demo(seed_demo(app, base_url))
 
 
 def _print_demo(info: dict) -> None:
-    click.echo(f"demo project {info['project']['slug']} ({info['project']['id']})")
-    for user in info["users"]:
-        click.echo(f"  {user['role']:<7} {user['email']:<24} token {user['token']}")
-    click.echo(f"  try: curl -H 'Authorization: Bearer {info['users'][0]['token']}' "
-               f"{info['baseUrl']}/api/v1/projects/{info['project']['slug']}/content/scenes")
-    click.echo(f"  API docs: {info['baseUrl']}/api/v1/docs")
+    from .demo import demo_lines
+
+    click.echo("\n".join(demo_lines(info)))
 
 
 def _add_plugin_commands() -> None:

@@ -16,6 +16,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo import ReturnDocument
 
+from .bodies import MAX_DEPTH, bad_text
 from .db import estimated_count, is_embedded
 from .dotted import apply_dotted
 from .errors import Conflict, NotFound, WriteRefused
@@ -25,7 +26,7 @@ from .models import isoformat, utcnow
 
 log = logging.getLogger("aladdin.content")
 
-COLLECTION_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+COLLECTION_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}\Z")
 # Fields the platform owns: clients cannot set them through the API.
 PLATFORM_FIELDS = ("projectId", "createdBy", "createdAt", "updatedAt", "version")
 CLONE_FIELDS = ("clonedFrom", "isClone", "cloneDepth", "originalCreator")
@@ -145,7 +146,40 @@ def unset_path(doc: dict, dotted: str) -> None:
         node.pop(parts[-1], None)
 
 
-PATCH_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+){0,15}$")
+def check_content(value: Any, where: str = "content") -> None:
+    """The one rule for what ``content`` may hold, applied by every write path (REST POST and
+    PATCH, socket ``content_change``, Yjs commits, plugins): keys are strings that neither start
+    with ``$`` nor contain ``.`` (MongoDB would read them as operators and paths), no string
+    holds a NUL or a lone surrogate, nesting stays within ``bodies.MAX_DEPTH``. Iterative, so a
+    deep value cannot exhaust the stack. Raises ``WriteRefused`` (422)."""
+    stack = [(value, where, 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise WriteRefused(f"{path} is nested deeper than {MAX_DEPTH} levels", status=422)
+        if isinstance(node, dict):
+            for key, item in node.items():
+                check_content_key(key, path)
+                stack.append((item, f"{path}.{key}" if len(path) < 200 else path, depth + 1))
+        elif isinstance(node, (list, tuple)):
+            stack.extend((item, path, depth + 1) for item in node)
+        elif isinstance(node, str) and (problem := bad_text(node)):
+            raise WriteRefused(f"a value in {path} {problem}", status=422)
+
+
+def check_content_key(key: Any, where: str = "content") -> None:
+    """One key inside ``content`` (see :func:`check_content`); ``WriteRefused`` (422) if refused."""
+    if not isinstance(key, str) or not key:
+        raise WriteRefused(f"keys in {where} must be non-empty strings", status=422)
+    problem = bad_text(key)
+    if problem is None and (key.startswith("$") or "." in key):
+        problem = "starts with '$' or contains '.'"
+    if problem:
+        raise WriteRefused(f"content key {key[:80]!r} in {where} is not allowed: it {problem}",
+                           status=422)
+
+
+PATCH_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+){0,15}\Z")
 
 
 class ContentService:
@@ -221,11 +255,7 @@ class ContentService:
 
     def is_sensitive(self, collection: str, path: str) -> bool:
         """Is the stored field ``path`` (or part of it) encrypted at rest in ``collection``?"""
-        ctype = self._ext.content_types.get(collection)
-        for field in (ctype.sensitive_fields if ctype else ()):
-            if path == field or path.startswith(field + ".") or field.startswith(path + "."):
-                return True
-        return False
+        return is_sensitive(self._ext.content_types, collection, path)
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -259,6 +289,8 @@ class ContentService:
             "cloneDepth": 0,
             "originalCreator": str(user.id) if user else None,
         }
+        check_content(data.get("content") or {})
+        check_content(data.get("relatedDocuments") or [], "relatedDocuments")
         document.update(copy.deepcopy(data))
         self._before(project, collection, "create", document, None, user)
         self._ext.codec.encrypt_document(ctype, document)
@@ -275,9 +307,18 @@ class ContentService:
         a stale writer gets ``Conflict`` carrying the current document to rebase on."""
         ctype = self.content_type(collection)
         writable = ("content", "relatedDocuments", *[f for f in ctype.fields if f not in ctype.readonly_fields])
-        for key in patch:
-            if not isinstance(key, str) or not PATCH_KEY_RE.match(key) or key.split(".")[0] not in writable:
+        for key, value in patch.items():
+            if isinstance(key, str) and key.startswith("content."):
+                # Content keys follow the same rule as a POST's: one check, the same answer.
+                for part in key.split(".")[1:]:
+                    check_content_key(part, "content")
+                if not PATCH_KEY_RE.match(key):
+                    raise WriteRefused(f"invalid content key {key[8:]!r}", status=422)
+                check_content(value, key)
+            elif not isinstance(key, str) or not PATCH_KEY_RE.match(key) or key.split(".")[0] not in writable:
                 raise WriteRefused(f"field {key!r} cannot be changed", status=400)
+            elif key == "content":
+                check_content(value)
         coll = self.collection(project, collection)
         previous = self.get(project, collection, doc_id, reader=SYSTEM)
         if base_version is not None and previous.get("version") != base_version:
@@ -321,6 +362,13 @@ class ContentService:
         errors = ctype.schema(partial=True).validate(body)
         if errors:
             raise WriteRefused("invalid document", status=422, errors=errors)
+
+
+def is_sensitive(content_types: dict, collection: str, path: str) -> bool:
+    """Does the stored field ``path`` of ``collection`` hold, or lie inside, an encrypted field?"""
+    ctype = content_types.get(collection)
+    return any(path == field or path.startswith(field + ".") or field.startswith(path + ".")
+               for field in (ctype.sensitive_fields if ctype else ()))
 
 
 def ensure_indexes(db, content_types: Iterable[ContentType]) -> None:

@@ -93,3 +93,13 @@ def _seed_content(app, project, user) -> None:
             content.create(project, "videos", {
                 "sceneNumber": number, "status": "completed",
                 "content": {"mediaId": str(media["_id"]), "sceneId": str(scene["_id"])}}, user)
+
+
+def demo_lines(info: dict) -> list[str]:
+    """What ``demo`` and ``serve --demo`` print: the project, each user's token, a first request."""
+    lines = [f"demo project {info['project']['slug']} ({info['project']['id']})"]
+    lines += [f"  {user['role']:<7} {user['email']:<24} token {user['token']}" for user in info["users"]]
+    lines.append(f"  try: curl -H 'Authorization: Bearer {info['users'][0]['token']}' "
+                 f"{info['baseUrl']}/api/v1/projects/{info['project']['slug']}/content/scenes")
+    lines.append(f"  API docs: {info['baseUrl']}/api/v1/docs")
+    return lines

@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 from flask_smorest import abort as smorest_abort
+
+# An absolute filesystem path inside a message: "/tmp/x/y.mp4", "'/srv/data/storage/...'",
+# "C:\\data\\x". Not the path of a URL ("http://host/api/v1/..." is preceded by a host name).
+_POSIX_PATH = re.compile(r"(?<![\w:/.\-~])(?:~|/)(?:[^\s'\"/:,;()<>\[\]]+/)+([^\s'\"/:,;()<>\[\]]*)")
+_WINDOWS_PATH = re.compile(r"\b[A-Za-z]:\\(?:[^\s'\"\\:,;()<>]+\\)*([^\s'\"\\:,;()<>]*)")
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every absolute server path reduced to its last component (``<path>`` when
+    that is empty): error bodies and job errors never show where the server keeps its files.
+    Applied wherever an error becomes a message (the HTTP error handler, job error records)."""
+    if not text:
+        return text
+
+    def tail(match: re.Match) -> str:
+        return match.group(1) or "<path>"
+
+    return _WINDOWS_PATH.sub(tail, _POSIX_PATH.sub(tail, str(text)))
 
 
 class AladdinError(Exception):

@@ -34,7 +34,9 @@ def emit(app, name: str, *, project_id: str | None = None, actor_id: str | None 
     event = Event(name=name, project_id=project_id, actor_id=actor_id, resource_type=resource_type,
                   resource_id=resource_id, details=details)
     if has_request_context():
-        event.ip = request.headers.get("X-Forwarded-For", request.remote_addr or "").split(",")[0].strip() or None
+        # The socket peer, or what ProxyFix made of X-Forwarded-For behind ALADDIN_TRUSTED_PROXIES
+        # known proxies (core.app): a client's own header never reaches the logs.
+        event.ip = request.remote_addr or None
         event.user_agent = request.headers.get("User-Agent")
     app.extensions["aladdin"].pm.hook.aladdin_event(app=app, event=event)
     return event

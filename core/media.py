@@ -44,18 +44,35 @@ def sniff(head: bytes) -> set[str]:
     return found
 
 
+# When a signature fits several types and nothing else decides, the first listed is stored.
+_PREFERRED = ("video/mp4", "video/webm", "audio/wav")
+
+
 def check_type(declared: str | None, filename: str, head: bytes) -> str:
-    """The upload's MIME type, refusing unsupported types (415) and files that lie about theirs."""
+    """The type an upload is stored (and later served) as: always one its bytes were sniffed
+    as, never merely what the name suggests. A declared type must agree with the bytes (415
+    otherwise); with none (or ``application/octet-stream``) the name's type is taken if the
+    bytes agree, else the sniffed type. Types outside ``ALLOWED_TYPES`` are 415."""
+    sniffed = sniff(head)
     declared = (declared or "").split(";")[0].strip().lower()
-    if not declared or declared == "application/octet-stream":
-        declared = (mimetypes.guess_type(filename)[0] or "").lower()
-    if declared not in ALLOWED_TYPES:
+    if declared and declared != "application/octet-stream":
+        if declared not in ALLOWED_TYPES:
+            raise AladdinError(f"unsupported media type {declared!r}; allowed: {', '.join(sorted(ALLOWED_TYPES))}",
+                               status=415)
+        if declared not in sniffed:
+            raise AladdinError(f"the file's content does not match its declared type {declared!r}", status=415)
+        return declared
+    guessed = (mimetypes.guess_type(filename)[0] or "").lower()
+    if guessed in sniffed:
+        return guessed
+    if not sniffed:
         raise AladdinError(
-            f"unsupported media type {declared or 'unknown'!r}; allowed: {', '.join(sorted(ALLOWED_TYPES))}",
+            f"unsupported media type {guessed or 'unknown'!r}; allowed: {', '.join(sorted(ALLOWED_TYPES))}",
             status=415)
-    if declared not in sniff(head):
-        raise AladdinError(f"the file's content does not match its declared type {declared!r}", status=415)
-    return declared
+    for preferred in _PREFERRED:
+        if preferred in sniffed:
+            return preferred
+    return sorted(sniffed)[0]
 
 
 def safe_filename(name: str) -> str:
@@ -68,7 +85,11 @@ def media_key(project_slug: str, media_id: ObjectId | str, filename: str) -> str
     return f"projects/{project_slug}/media/{media_id}/{safe_filename(filename)}"
 
 
-def download_url(app, key: str, filename: str | None = None, base_url: str = "") -> str:
+def download_url(app, key: str, filename: str | None = None, content_type: str | None = None) -> str:
+    """A signed download URL of ``key`` on the public base (``core.urls``), never the request's
+    Host; ``content_type`` (the stored, sniffed type) travels with it to the download."""
+    from .urls import public_base
+
     ext = app.extensions["aladdin"]
     return ext.storage.signed_url(key, expires_in=ext.settings.signed_url_ttl, filename=filename,
-                                  base_url=(base_url or ext.settings.public_url).rstrip("/"))
+                                  base_url=public_base(app), content_type=content_type)

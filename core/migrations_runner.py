@@ -11,7 +11,7 @@ import re
 
 from .models import MigrationRecord, Project
 
-NAME_RE = re.compile(r"^m(\d{4})_[a-z0-9_]+$")
+NAME_RE = re.compile(r"^m(\d{4})_[a-z0-9_]+\Z")
 
 
 def available() -> list:

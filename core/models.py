@@ -13,7 +13,21 @@ from flask import current_app
 from mongoengine.connection import get_db
 
 ROLES = ("owner", "editor", "collaborator", "viewer")
-SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
+# The one slug rule (database names, storage folders, URLs): \Z, not $, which would also
+# accept a trailing newline. A slug never looks like an object id (see ``is_object_id``).
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])\Z")
+OBJECT_ID_RE = re.compile(r"^[0-9a-f]{24}\Z")
+
+
+def is_object_id(value) -> bool:
+    """Is ``value`` the string form of an object id (24 lowercase hex digits, nothing else)?"""
+    return isinstance(value, str) and OBJECT_ID_RE.match(value) is not None
+
+
+def is_slug(value) -> bool:
+    """Is ``value`` a well-formed project slug (and so not an object id)?"""
+    return isinstance(value, str) and SLUG_RE.match(value) is not None and "--" not in value \
+        and not is_object_id(value)
 TOKEN_PREFIX = "ald_"
 
 

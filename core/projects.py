@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 
 from bson import ObjectId
-from bson.errors import InvalidId
 from mongoengine.errors import NotUniqueError
 
 from .content import ensure_indexes
 from .errors import AladdinError, Conflict, NotFound, WriteRefused
 from .events import emit
-from .models import ROLES, SLUG_RE, Membership, Project, User, hot_collection, utcnow
+from .models import ROLES, Membership, Project, User, hot_collection, is_object_id, is_slug, utcnow
 
 RESERVED_SLUGS = {"admin", "api", "local", "config", "aladdin"}
 
@@ -22,7 +21,11 @@ def slugify(name: str) -> str:
 
 
 def validate_slug(slug: str) -> str:
-    if not isinstance(slug, str) or not SLUG_RE.match(slug) or "--" in slug:
+    """``slug`` if it follows the one slug rule (``models.is_slug``), else a clear 4xx."""
+    if is_object_id(slug):
+        # It would shadow (or be shadowed by) the project with that id in every lookup.
+        raise AladdinError("slug must not look like a project id (24 hexadecimal digits)", status=422)
+    if not is_slug(slug):
         raise AladdinError(
             "slug must be 3-40 characters of lowercase letters, digits and single hyphens, "
             "starting and ending with a letter or digit", status=400)
@@ -38,14 +41,13 @@ def find_project(ref: str, *, raw: bool = False) -> Project | dict:
     few fields and not a MongoEngine document (building one costs about half a lookup)."""
     # Every project URL runs this: plain pymongo lookups (indexed) instead of a MongoEngine queryset,
     # on a collection handle kept per thread.
+    # Unambiguous: an id-shaped reference is looked up as an id only, anything else as a slug
+    # only (slugs never look like ids), so no project can shadow another.
     collection = hot_collection(Project)
     doc = None
-    if isinstance(ref, str) and len(ref) == 24:
-        try:
-            doc = collection.find_one({"_id": ObjectId(ref)})
-        except InvalidId:
-            doc = None
-    if doc is None and isinstance(ref, str) and SLUG_RE.match(ref):
+    if is_object_id(ref):
+        doc = collection.find_one({"_id": ObjectId(ref)})
+    elif is_slug(ref):
         doc = collection.find_one({"slug": ref})
     if doc is None:
         raise NotFound("project not found", detail=lambda: f"no project has the slug or id {ref!r}; "

@@ -11,6 +11,7 @@ from flask import current_app, g
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse
+from werkzeug.exceptions import HTTPException
 
 from .errors import AladdinError
 
@@ -84,7 +85,10 @@ def rate_limit(limit: str | Callable[[], str], scope: str, key: Callable[[], str
     """Limit a view to ``limit`` (e.g. ``"20/hour"``, or a callable reading settings) per ``key()``.
 
     Over the limit: 429 with ``Retry-After``. Counters live in the limiter's storage (the
-    app's Redis), so every web process shares them."""
+    app's Redis), so every web process shares them. A request the view refuses with a client
+    error (400, 404, 409, 422 ...) is not counted: only requests that did something use the
+    quota. (The check comes before the view and the count after it, so concurrent requests
+    can pass the limit by as many as are in flight at that moment.)"""
 
     def decorator(view):
         @functools.wraps(view)
@@ -92,12 +96,23 @@ def rate_limit(limit: str | Callable[[], str], scope: str, key: Callable[[], str
             limiter: Limiter = current_app.extensions["aladdin"].limiter
             item = parse(limit() if callable(limit) else limit)
             ident = key() if key else (str(g.user.id) if getattr(g, "user", None) else get_remote_address())
-            if not limiter.limiter.hit(item, scope, ident):
+            if not limiter.limiter.test(item, scope, ident):
                 reset, _remaining = limiter.limiter.get_window_stats(item, scope, ident)
                 retry_after = max(1, math.ceil(reset - time.time()))
                 raise RateLimited(f"rate limit exceeded: {item}; retry in {retry_after} s",
                                   retry_after=retry_after)
-            return view(*args, **kwargs)
+            try:
+                result = view(*args, **kwargs)
+            except (AladdinError, HTTPException) as exc:
+                status = getattr(exc, "status", None) or getattr(exc, "code", None) or 500
+                if not 400 <= int(status) < 500:
+                    limiter.limiter.hit(item, scope, ident)
+                raise
+            except Exception:
+                limiter.limiter.hit(item, scope, ident)  # it may have done part of its work
+                raise
+            limiter.limiter.hit(item, scope, ident)
+            return result
 
         return wrapper
 

@@ -35,6 +35,8 @@ class Settings:
     public_url: str = ""
     signed_url_ttl: int = 3600
     near_cache_ttl: float = 60.0  # seconds a process may keep tokens and roles in memory; 0 turns it off
+    trusted_proxies: int = 0  # proxies in front whose X-Forwarded-* headers are believed (0: the socket peer)
+    server_url: str = ""  # where `serve` listens (it sets this); URLs fall back to it without public_url
     extra: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
@@ -90,6 +92,7 @@ class Settings:
             public_url=val("PUBLIC_URL", ""),
             signed_url_ttl=int(val("SIGNED_URL_TTL", "3600")),
             near_cache_ttl=float(val("NEAR_CACHE_TTL", "60")),
+            trusted_proxies=_non_negative_int("TRUSTED_PROXIES", val("TRUSTED_PROXIES", "0")),
             extra=extra,
         )
         for key, value in overrides.items():
@@ -102,6 +105,16 @@ class Settings:
                     value = Path(value)
                 setattr(settings, key, value)
         return settings
+
+
+def _non_negative_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"{PREFIX}{name} must be a whole number of 0 or more, not {raw!r}")
+    return value
 
 
 def _persistent_secret(data_dir: Path) -> str:

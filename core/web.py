@@ -8,9 +8,10 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, current_app, g, jsonify, request
+from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
-from .errors import AladdinError, AuthenticationFailed
+from .errors import AladdinError, AuthenticationFailed, without_paths
 
 log = logging.getLogger("aladdin")
 
@@ -38,14 +39,37 @@ def authenticate():
     return None
 
 
+def security_headers(response):
+    """``after_request``: no answer may be content-sniffed into something active."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
+
+
 def error_body(status: int, message: str, **extra: Any) -> dict:
     return {"code": status, "status": HTTPStatus(status).phrase, "message": message, **extra}
+
+
+def exception_headers(exc: HTTPException) -> dict:
+    """The headers an HTTP exception answers with besides its body's type: a 405's ``Allow``,
+    a 401's ``WWW-Authenticate``, a 429's ``Retry-After`` ..."""
+    return {name: value for name, value in exc.get_headers() if name.lower() != "content-type"}
+
+
+class AladdinApi(Api):
+    """flask-smorest's Api answering HTTP errors (404, 405, 422 ...) the way ours answer: with a
+    message, with the exception's own headers (a 405's ``Allow``) and without server paths."""
+
+    def handle_http_exception(self, error):
+        payload, code, headers = super().handle_http_exception(error)
+        headers = {**exception_headers(error), **(headers or {})}
+        payload["message"] = without_paths(payload.get("message") or error.description or error.name)
+        return payload, code, headers
 
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(AladdinError)
     def handle_aladdin_error(exc: AladdinError):
-        response = jsonify(error_body(exc.status, exc.message, **exc.extra))
+        response = jsonify(error_body(exc.status, without_paths(exc.message), **exc.extra))
         response.status_code = exc.status
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="aladdin"'
@@ -63,8 +87,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):
         if isinstance(exc, HTTPException):
-            response = jsonify(error_body(exc.code or 500, exc.description or HTTPStatus(exc.code).phrase))
+            response = jsonify(error_body(exc.code or 500,
+                                          without_paths(exc.description or HTTPStatus(exc.code).phrase)))
             response.status_code = exc.code or 500
+            response.headers.update(exception_headers(exc))
             return response
         log.exception("unhandled error on %s %s", request.method, request.path)
         response = jsonify(error_body(500, "internal error; the server log has the details"))

@@ -7,7 +7,7 @@ from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from ..content import PATCH_KEY_RE, serialize
+from ..content import PATCH_KEY_RE, check_content, serialize
 from ..errors import AladdinError
 from . import authorized_project, authorized_project_ref, ext
 from .schemas import ContentListSchema, ContentSchema, ContentWriteSchema, ListArgsSchema
@@ -123,14 +123,12 @@ def create_blueprint() -> Blueprint:
             base_version = _base_version(body)
             data = _validated(ctype, body, partial=True)
             patch = {}
+            check_content(data.get("content") or {})  # before flattening: "a.b" is a key here, not a path
             for key, value in data.items():
                 if key == "content":
                     patch.update({f"content.{k}": v for k, v in value.items()})
                 else:
                     patch[key] = value
-            for key in patch:
-                if key.startswith("content.") and not PATCH_KEY_RE.match(key):
-                    raise AladdinError(f"invalid content key {key[8:]!r}", status=422)
             doc = ext().content.update(project, collection, doc_id, patch, g.user, base_version)
             return doc, 200, {"ETag": f'"{doc.get("version", 1)}"'}
 

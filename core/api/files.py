@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import mimetypes
-
 from flask import send_file
 from flask_smorest import Blueprint
 
 from ..web import public
 from ..errors import AladdinError
-from ..storage import LocalStorage, SignedUrlError, content_disposition
+from ..storage import LocalStorage, SignedUrlError, content_disposition, served_type
 from . import ext
 
 
@@ -36,9 +34,12 @@ def create_blueprint() -> Blueprint:
         if not path.is_file():
             raise AladdinError("file not found", status=404)
         filename = signed.filename or path.name
-        response = send_file(path, mimetype=mimetypes.guess_type(filename)[0] or "application/octet-stream",
+        # The type stored at upload (sniffed from the bytes), never the name's; always an
+        # attachment, and active content (HTML, SVG, XML, JS) only as neutral bytes.
+        response = send_file(path, mimetype=served_type(signed.content_type, filename),
                              conditional=True, max_age=0)
         response.headers["Content-Disposition"] = content_disposition(filename)
+        response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
     return bp

@@ -18,7 +18,7 @@ COLLECTION = "media"
 
 def _with_url(doc: dict) -> dict:
     out = serialize(doc)
-    out["downloadUrl"] = download_url(ext().app, doc["storageKey"], doc.get("filename"), request.host_url)
+    out["downloadUrl"] = download_url(ext().app, doc["storageKey"], doc.get("filename"), doc.get("contentType"))
     return out
 
 

@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 from .base import Data, Storage, StorageError
 from .local import LocalStorage
 from .s3 import S3_MAX_EXPIRES, S3Storage
-from .signing import SIGNED_URL_PATH, SIGNED_URL_SALT, SignedToken, SignedUrlError, content_disposition
+from .signing import SIGNED_URL_PATH, SIGNED_URL_SALT, SignedToken, SignedUrlError, content_disposition, served_type
 
 __all__ = [
     "StorageError",

@@ -70,8 +70,12 @@ class Storage(abc.ABC):
         expires_in: int = 3600,
         filename: str | None = None,
         base_url: str = "",
+        content_type: str | None = None,
     ) -> str:
-        """A URL that lets anyone holding it download ``key`` until ``expires_in`` seconds pass."""
+        """A URL that lets anyone holding it download ``key`` until ``expires_in`` seconds pass.
+
+        The download is an attachment of type ``served_type(content_type, filename)`` (see
+        ``signing``): never one a browser would render as a page or run as a script."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.scheme}>"

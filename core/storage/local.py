@@ -268,10 +268,11 @@ class LocalStorage(Storage):
         expires_in: int = 3600,
         filename: str | None = None,
         base_url: str = "",
+        content_type: str | None = None,
     ) -> str:
         """``{base_url}/api/v1/files/<token>``; the expiry travels inside the signed token."""
         self.path_for(key)  # refuse to sign a key the file route would refuse to serve
-        return self._signer.url(key, expires_in, filename, base_url)
+        return self._signer.url(key, expires_in, filename, base_url, content_type)
 
     def read_token(self, token: str) -> SignedToken:
         """Verify ``token`` and return everything it grants (the file route wants the filename)."""

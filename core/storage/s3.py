@@ -6,7 +6,7 @@ import os
 import typing
 
 from .base import Data, Storage, StorageError, _validate_key
-from .signing import content_disposition
+from .signing import content_disposition, served_type
 
 # SigV4 presigned URLs cannot outlive seven days; failing early beats a URL S3 rejects.
 S3_MAX_EXPIRES = 7 * 24 * 3600
@@ -285,13 +285,14 @@ class S3Storage(Storage):
         expires_in: int = 3600,
         filename: str | None = None,
         base_url: str = "",
+        content_type: str | None = None,
     ) -> str:
         """A SigV4 presigned GET; ``base_url`` is ignored because S3 serves the bytes itself."""
         if expires_in > S3_MAX_EXPIRES:
             raise ValueError(f"S3 signed URLs expire within {S3_MAX_EXPIRES} seconds")
         params: dict[str, str] = {"Bucket": self.bucket, "Key": self._full(key)}
-        if filename:
-            params["ResponseContentDisposition"] = content_disposition(filename)
+        params["ResponseContentDisposition"] = content_disposition(filename or key.rsplit("/", 1)[-1])
+        params["ResponseContentType"] = served_type(content_type, filename or key)
         return self._call(
             "sign",
             key,

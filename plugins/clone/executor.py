@@ -21,7 +21,7 @@ from typing import Callable
 from bson import ObjectId
 
 from core.db import delete_by_ids, find_by_ids
-from core.errors import AladdinError, Conflict
+from core.errors import AladdinError, Conflict, without_paths
 from core.events import emit
 from core.graph import NodeRef, Relationship, relationship_row
 
@@ -316,7 +316,8 @@ class _MediaCopier:
 
 
 def _describe(exc: BaseException) -> str:
+    """An error as users read it (clone answers and job records): no server paths in it."""
     if isinstance(exc, AladdinError):
-        return exc.message
-    return f"{type(exc).__name__}: {exc}"[:500]
+        return without_paths(exc.message)
+    return without_paths(f"{type(exc).__name__}: {exc}")[:500]
 

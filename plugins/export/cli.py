@@ -95,7 +95,7 @@ def export_command(project, preset_id, scenes, output_filename, as_email, wait):
             runner.join(timeout=5)
         if record.status != "completed":
             raise click.ClickException(f"export {job_id} {record.status}: {record.error}")
-        info = service.job_json(app, record, app.extensions["aladdin"].settings.public_url or "http://127.0.0.1:5000")
+        info = service.job_json(app, record)
         click.echo(f"completed: {record.result['downloadName']} ({record.result['size']} bytes, "
                    f"{record.result['duration']:.2f} s)")
         click.echo(f"storage key: {record.result['storageKey']}")

@@ -29,10 +29,10 @@ CONTAINERS: dict[str, tuple[str, str, str, frozenset[str], frozenset[str]]] = {
 
 DEFAULT_AUDIO_CODEC = {"mp4": "aac", "webm": "libopus", "mov": "aac"}
 
-_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_BITRATE_RE = re.compile(r"^[1-9][0-9]{0,6}k$")
-_RESOLUTION_RE = re.compile(r"^([1-9][0-9]{1,4})x([1-9][0-9]{1,4})$")
-_ARG_RE = re.compile(r"^[A-Za-z0-9:._+=/-]{1,64}$")
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}\Z")
+_BITRATE_RE = re.compile(r"^[1-9][0-9]{0,6}k\Z")
+_RESOLUTION_RE = re.compile(r"^([1-9][0-9]{1,4})x([1-9][0-9]{1,4})\Z")
+_ARG_RE = re.compile(r"^[A-Za-z0-9:._+=/-]{1,64}\Z")
 MAX_WIDTH, MAX_HEIGHT = 7680, 4320
 
 

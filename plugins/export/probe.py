@@ -134,12 +134,46 @@ def probe(path) -> MediaInfo:
     return info
 
 
+DECODE_TIMEOUT = 600.0
+_OUT_TIME_RE = re.compile(rb"^out_time_us=(\d+)\s*$", re.M)
+
+
+def decode_check(path, info: MediaInfo) -> None:
+    """Decode the whole file (video and audio, to nowhere): a source with decode errors, or
+    whose streams end before the duration its header declares (a truncated file keeps the
+    header of the whole one), raises ``RenderError`` instead of rendering frozen and silent."""
+    if info.is_still:
+        return
+    path = os.fspath(path)
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-v", "error", *_INPUT_GUARD,
+           "-i", os.path.abspath(path), "-map", "0:v:0", "-map", "0:a:0?", "-f", "null", "-",
+           "-progress", "pipe:1"]
+    try:
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=DECODE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise RenderError("decoding timed out", scene=path) from None
+    errors = [ln for ln in proc.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+    if proc.returncode != 0 or errors:
+        raise RenderError("has decode errors (a damaged or truncated file)", scene=path,
+                          ffmpeg_tail=_tail("\n".join(errors)))
+    times = [int(t) for t in _OUT_TIME_RE.findall(proc.stdout)]
+    decoded = max(times) / 1e6 if times else 0.0
+    # Frame and packet granularity, and audio a little shorter than video, are normal.
+    tolerance = max(0.5, 0.05 * info.duration)
+    if info.duration - decoded > tolerance:
+        raise RenderError(f"decodes to {decoded:.2f}s of the {info.duration:.2f}s it declares "
+                          "(a truncated file)", scene=path)
+
+
 def probe_scenes(scenes: Iterable[Scene]) -> list[tuple[Scene, MediaInfo]]:
-    """Probe every scene up front so a bad one fails fast, named by its label."""
+    """Probe every scene up front so a bad one fails fast, named by its label: readable, and
+    decoding cleanly to the duration it declares (``decode_check``)."""
     probed = []
     for scene in scenes:
         try:
-            probed.append((scene, probe(scene.path)))
+            info = probe(scene.path)
+            decode_check(scene.path, info)
+            probed.append((scene, info))
         except RenderError as exc:
             raise RenderError(exc.message, scene=scene.name, ffmpeg_tail=exc.ffmpeg_tail) from exc
     if not probed:

@@ -88,7 +88,7 @@ def _exports_blueprint() -> Blueprint:
             """The project's exports, newest first."""
             project = authorized_project(pid, "project:view")
             records, total = service.list_jobs(ext().app, project, args["limit"], args["offset"])
-            return {"items": [service.job_json(ext().app, r, request.host_url, reader=g.user, project=project)
+            return {"items": [service.job_json(ext().app, r, reader=g.user, project=project)
                               for r in records],
                     "total": total, "limit": args["limit"], "offset": args["offset"]}
 
@@ -137,7 +137,7 @@ def _exports_blueprint() -> Blueprint:
             project = authorized_project(pid, "project:view")
             status, progress, records = service.batch_status(ext().app, project, batch_id)
             return {"id": batch_id, "batchId": batch_id, "status": status, "progress": progress,
-                    "jobs": [service.job_json(ext().app, r, request.host_url, reader=g.user, project=project)
+                    "jobs": [service.job_json(ext().app, r, reader=g.user, project=project)
                              for r in records]}
 
     @bp.route("/<job_id>")
@@ -147,7 +147,7 @@ def _exports_blueprint() -> Blueprint:
             """Status and progress; ``downloadUrl`` (signed, expiring) once completed."""
             project = authorized_project(pid, "project:view")
             record = service.reconcile(ext().app, service.find_job(project, job_id))
-            return service.job_json(ext().app, record, request.host_url, reader=g.user, project=project)
+            return service.job_json(ext().app, record, reader=g.user, project=project)
 
     return bp
 

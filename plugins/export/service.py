@@ -11,13 +11,13 @@ from typing import Any
 
 from bson import ObjectId
 
-from core.errors import AladdinError, NotFound
+from core.errors import AladdinError, NotFound, without_paths
 from core.events import emit
 from core.media import download_url
 from core.models import JobRecord, isoformat, utcnow
 
 from .presets import BUILTIN_PRESETS, Preset, preset_from_dict
-from .sanitize import sanitize_filename
+from .sanitize import display_filename
 
 log = logging.getLogger("aladdin.export")
 
@@ -197,11 +197,13 @@ def hides_scenes(app, project, reader, scene_ids: list[str]) -> bool:
 # ------------------------------------------------------------------------------ queueing
 
 def output_name(raw: str | None, project, preset: Preset | None = None) -> str:
-    """A safe base name (no extension): one path component, no quotes, no leading '-'."""
+    """The export's base name (no extension), Unicode kept for the download name and title:
+    one path component, no quotes or control characters, no leading '-'. Storage keys use an
+    ASCII form of it (``sanitize_filename``)."""
     if raw:
         raw = VIDEO_EXTENSIONS.sub("", str(raw).replace("\\", "/").rsplit("/", 1)[-1])
     default = project.slug + (f"-{preset.id}" if preset else "")
-    return sanitize_filename(raw or default, default=default)
+    return display_filename(raw or default, default=default)
 
 
 def queue_export(app, project, user, *, preset_id: str, output_filename: str | None = None,
@@ -318,7 +320,9 @@ def reconcile(app, record: JobRecord) -> JobRecord:
 
 
 def mark_failed(app, record: JobRecord, error: str) -> None:
-    """Set ``failed`` once (a concurrent completion wins) and announce it."""
+    """Set ``failed`` once (a concurrent completion wins) and announce it. Every export error
+    becomes its message here: server paths (work and storage folders) are taken out."""
+    error = without_paths(error)
     updated = JobRecord.objects(id=record.id, status__nin=list(TERMINAL)).update_one(
         set__status="failed", set__error=error[:4000], set__completedAt=utcnow())
     record.reload()
@@ -328,7 +332,7 @@ def mark_failed(app, record: JobRecord, error: str) -> None:
              error=record.error, preset=record.params.get("preset"), batchId=record.batchId)
 
 
-def job_json(app, record: JobRecord, base_url: str = "", *, reader=None, project=None) -> dict:
+def job_json(app, record: JobRecord, *, reader=None, project=None) -> dict:
     """The API's view of an export. Given ``reader`` (and the ``project``), a completed export
     holding a video the reader may not view gets no ``downloadUrl``: its render shows it."""
     result = record.result or {}
@@ -337,7 +341,7 @@ def job_json(app, record: JobRecord, base_url: str = "", *, reader=None, project
         hidden = reader is not None and project is not None and \
             hides_scenes(app, project, reader, record.params.get("sceneIds") or [])
         if not hidden:
-            url = download_url(app, result["storageKey"], result.get("downloadName"), base_url)
+            url = download_url(app, result["storageKey"], result.get("downloadName"), result.get("contentType"))
     job_id = str(record.id)
     return {
         "id": job_id, "jobId": job_id, "status": record.status, "progress": round(record.progress or 0, 1),

@@ -8,6 +8,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+from core.errors import without_paths
 from core.events import emit
 from core.models import JobRecord, Project, isoformat, utcnow
 
@@ -100,9 +101,9 @@ def run_export(app, job_id: str) -> dict:
         result = _render_and_store(app, record, workdir, progress)
     except PermanentExportError as exc:
         service.mark_failed(app, record, str(exc))
-        return {"status": "failed", "error": str(exc)}
+        return {"status": "failed", "error": without_paths(str(exc))}
     except Exception as exc:
-        message = str(exc) or type(exc).__name__
+        message = without_paths(str(exc) or type(exc).__name__)
         if retries_left > 0:
             log.warning("export %s attempt %s failed, %s retries left: %s", job_id, record.attempts,
                         retries_left, message)
@@ -206,7 +207,9 @@ def _render_and_store(app, record: JobRecord, workdir: Path, progress: _Progress
     download_name = f"{name}.{preset.extension}"
     if record.batchId:
         download_name = f"{name}-{preset.id}.{preset.extension}"
-    key = f"projects/{project.slug}/exports/{record.id}/{sanitize_filename(download_name)}"
+    # The key is ASCII (and keeps its extension); the download name and title keep the letters.
+    key = f"projects/{project.slug}/exports/{record.id}/" \
+          f"{sanitize_filename(download_name, default=f'{project.slug}.{preset.extension}')}"
     # The render was verified by render_concat/render_composed; upload only now, atomically.
     size = ext.storage.put_file(output, key, content_type=preset.mime_type)
     return {"storageKey": key, "size": size, "duration": round(info.duration, 3),

@@ -135,10 +135,16 @@ def delete_webhook(project, webhook_id: str) -> None:
     hook.delete()
 
 
-def payload_for(event) -> dict:
+def payload_for(event, app=None) -> dict:
+    """The webhook body; its ``statusUrl`` starts at the public base (``core.urls``)."""
     details = dict(event.details)
+    status_url = None
+    if app is not None and event.project_id and event.resource_id:
+        from core.urls import public_base
+
+        status_url = f"{public_base(app)}/api/v1/projects/{event.project_id}/exports/{event.resource_id}"
     return {"id": uuid.uuid4().hex, "event": event.name, "projectId": event.project_id,
-            "jobId": event.resource_id, "status": "completed" if event.name == "export.completed" else "failed",
+            "jobId": event.resource_id, "statusUrl": status_url, "status": "completed" if event.name == "export.completed" else "failed",
             "preset": details.get("preset"), "batchId": details.get("batchId"),
             "error": details.get("error"), "size": details.get("size"), "duration": details.get("duration"),
             "downloadName": details.get("downloadName"), "timestamp": event.timestamp.isoformat() + "Z"}
@@ -153,7 +159,7 @@ def dispatch(app, event) -> int:
         return 0
     attempts = max(1, service.setting(app, "EXPORT_WEBHOOK_ATTEMPTS", 5))
     backoff = service.backoff_schedule(service.setting(app, "EXPORT_WEBHOOK_BACKOFF_BASE", 10.0), attempts)
-    payload = payload_for(event)
+    payload = payload_for(event, app)
     jobs = app.extensions["aladdin"].jobs
     for hook in hooks:
         try:

@@ -6,13 +6,14 @@ import re
 from typing import Any
 
 from core.content import COLLECTION_RE
+from core.models import is_object_id, is_slug
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 MAX_DEPTH = 32
 MAX_PATCH_KEYS = 200
 MAX_POSITION_BYTES = 4096
-OBJECT_ID_RE = re.compile(r"^[0-9a-f]{24}$")
-PROJECT_REF_RE = re.compile(r"^[a-z0-9-]{3,40}$|^[0-9a-f]{24}$")
+# Identifiers follow the core's rules (\Z-anchored: no trailing newline slips through).
+OBJECT_ID_RE = re.compile(r"^[0-9a-f]{24}\Z")
 STATUSES = ("active", "idle", "away")
 
 
@@ -51,7 +52,7 @@ def check_payload(data: Any, limit: int = MAX_MESSAGE_BYTES) -> dict:
 
 def project_ref(data: dict) -> str:
     value = data.get("projectId")
-    if not isinstance(value, str) or not PROJECT_REF_RE.match(value):
+    if not (is_object_id(value) or is_slug(value)):
         raise InvalidMessage("projectId must be a project id or slug")
     return value
 
@@ -65,7 +66,7 @@ def collection_name(data: dict) -> str:
 
 def document_id(data: dict, key: str = "documentId") -> str:
     value = data.get(key)
-    if not isinstance(value, str) or not OBJECT_ID_RE.match(value):
+    if not is_object_id(value):
         raise InvalidMessage(f"{key} must be a document id (24 hex characters)")
     return value
 

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from pycrdt import Array, Doc, Map, Text
 
 CONTENT_MAP = "content"
-FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 MISSING = object()
 Skip = Callable[[str], bool]  # field name -> keep it out of the Y.Doc
 

@@ -64,8 +64,24 @@ def action_filter(action: str) -> dict:
     return {"action__startswith": action + "."}
 
 
+# What ``team:view_details`` guards: who connected from where, and invitees' addresses.
+PERSONAL_FIELDS = ("ip", "userAgent")
+PERSONAL_DETAILS = ("email",)
+
+
+def without_personal(entry: dict) -> dict:
+    """The same entry without the fields only ``team:view_details`` may see."""
+    entry = {k: v for k, v in entry.items() if k not in PERSONAL_FIELDS}
+    if isinstance(entry.get("details"), dict):
+        entry["details"] = {k: v for k, v in entry["details"].items() if k not in PERSONAL_DETAILS}
+    return entry
+
+
 def query(project_id: str, *, user_id: str | None = None, action: str | None = None,
-          resource_type: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[dict], int]:
+          resource_type: str | None = None, limit: int = 50, offset: int = 0,
+          personal: bool = True) -> tuple[list[dict], int]:
+    """A page of the log, newest first; ``personal=False`` leaves out IPs, user agents and
+    e-mail addresses (see :func:`without_personal`)."""
     filters: dict[str, Any] = {"projectId": project_id}
     if user_id:
         filters["actorId"] = user_id
@@ -76,4 +92,6 @@ def query(project_id: str, *, user_id: str | None = None, action: str | None = N
     qs = ActivityEntry.objects(**filters).order_by("-createdAt", "-id")
     total = qs.count()
     items = [e.to_json() for e in qs.skip(max(offset, 0)).limit(min(max(limit, 1), MAX_PAGE))]
+    if not personal:
+        items = [without_personal(item) for item in items]
     return items, total

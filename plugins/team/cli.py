@@ -46,7 +46,9 @@ def build() -> click.Group:
         from . import invitations
 
         proj = find_project(project)
-        base = app.extensions["aladdin"].settings.public_url or "http://127.0.0.1:5000"
+        from core.urls import public_base
+
+        base = public_base(app)
         invitation, token, url, delivery = invitations.create(app, proj, email, role, OPERATOR, base_url=base)
         click.echo(f"invited {invitation.email} to {proj.slug} as {role} (invitation {invitation.id}, "
                    f"expires {invitation.to_json()['expiresAt']})")

@@ -18,7 +18,7 @@ from .models import INVITABLE_ROLES, Invitation
 log = logging.getLogger("aladdin.team")
 
 TOKEN_PREFIX = "inv_"
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 
 
 class InvitationGone(AladdinError):

@@ -8,7 +8,7 @@ from core.errors import AladdinError, NotFound
 from core.models import Membership, Project, User, isoformat
 from core.projects import remove_member, set_role, transfer_ownership
 
-ID_RE = re.compile(r"^[0-9a-f]{24}$")
+ID_RE = re.compile(r"^[0-9a-f]{24}\Z")
 
 
 def member_json(member: Membership, user: User | None = None) -> dict:

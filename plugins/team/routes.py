@@ -29,7 +29,10 @@ def invitation_rate_key() -> str:
 
 
 def base_url() -> str:
-    return ext().settings.public_url or request.host_url
+    """Invitation links start at the public base (``core.urls``), never the request's Host."""
+    from core.urls import public_base
+
+    return public_base(ext().app)
 
 
 def create_blueprints() -> list[Blueprint]:
@@ -112,11 +115,16 @@ def create_blueprints() -> list[Blueprint]:
         @bp.arguments(ActivityArgs, location="query")
         @bp.response(200, LogPageSchema)
         def get(self, args, pid):
-            """What happened in the project, newest first; filter by userId, action, resourceType."""
+            """What happened in the project, newest first; filter by userId, action, resourceType.
+
+            IP addresses, user agents and invitees' e-mail addresses are shown only to callers
+            the policy grants ``team:view_details`` (the owner by default)."""
             project = authorized_project(pid, "project:view")
+            authz = ext().authz
+            personal = authz.is_allowed(g.user, "team:view_details", authz.project_resource(project))
             items, total = activity.query(str(project.id), user_id=args.get("userId"), action=args.get("action"),
                                           resource_type=args.get("resourceType"), limit=args["limit"],
-                                          offset=args["offset"])
+                                          offset=args["offset"], personal=personal)
             return {"items": items, "total": total, "limit": args["limit"], "offset": args["offset"]}
 
     @bp.route("/<pid>/audit")

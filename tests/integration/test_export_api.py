@@ -183,7 +183,10 @@ def test_output_filename_cannot_traverse_or_inject(app, client, film):
     storage = app.extensions["aladdin"].storage
     keys = storage.list("")
     exports = [k for k in keys if "/exports/" in k]
-    assert exports == [f"projects/{project.slug}/exports/{body['id']}/{name}.mp4"]
+    # The key is the ASCII-safe form of the download name (it keeps the extension).
+    from plugins.export.sanitize import sanitize_filename
+
+    assert exports == [f"projects/{project.slug}/exports/{body['id']}/{sanitize_filename(name + '.mp4')}"]
     assert all(k.startswith(f"projects/{project.slug}/") for k in keys)
     out = app.extensions["aladdin"].settings.data_dir / "evil.mp4"
     out.write_bytes(client.get(local_path(app, body["downloadUrl"])).data)

@@ -522,17 +522,23 @@ def test_aladdin_before_project_delete_refusal_keeps_the_project(hook_app):
 # --- events --------------------------------------------------------------------------------
 
 
+class EventSink:
+    """A plugin recording every event it hears in ``events``."""
+
+    __name__ = "sink"
+
+    def __init__(self):
+        self.events = []
+
+    @hookimpl
+    def aladdin_event(self, app, event):
+        self.events.append(event)
+
+
 def test_aladdin_event_receives_content_created_with_request_details(hook_app):
-    events = []
-
-    class Sink:
-        __name__ = "sink"
-
-        @hookimpl
-        def aladdin_event(self, app, event):
-            events.append(event)
-
-    app = hook_app(Sink())
+    sink = EventSink()
+    events = sink.events
+    app = hook_app(sink)
     people = crew(app)
     assert [e.name for e in events] == ["project.created", "member.added", "member.added"]
     events.clear()
@@ -547,9 +553,24 @@ def test_aladdin_event_receives_content_created_with_request_details(hook_app):
     assert event.actor_id == str(people["editor"].id)
     assert event.project_id == str(people["project"].id)
     assert (event.resource_type, event.resource_id) == ("characters", r.json["id"])
-    assert event.ip == "203.0.113.7" and event.user_agent == "storyboard-app/2.1"
+    # The client's own X-Forwarded-For is not believed: no proxies are trusted by default.
+    assert event.ip == "127.0.0.1" and event.user_agent == "storyboard-app/2.1"
     assert event.details.get("version") == 1
     assert event.to_json()["name"] == "content.created"
+
+
+def test_forwarded_for_is_believed_only_through_trusted_proxies(hook_app):
+    sink = EventSink()
+    events = sink.events
+    app = hook_app(sink, trusted_proxies=2)
+    people = crew(app)
+    events.clear()
+    r = app.test_client().post(characters_url(people["project"]), json={"content": {"name": "Eve"}},
+                               headers={**people["editor"].headers,
+                                        "X-Forwarded-For": "6.6.6.6, 203.0.113.7, 10.0.0.1"})
+    assert r.status_code == 201
+    # Two proxies appended the last two addresses; what the client wrote before them is ignored.
+    assert [e.ip for e in events if e.name == "content.created"] == ["203.0.113.7"]
 
 
 # --- clone (the clone plugin calls these) --------------------------------------------------

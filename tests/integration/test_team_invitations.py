@@ -48,7 +48,8 @@ def test_whole_flow_across_two_app_instances(app, app_b, client, team, actors):
     body = r.json
     assert body["status"] == "pending" and body["email"] == "newbie@example.com" and body["role"] == "viewer"
     assert body["id"] and body["token"].startswith("inv_")
-    assert body["acceptUrl"] == f"http://localhost/api/v1/invitations/{body['token']}/accept"
+    # No serve, no ALADDIN_PUBLIC_URL: the default server URL, never the request host ("localhost").
+    assert body["acceptUrl"] == f"http://127.0.0.1:5000/api/v1/invitations/{body['token']}/accept"
     expires = dt.datetime.fromisoformat(body["expiresAt"].replace("Z", "+00:00")).replace(tzinfo=None)
     assert dt.timedelta(days=6, hours=23) < expires - utcnow() <= dt.timedelta(days=7)
     # The token is stored only as its hash, and shown only in the answer above.

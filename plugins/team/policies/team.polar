@@ -7,3 +7,8 @@ permitted(actor: User, "team:transfer", project: Project) if
 
 permitted(actor: User, "audit:view", project: Project) if
     actor.role_in(project) = "owner";
+
+# Who sees the personal details in activity entries (members' IP addresses and user agents,
+# invitees' e-mail addresses); everyone with project:view sees the entries without them.
+permitted(actor: User, "team:view_details", project: Project) if
+    actor.role_in(project) = "owner";
