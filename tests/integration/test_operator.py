@@ -290,3 +290,17 @@ def test_a_killed_serve_leaves_neither_its_worker_nor_redis(tmp_path, servers):
     server.proc.wait(timeout=30)
     wait_until(lambda: not [p for p in tree if _alive(p.pid)] and not redis_servers(data),
                "the orphaned worker and Redis to stop", timeout=60, log=server.log)
+
+
+def test_ctrl_c_on_the_quick_start_leaves_no_process_behind(tmp_path, servers):
+    """The README's quick start stopped the way a person stops it: Ctrl-C (SIGINT to serve)."""
+    data = tmp_path / "data"
+    server = start(servers, data, True)
+    tree = family(server.proc)
+    assert tree and len(redis_servers(data)) == 1
+    server.proc.send_signal(signal.SIGINT)
+    assert server.proc.wait(timeout=90) in (0, 130), server.log.read_text()
+    log = server.log.read_text()
+    assert redis_servers(data) == [], log
+    assert [p.pid for p in tree if _alive(p.pid)] == [], "a worker or scheduler outlived serve"
+    assert "Traceback" not in log, log
