@@ -33,3 +33,7 @@ def aladdin_event(app, event):
         from .webhooks import dispatch
 
         dispatch(app, event)
+    elif event.name == "project.deleted" and event.project_id:
+        from .segment_store import forget_project
+
+        forget_project(event.project_id)  # the segments' bytes go with the project's storage prefix

@@ -1,0 +1,181 @@
+"""The segmented export: hash and probe the scenes, plan the timeline, reuse every cached
+segment, render only the missing ones, join them, verify the result, make the previews.
+
+Progress counts frames actually encoded (a reused segment costs nothing) plus a small share
+for the join. No Flask request state here; the job layer passes the app for storage."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .ffmpeg import RenderError
+from .ffmpeg_args import scene_duration
+from .posters import Caption, make_contact_sheet, make_poster
+from .presets import Preset
+from .probe import MediaInfo, Scene, probe, probe_scenes
+from .render import _remove, _Throttle, run_ffmpeg, verify
+from .segment_store import SegmentStore
+from .segments import concat_list, join_command, unit_command
+from .timeline import Source, Timeline, Unit, frames_for, plan
+
+# The join (stream copy + one audio encode) weighs this much per output frame in progress,
+# against 1 for a frame encoded in a segment.
+JOIN_COST = 0.03
+
+
+@dataclass
+class ExportRender:
+    info: MediaInfo
+    timeline: Timeline
+    rendered: list[Unit] = field(default_factory=list)
+    reused: list[Unit] = field(default_factory=list)
+    poster: Path | None = None
+    contact_sheet: Path | None = None
+
+    def _scenes(self, units: list[Unit]) -> int:
+        return sum(1 for u in units if u.kind == "scene")
+
+    def counts(self) -> dict:
+        """What the job answer says about the work done."""
+        return {"scenesRendered": self._scenes(self.rendered), "scenesReused": self._scenes(self.reused),
+                "segmentsRendered": len(self.rendered), "segmentsReused": len(self.reused)}
+
+
+def file_digest(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class _Deadline:
+    def __init__(self, timeout: float | None):
+        self.end = time.monotonic() + timeout if timeout else None
+
+    def left(self) -> float | None:
+        if self.end is None:
+            return None
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise RenderError("ffmpeg timed out: the export took longer than its time limit")
+        return left
+
+
+def _check_segment(path: Path, unit: Unit, preset: Preset, label: str | None) -> None:
+    """A segment goes into the cache only if it is what the preset asked for."""
+    try:
+        info = probe(path)
+    except RenderError as exc:
+        raise RenderError(f"rendered segment is unreadable: {exc.message}", scene=label,
+                          ffmpeg_tail=exc.ffmpeg_tail) from None
+    if (info.width, info.height, info.video_codec) != (preset.width, preset.height, preset.video_codec_name) \
+            or abs(info.duration - unit.frames / preset.fps) > 1.5 / preset.fps + 0.05:
+        raise RenderError(f"rendered segment failed verification ({info.width}x{info.height} "
+                          f"{info.video_codec}, {info.duration:.3f}s)", scene=label)
+
+
+def _title_image(unit: Unit, preset: Preset, path: Path) -> Path:
+    from PIL import Image
+
+    from .compose import title_frame
+
+    Image.fromarray(title_frame(unit.text, preset.width, preset.height, unit.background)).save(path)
+    return path
+
+
+def render_export(app, project, scenes: list[Scene], preset: Preset, workdir: Path, output: Path, *,
+                  metadata: dict, captions: list[Caption], title_card: dict | None = None,
+                  transition: dict | None = None, on_progress: Callable[[float], None] | None = None,
+                  timeout: float | None = None) -> ExportRender:
+    """Render the export into ``output`` (in ``workdir``, which the caller owns and removes).
+    On failure nothing is left at ``output`` and only verified segments were cached."""
+    deadline = _Deadline(timeout)
+    probed = probe_scenes(scenes)
+    sources = [Source(file_digest(s.path), frames_for(scene_duration(s, i), preset.fps)) for s, i in probed]
+    timeline = plan(sources, preset, title_card=title_card, transition=transition)
+    fps = preset.fps
+    store = SegmentStore(app, project)
+    known = store.known([u.key for u in timeline.units])
+    result = ExportRender(info=None, timeline=timeline)  # type: ignore[arg-type]
+    files: list[tuple[Path, Path | None]] = []
+    todo: list[int] = []
+    for n, unit in enumerate(timeline.units):
+        seg = workdir / f"render.unit-{n:04d}.{preset.extension}"
+        still = workdir / f"still-{n:04d}.png" if unit.kind == "scene" else None
+        files.append((seg, still))
+        entry = known.get(unit.key)
+        if entry is not None and store.fetch(entry, seg, still):
+            result.reused.append(unit)
+        else:
+            todo.append(n)
+
+    progress = _Throttle(on_progress)
+    work = sum(timeline.units[n].frames for n in todo) + JOIN_COST * timeline.total_frames
+    done = 0.0
+    made: dict[str, int] = {}
+    for n in todo:
+        unit = timeline.units[n]
+        seg, still = files[n]
+        if unit.key in made:  # the same media twice in one film: render it once
+            first_seg, first_still = files[made[unit.key]]
+            shutil.copyfile(first_seg, seg)
+            if still is not None and first_still is not None:
+                shutil.copyfile(first_still, still)
+            result.reused.append(unit)
+            continue
+        inputs: list[tuple[Scene, MediaInfo]] = []
+        if unit.kind == "scene":
+            inputs = [probed[unit.scene]]
+        elif unit.kind == "crossfade":
+            inputs = [probed[unit.scene], probed[unit.scene + 1]]
+        label = inputs[0][0].name if inputs else "title card"
+        title = _title_image(unit, preset, workdir / f"title-{n:04d}.png") if unit.kind == "title" else None
+        cmd = unit_command(unit, timeline, preset, [(s.path, i) for s, i in inputs], seg,
+                           still_path=still, title_image=title)
+        base = done
+
+        def report(pct: float, base=base, frames=unit.frames) -> None:
+            progress((base + frames * min(pct, 100.0) / 100.0) / work * 100.0)
+
+        try:
+            run_ffmpeg(cmd, total_seconds=unit.frames / fps, scenes=[s for s, _ in inputs],
+                       on_progress=report, timeout=deadline.left(), output_path=str(seg))
+            _check_segment(seg, unit, preset, label if inputs else None)
+            if still is not None and not still.is_file():
+                raise RenderError("no still frame was written for the scene segment", scene=label)
+        except RenderError as exc:
+            _remove(str(seg))
+            if exc.scene or not inputs:
+                raise
+            raise RenderError(exc.message, scene=label, ffmpeg_tail=exc.ffmpeg_tail) from None
+        store.keep(unit.key, unit.kind, unit.frames, seg, preset.extension, still)
+        made[unit.key] = n
+        result.rendered.append(unit)
+        done += unit.frames
+        progress(done / work * 100.0)
+
+    list_path = workdir / "segments.ffconcat"
+    list_path.write_text(concat_list([(str(seg), u.frames) for (seg, _), u in zip(files, timeline.units)], fps))
+    audio_inputs = [s for s, i in probed if i.has_audio and i.audio_index is not None]
+    base = done
+    run_ffmpeg(join_command(list_path, timeline, preset, [(s.path, i) for s, i in probed], output, metadata),
+               total_seconds=timeline.duration, scenes=[Scene(str(list_path), "the joined segments"), *audio_inputs],
+               on_progress=lambda pct: progress((base + JOIN_COST * timeline.total_frames * min(pct, 100.0) / 100.0)
+                                                / work * 100.0),
+               timeout=deadline.left(), output_path=str(output))
+    try:
+        result.info = verify(output, preset, timeline.duration)
+    except RenderError:
+        _remove(str(output))
+        raise
+    store.touch([u.key for u in result.reused])
+    stills = [files[timeline.scene_units[k]][1] for k in range(len(probed))]
+    result.poster = make_poster(stills[0], workdir / "poster.png")
+    result.contact_sheet = make_contact_sheet(stills, captions, workdir / "contact-sheet.png")
+    progress.done()
+    return result
