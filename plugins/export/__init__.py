@@ -1,6 +1,7 @@
 """Export plugin: render a project's scenes into a downloadable video.
 
-Hook implementations only; logic lives in service/tasks/render/compose/webhooks/cleanup."""
+Hook implementations only; logic lives in service/tasks/pipeline (timeline, segments, segment_store,
+posters, previews)/render/webhooks/cleanup."""
 from __future__ import annotations
 
 from core.hookspecs import hookimpl

@@ -1,7 +1,7 @@
-"""MoviePy rendering for exports that need more than a cut: a title card and crossfades.
+"""MoviePy rendering of a title card and crossfades in one pass (the segmented pipeline replaced it
+for jobs; kept as a reference renderer and for title_frame, which draws the title card).
 
-Slower than render.render_concat (frames pass through numpy), so the job layer uses it only
-when a title card or transition is requested. Output is checked with render.verify.
+Slower than the segments (frames pass through numpy). Output is checked with render.verify.
 """
 from __future__ import annotations
 
