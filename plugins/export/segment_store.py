@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 import mongoengine as me
+from pymongo.errors import DuplicateKeyError
 
 from core.models import AppDocument, utcnow
 
@@ -73,10 +74,13 @@ class SegmentStore:
         size = self.storage.put_file(path, seg_key, content_type="application/octet-stream")
         if still_path is not None:
             self.storage.put_file(still_path, still_key, content_type="image/png")
-        ExportSegment.objects(projectId=self.project_id, key=key).update_one(
-            upsert=True, set__storageKey=seg_key, set__stillKey=still_key if still_path else None,
-            set__kind=kind, set__frames=frames, set__size=size, set__lastUsedAt=utcnow(),
-            set_on_insert__createdAt=utcnow())
+        fields = dict(set__storageKey=seg_key, set__stillKey=still_key if still_path else None,
+                      set__kind=kind, set__frames=frames, set__size=size, set__lastUsedAt=utcnow())
+        try:
+            ExportSegment.objects(projectId=self.project_id, key=key).update_one(
+                upsert=True, set_on_insert__createdAt=utcnow(), **fields)
+        except (me.NotUniqueError, DuplicateKeyError):  # another worker stored the same segment just now
+            ExportSegment.objects(projectId=self.project_id, key=key).update_one(**fields)
 
     def touch(self, keys: list[str]) -> None:
         if keys:

@@ -16,6 +16,7 @@ from PIL import Image
 from core.hookspecs import hookimpl
 from core.models import JobRecord
 from plugins.export import pipeline
+from plugins.export.posters import Caption
 from plugins.export.probe import Scene, probe
 from plugins.export.render import render_concat
 from plugins.export.segment_store import ExportSegment
@@ -288,7 +289,6 @@ def test_poster_and_contact_sheet_over_http(app, client, film, monkeypatch):
         assert np.abs(_mean_color(cell) - COLORS[color]).max() < 30
         label = contact[GAP + thumb_h:, x:x + THUMB_WIDTH]
         assert (label > 200).any()  # its caption is drawn beneath it
-    from plugins.export.posters import Caption
     from plugins.export.previews import scene_caption
 
     assert scene_caption(film["videos"][0], 0) == Caption(1, "The red room")
@@ -329,3 +329,41 @@ def test_cached_segments_follow_retention_and_go_with_the_project(app, client, f
     assert _counts(_export(app, client, film)) == (3, 0, 3, 0)
     delete_project(app, film["project"], film["owner"])
     assert storage.list(prefix) == [] and ExportSegment.objects().count() == 0
+
+
+@pytest.mark.parametrize("codec,container,audio", [("libx265", "mp4", "hevc"), ("libvpx-vp9", "webm", "vp9"),
+                                                   ("prores_ks", "mov", "prores")])
+def test_every_codec_family_joins_by_stream_copy(app, team, media, tmp_path, codec, container, audio):
+    """HEVC, VP9 and ProRes segments join as cleanly as H.264: whole film decodes, frame-exact."""
+    from plugins.export.presets import preset_from_dict
+
+    preset = preset_from_dict({"id": f"tiny-{container}", "resolution": "192x108", "fps": FPS,
+                               "videoBitrate": None if codec == "prores_ks" else "300k",
+                               "audioBitrate": "96k", "videoCodec": codec, "container": container})
+    scenes = [Scene(media[c], c) for c in ("red", "green", "blue")]
+    captions = [Caption(n + 1, c) for n, c in enumerate(("red", "green", "blue"))]
+    out = tmp_path / f"film.{preset.extension}"
+    made = pipeline.render_export(app, team["project"], scenes, preset, tmp_path, out, metadata={"title": "t"},
+                                  captions=captions, transition={"type": "crossfade", "duration": 0.25})
+    assert made.counts() == {"scenesRendered": 3, "scenesReused": 0, "segmentsRendered": 5, "segmentsReused": 0}
+    assert made.info.video_codec == audio and (made.info.width, made.info.height) == (192, 108)
+    frames = _frames(out)
+    assert len(frames) == 3 * FPS - 2 * 6
+    for n, color in ((9, "red"), (FPS + 6, "green"), (2 * FPS, "blue")):
+        assert np.abs(_mean_color(frames[n]) - COLORS[color]).max() < 40, (n, color)
+    _decodes_cleanly(out)
+    again = pipeline.render_export(app, team["project"], scenes, preset, tmp_path, tmp_path / f"again.{preset.extension}",
+                                   metadata={}, captions=captions, transition={"type": "crossfade", "duration": 0.25})
+    assert again.counts()["segmentsReused"] == 5 and len(_frames(tmp_path / f"again.{preset.extension}")) == len(frames)
+
+
+def test_a_reader_who_may_not_see_a_scene_gets_no_previews(app, film, monkeypatch):
+    from plugins.export import service
+
+    record = service.queue_export(app, film["project"], film["owner"], preset_id="tiny")
+    run_jobs(app)
+    record.reload()
+    assert service.job_json(app, record, reader=film["owner"], project=film["project"])["posterUrl"]
+    monkeypatch.setattr(service, "hides_scenes", lambda *a, **k: True)
+    hidden = service.job_json(app, record, reader=film["owner"], project=film["project"])
+    assert hidden["downloadUrl"] is None and hidden["posterUrl"] is None and hidden["contactSheetUrl"] is None
