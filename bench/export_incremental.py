@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from bench.export import Clock, clear_segments, through_plugin
+from bench.export import bench_project, clear_segments, install, through_plugin, upload
 
 SCENES, SECONDS, WIDTH, HEIGHT = 10, 3.0, 1280, 720
 
@@ -37,40 +37,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=2, help="rounds of (full export, one-scene change)")
     args = parser.parse_args(argv)
 
-    from bson import ObjectId
-
-    from core.app import create_app
-    from core.media import media_key
-    from core.models import User
-    from core.projects import create_project
-    from core.settings import Settings
     from plugins.export.probe import probe
 
     with tempfile.TemporaryDirectory(prefix="aladdin-bench-incremental-") as tmp:
         folder = Path(tmp)
-        app = create_app(Settings.from_env({"ALADDIN_DATA_DIR": str(folder / "data")}), load_entry_points=False)
-        ext = app.extensions["aladdin"]
+        app, ext = install(folder)
         with app.app_context():
-            user = User(email="bench@example.com", name="bench").save()
-            project = create_project(app, user, "Bench Film", "bench-film")
-
-            def upload(path: Path) -> str:
-                media_id = ObjectId()
-                key = media_key(project.slug, media_id, path.name)
-                size = ext.storage.put_file(path, key, content_type="video/mp4")
-                ext.content.create(project, "media", {"_id": media_id, "filename": path.name,
-                                                      "contentType": "video/mp4", "size": size,
-                                                      "storageKey": key,
-                                                      "content": {"title": path.name, "kind": "video"}}, user)
-                return str(media_id)
-
+            user, project = bench_project(app)
             videos = []
             for n in range(SCENES):
-                media_id = upload(make_clip(folder / f"scene{n + 1}.mp4", n))
+                media_id = upload(app, project, user, make_clip(folder / f"scene{n + 1}.mp4", n))
                 videos.append(ext.content.create(project, "videos", {
                     "sceneNumber": n + 1, "status": "completed",
                     "content": {"mediaId": media_id, "title": f"Scene {n + 1}"}}, user))
-            replacements = [upload(make_clip(folder / f"retake{r}.mp4", 100 + r)) for r in range(args.rounds)]
+            replacements = [upload(app, project, user, make_clip(folder / f"retake{r}.mp4", 100 + r))
+                            for r in range(args.rounds)]
             print(f"{SCENES} scenes x {SECONDS:g} s at {WIDTH}x{HEIGHT} -> mp4-good (1280x720, libx264 "
                   f"medium 2500k, aac 128k, 24 fps); then one scene's media replaced")
             ratios, firsts, seconds = [], [], []
