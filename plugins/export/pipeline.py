@@ -6,6 +6,7 @@ for the join. No Flask request state here; the job layer passes the app for stor
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from .presets import Preset
 from .probe import MediaInfo, Scene, probe, probe_scenes
 from .render import _remove, _Throttle, run_ffmpeg, verify
 from .segment_store import SegmentStore
-from .segments import concat_list, join_command, unit_command
+from .segments import batch_command, concat_list, join_command, unit_command
 from .timeline import Source, Timeline, Unit, frames_for, plan
 
 # The join (stream copy + one audio encode) weighs this much per output frame in progress,
@@ -88,6 +89,76 @@ def _title_image(unit: Unit, preset: Preset, path: Path) -> Path:
     return path
 
 
+class _Work:
+    """Progress over the frames this export really encodes."""
+
+    def __init__(self, progress: _Throttle, total: float):
+        self.progress, self.total, self.done = progress, max(total, 1e-9), 0.0
+
+    def reporter(self, frames: float) -> Callable[[float], None]:
+        base = self.done
+        return lambda pct: self.progress((base + frames * min(pct, 100.0) / 100.0) / self.total * 100.0)
+
+    def add(self, frames: float) -> None:
+        self.done += frames
+        self.progress(self.done / self.total * 100.0)
+
+
+def _render_batch(batch: list[int], timeline: Timeline, preset: Preset, probed, files, workdir: Path,
+                  store: SegmentStore, work: _Work, deadline: _Deadline) -> None:
+    """Render the missing scene and title segments in one ffmpeg run, check each segment's
+    frame-exact length in the segment muxer's list, then cache them."""
+    units = [timeline.units[n] for n in batch]
+    inputs = [probed[u.scene] if u.kind == "scene" else None for u in units]
+    titles = [str(_title_image(u, preset, workdir / f"title-{n:04d}.png")) if u.kind == "title" else None
+              for n, u in zip(batch, units)]
+    pattern = f"render.batch-%04d.{preset.extension}"
+    list_path = workdir / "render.batch.csv"
+    cmd = batch_command(units, timeline, preset, [(x[0].path, x[1]) if x else None for x in inputs], titles,
+                        str(workdir / pattern), str(workdir / "still-batch-%04d.png"), list_path)
+    named = [x[0] if x else Scene(titles[i], "the title card") for i, x in enumerate(inputs)]
+    frames = sum(u.frames for u in units)
+    run_ffmpeg(cmd, total_seconds=frames / preset.fps, scenes=named, on_progress=work.reporter(frames),
+               timeout=deadline.left(), output_path=str(list_path))
+    rows = [line.rsplit(",", 2) for line in list_path.read_text().splitlines() if line.strip()]
+    if len(rows) != len(units):
+        raise RenderError(f"the render was split into {len(rows)} segments, expected {len(units)}")
+    stills = 0
+    for i, (n, unit, row) in enumerate(zip(batch, units, rows)):
+        length = (float(row[2]) - float(row[1])) * preset.fps
+        if abs(length - unit.frames) > 0.5:
+            raise RenderError(f"a segment of {unit.frames} frames came out {length:.1f} frames long",
+                              scene=named[i].name)
+        seg, still = files[n]
+        os.replace(workdir / (pattern % i), seg)
+        if still is not None:
+            os.replace(workdir / f"still-batch-{stills:04d}.png", still)
+            stills += 1
+        store.keep(unit.key, unit.kind, unit.frames, seg, preset.extension, still)
+    work.add(frames)
+
+
+def _render_single(n: int, timeline: Timeline, preset: Preset, probed, files, store: SegmentStore,
+                   work: _Work, deadline: _Deadline) -> None:
+    """Render one segment on its own (a crossfade, which reads two scenes), check and cache it."""
+    unit = timeline.units[n]
+    seg, still = files[n]
+    inputs = [probed[unit.scene], probed[unit.scene + 1]]
+    label = inputs[0][0].name
+    cmd = unit_command(unit, timeline, preset, [(s.path, i) for s, i in inputs], seg, still_path=still)
+    try:
+        run_ffmpeg(cmd, total_seconds=unit.frames / preset.fps, scenes=[s for s, _ in inputs],
+                   on_progress=work.reporter(unit.frames), timeout=deadline.left(), output_path=str(seg))
+        _check_segment(seg, unit, preset, label)
+    except RenderError as exc:
+        _remove(str(seg))
+        if exc.scene:
+            raise
+        raise RenderError(exc.message, scene=label, ffmpeg_tail=exc.ffmpeg_tail) from None
+    store.keep(unit.key, unit.kind, unit.frames, seg, preset.extension, still)
+    work.add(unit.frames)
+
+
 def render_export(app, project, scenes: list[Scene], preset: Preset, workdir: Path, output: Path, *,
                   metadata: dict, captions: list[Caption], title_card: dict | None = None,
                   transition: dict | None = None, on_progress: Callable[[float], None] | None = None,
@@ -114,60 +185,34 @@ def render_export(app, project, scenes: list[Scene], preset: Preset, workdir: Pa
         else:
             todo.append(n)
 
-    progress = _Throttle(on_progress)
-    work = sum(timeline.units[n].frames for n in todo) + JOIN_COST * timeline.total_frames
-    done = 0.0
-    made: dict[str, int] = {}
-    for n in todo:
-        unit = timeline.units[n]
-        seg, still = files[n]
-        if unit.key in made:  # the same media twice in one film: render it once
-            first_seg, first_still = files[made[unit.key]]
-            shutil.copyfile(first_seg, seg)
-            if still is not None and first_still is not None:
-                shutil.copyfile(first_still, still)
-            result.reused.append(unit)
-            continue
-        inputs: list[tuple[Scene, MediaInfo]] = []
-        if unit.kind == "scene":
-            inputs = [probed[unit.scene]]
-        elif unit.kind == "crossfade":
-            inputs = [probed[unit.scene], probed[unit.scene + 1]]
-        label = inputs[0][0].name if inputs else "title card"
-        title = _title_image(unit, preset, workdir / f"title-{n:04d}.png") if unit.kind == "title" else None
-        cmd = unit_command(unit, timeline, preset, [(s.path, i) for s, i in inputs], seg,
-                           still_path=still, title_image=title)
-        base = done
-
-        def report(pct: float, base=base, frames=unit.frames) -> None:
-            progress((base + frames * min(pct, 100.0) / 100.0) / work * 100.0)
-
-        try:
-            run_ffmpeg(cmd, total_seconds=unit.frames / fps, scenes=[s for s, _ in inputs],
-                       on_progress=report, timeout=deadline.left(), output_path=str(seg))
-            _check_segment(seg, unit, preset, label if inputs else None)
-            if still is not None and not still.is_file():
-                raise RenderError("no still frame was written for the scene segment", scene=label)
-        except RenderError as exc:
-            _remove(str(seg))
-            if exc.scene or not inputs:
-                raise
-            raise RenderError(exc.message, scene=label, ffmpeg_tail=exc.ffmpeg_tail) from None
-        store.keep(unit.key, unit.kind, unit.frames, seg, preset.extension, still)
-        made[unit.key] = n
-        result.rendered.append(unit)
-        done += unit.frames
-        progress(done / work * 100.0)
+    first_of: dict[str, int] = {}
+    fresh, copies = [], []
+    for n in todo:  # the same media twice in one film is rendered once
+        (copies if timeline.units[n].key in first_of else fresh).append(n)
+        first_of.setdefault(timeline.units[n].key, n)
+    work = _Work(_Throttle(on_progress),
+                 sum(timeline.units[n].frames for n in fresh) + JOIN_COST * timeline.total_frames)
+    batch = [n for n in fresh if timeline.units[n].kind in ("scene", "title")]
+    if batch:
+        _render_batch(batch, timeline, preset, probed, files, workdir, store, work, deadline)
+    for n in fresh:
+        if n not in batch:
+            _render_single(n, timeline, preset, probed, files, store, work, deadline)
+    for n in copies:
+        (seg, still), (first_seg, first_still) = files[n], files[first_of[timeline.units[n].key]]
+        shutil.copyfile(first_seg, seg)
+        if still is not None and first_still is not None:
+            shutil.copyfile(first_still, still)
+    result.rendered = [timeline.units[n] for n in fresh]
+    result.reused += [timeline.units[n] for n in copies]
 
     list_path = workdir / "segments.ffconcat"
     list_path.write_text(concat_list([(str(seg), u.frames) for (seg, _), u in zip(files, timeline.units)], fps))
     audio_inputs = [s for s, i in probed if i.has_audio and i.audio_index is not None]
-    base = done
     run_ffmpeg(join_command(list_path, timeline, preset, [(s.path, i) for s, i in probed], output, metadata),
                total_seconds=timeline.duration, scenes=[Scene(str(list_path), "the joined segments"), *audio_inputs],
-               on_progress=lambda pct: progress((base + JOIN_COST * timeline.total_frames * min(pct, 100.0) / 100.0)
-                                                / work * 100.0),
-               timeout=deadline.left(), output_path=str(output))
+               on_progress=work.reporter(JOIN_COST * timeline.total_frames), timeout=deadline.left(),
+               output_path=str(output))
     try:
         result.info = verify(output, preset, timeline.duration)
     except RenderError:
@@ -177,5 +222,5 @@ def render_export(app, project, scenes: list[Scene], preset: Preset, workdir: Pa
     stills = [files[timeline.scene_units[k]][1] for k in range(len(probed))]
     result.poster = make_poster(stills[0], workdir / "poster.png")
     result.contact_sheet = make_contact_sheet(stills, captions, workdir / "contact-sheet.png")
-    progress.done()
+    work.progress.done()
     return result

@@ -105,6 +105,66 @@ def unit_command(unit: Unit, timeline: Timeline, preset: Preset, inputs: list[tu
     return cmd
 
 
+def _forced_idr(preset: Preset) -> list[str]:
+    return ["-forced-idr", "1"] if preset.video_codec in ("libx264", "libx265") else []
+
+
+def batch_command(units: list[Unit], timeline: Timeline, preset: Preset,
+                  inputs: list[tuple[str, MediaInfo] | None], title_images: list[str | None],
+                  pattern: str, still_pattern: str, list_path) -> list[str]:
+    """One ffmpeg run (one encoder, so no per-segment start-up or drain) rendering several scene
+    and title units back to back and splitting them into one segment file each at IDR frames
+    forced on their boundaries. ``inputs[i]`` is unit i's scene (None for a title, whose image is
+    ``title_images[i]``). Scene units also get their middle frame in ``still_pattern``, in order;
+    ``list_path`` receives the segment muxer's CSV list (file, start, end) to check lengths."""
+    fps = preset.fps
+    cmd = _base_cmd()
+    chains: list[str] = []
+    pads, boundaries, stills = [], [], []
+    offset = 0
+    for i, unit in enumerate(units):
+        if unit.kind == "title":
+            cmd += [*_INPUT_GUARD, "-loop", "1", "-framerate", str(fps), "-i", os.path.abspath(title_images[i])]
+            chains.append(normalise_chain(f"{i}:v:0", preset, unit.frames, f"u{i}"))
+        elif unit.kind == "scene":
+            path, info = inputs[i]
+            cmd += [*_INPUT_GUARD, "-i", os.path.abspath(path)]
+            chains.append(normalise_chain(f"{i}:{info.video_index}", preset, timeline.scene_frames[unit.scene], f"n{i}"))
+            chains.append(f"[n{i}]trim=start_frame={unit.first}:end_frame={unit.first + unit.frames},"
+                          f"setpts=PTS-STARTPTS[u{i}]")
+            stills.append(offset + unit.frames // 2)
+        else:
+            raise ValueError(f"a batch renders scene and title units, not {unit.kind!r}")
+        pads.append(f"[u{i}]")
+        if offset:
+            boundaries.append(offset)
+        offset += unit.frames
+    chains.append(f"{''.join(pads)}concat=n={len(units)}:v=1:a=0[cat]" if len(units) > 1 else "[u0]null[cat]")
+    out = "cat"
+    if stills:
+        picks = "+".join(f"eq(n\\,{n})" for n in stills)
+        chains.append(f"[cat]split[enc][s];[s]select='{picks}',"
+                      f"scale=w='min({STILL_WIDTH}\\,iw)':h=-2,format=rgb24[still]")
+        out = "enc"
+    cmd += ["-filter_complex", ";".join(chains), "-map", f"[{out}]", *video_args(preset), *_forced_idr(preset), "-an"]
+    if boundaries:
+        # Half a frame early, so rounding can never move a key frame onto the next frame.
+        cmd += ["-force_key_frames", ",".join(f"{(b - 0.5) / fps:.6f}" for b in boundaries)]
+    # Timestamps pass through unshifted, so the list's start/end times are the segments' own.
+    cmd += ["-map_metadata", "-1", "-map_chapters", "-1", "-avoid_negative_ts", "disabled",
+            "-f", "segment", "-segment_format", preset.muxer,
+            "-reset_timestamps", "1", "-segment_list", os.path.abspath(list_path), "-segment_list_type", "csv"]
+    if boundaries:
+        cmd += ["-segment_frames", ",".join(str(b) for b in boundaries)]
+    else:
+        cmd += ["-segment_time", "100000000"]
+    cmd.append(os.path.abspath(pattern))
+    if stills:
+        cmd += ["-map", "[still]", "-fps_mode", "passthrough", "-c:v", "png", "-f", "image2",
+                "-start_number", "0", os.path.abspath(still_pattern)]
+    return cmd
+
+
 def concat_list(segments: list[tuple[str, int]], fps: int) -> str:
     """An ffconcat script naming each segment with its exact duration (so no container's
     timestamp rounding can shift a join)."""
