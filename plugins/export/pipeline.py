@@ -105,9 +105,11 @@ class _Work:
 
 
 def _render_batch(batch: list[int], timeline: Timeline, preset: Preset, probed, files, workdir: Path,
-                  store: SegmentStore, work: _Work, deadline: _Deadline) -> None:
+                  store: SegmentStore, work: _Work, deadline: _Deadline, *, final: Path | None = None,
+                  metadata: dict | None = None) -> None:
     """Render the missing scene and title segments in one ffmpeg run, check each segment's
-    frame-exact length in the segment muxer's list, then cache them."""
+    frame-exact length in the segment muxer's list, then cache them. With ``final`` (every unit
+    of the film is in the batch) that run also writes the finished film there."""
     units = [timeline.units[n] for n in batch]
     inputs = [probed[u.scene] if u.kind == "scene" else None for u in units]
     titles = [str(_title_image(u, preset, workdir / f"title-{n:04d}.png")) if u.kind == "title" else None
@@ -115,11 +117,17 @@ def _render_batch(batch: list[int], timeline: Timeline, preset: Preset, probed, 
     pattern = f"render.batch-%04d.{preset.extension}"
     list_path = workdir / "render.batch.csv"
     cmd = batch_command(units, timeline, preset, [(x[0].path, x[1]) if x else None for x in inputs], titles,
-                        str(workdir / pattern), str(workdir / "still-batch-%04d.png"), list_path)
+                        str(workdir / pattern), str(workdir / "still-batch-%04d.png"), list_path,
+                        final=final, metadata=metadata)
     named = [x[0] if x else Scene(titles[i], "the title card") for i, x in enumerate(inputs)]
     frames = sum(u.frames for u in units)
-    run_ffmpeg(cmd, total_seconds=frames / preset.fps, scenes=named, on_progress=work.reporter(frames),
-               timeout=deadline.left(), output_path=str(list_path))
+    try:
+        run_ffmpeg(cmd, total_seconds=frames / preset.fps, scenes=named, on_progress=work.reporter(frames),
+                   timeout=deadline.left(), output_path=str(list_path))
+    except BaseException:
+        if final is not None:
+            _remove(str(final))
+        raise
     rows = [line.rsplit(",", 2) for line in list_path.read_text().splitlines() if line.strip()]
     if len(rows) != len(units):
         raise RenderError(f"the render was split into {len(rows)} segments, expected {len(units)}")
@@ -190,11 +198,14 @@ def render_export(app, project, scenes: list[Scene], preset: Preset, workdir: Pa
     for n in todo:  # the same media twice in one film is rendered once
         (copies if timeline.units[n].key in first_of else fresh).append(n)
         first_of.setdefault(timeline.units[n].key, n)
-    work = _Work(_Throttle(on_progress),
-                 sum(timeline.units[n].frames for n in fresh) + JOIN_COST * timeline.total_frames)
     batch = [n for n in fresh if timeline.units[n].kind in ("scene", "title")]
+    # Nothing to reuse and no crossfade: the one run that renders the segments writes the film too.
+    fused = len(batch) == len(timeline.units)
+    work = _Work(_Throttle(on_progress), sum(timeline.units[n].frames for n in fresh) +
+                 (0 if fused else JOIN_COST * timeline.total_frames))
     if batch:
-        _render_batch(batch, timeline, preset, probed, files, workdir, store, work, deadline)
+        _render_batch(batch, timeline, preset, probed, files, workdir, store, work, deadline,
+                      final=output if fused else None, metadata=metadata)
     for n in fresh:
         if n not in batch:
             _render_single(n, timeline, preset, probed, files, store, work, deadline)
@@ -206,13 +217,16 @@ def render_export(app, project, scenes: list[Scene], preset: Preset, workdir: Pa
     result.rendered = [timeline.units[n] for n in fresh]
     result.reused += [timeline.units[n] for n in copies]
 
-    list_path = workdir / "segments.ffconcat"
-    list_path.write_text(concat_list([(str(seg), u.frames) for (seg, _), u in zip(files, timeline.units)], fps))
-    audio_inputs = [s for s, i in probed if i.has_audio and i.audio_index is not None]
-    run_ffmpeg(join_command(list_path, timeline, preset, [(s.path, i) for s, i in probed], output, metadata),
-               total_seconds=timeline.duration, scenes=[Scene(str(list_path), "the joined segments"), *audio_inputs],
-               on_progress=work.reporter(JOIN_COST * timeline.total_frames), timeout=deadline.left(),
-               output_path=str(output))
+    if not fused:
+        list_path = workdir / "segments.ffconcat"
+        list_path.write_text(concat_list([(str(seg), u.frames) for (seg, _), u in zip(files, timeline.units)],
+                                         fps))
+        audio_inputs = [s for s, i in probed if i.has_audio and i.audio_index is not None]
+        run_ffmpeg(join_command(list_path, timeline, preset, [(s.path, i) for s, i in probed], output, metadata),
+                   total_seconds=timeline.duration,
+                   scenes=[Scene(str(list_path), "the joined segments"), *audio_inputs],
+                   on_progress=work.reporter(JOIN_COST * timeline.total_frames), timeout=deadline.left(),
+                   output_path=str(output))
     try:
         result.info = verify(output, preset, timeline.duration)
     except RenderError:

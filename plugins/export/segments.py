@@ -109,14 +109,27 @@ def _forced_idr(preset: Preset) -> list[str]:
     return ["-forced-idr", "1"] if preset.video_codec in ("libx264", "libx265") else []
 
 
+def _tee_escape(text: str) -> str:
+    """Quote a value or file name inside an ffmpeg ``tee`` output specification."""
+    return "".join("\\" + c if c in "\\:|[]',=" else c for c in str(text))
+
+
+def _audio_args(preset: Preset) -> list[str]:
+    return ["-c:a", preset.audio_codec, "-b:a", preset.audio_bitrate, "-ar", str(AUDIO_RATE), "-ac", "2"]
+
+
 def batch_command(units: list[Unit], timeline: Timeline, preset: Preset,
                   inputs: list[tuple[str, MediaInfo] | None], title_images: list[str | None],
-                  pattern: str, still_pattern: str, list_path) -> list[str]:
+                  pattern: str, still_pattern: str, list_path, *, final=None, metadata=None) -> list[str]:
     """One ffmpeg run (one encoder, so no per-segment start-up or drain) rendering several scene
     and title units back to back and splitting them into one segment file each at IDR frames
     forced on their boundaries. ``inputs[i]`` is unit i's scene (None for a title, whose image is
     ``title_images[i]``). Scene units also get their middle frame in ``still_pattern``, in order;
-    ``list_path`` receives the segment muxer's CSV list (file, start, end) to check lengths."""
+    ``list_path`` receives the segment muxer's CSV list (file, start, end) to check lengths.
+
+    With ``final`` (a path) the units must be the whole timeline: the same run also encodes the
+    soundtrack and writes the finished film there (a ``tee`` of the one video encode), so a full
+    export costs one encode, exactly like a hand-written single command."""
     fps = preset.fps
     cmd = _base_cmd()
     chains: list[str] = []
@@ -146,19 +159,36 @@ def batch_command(units: list[Unit], timeline: Timeline, preset: Preset,
         chains.append(f"[cat]split[enc][s];[s]select='{picks}',"
                       f"scale=w='min({STILL_WIDTH}\\,iw)':h=-2,format=rgb24[still]")
         out = "enc"
-    cmd += ["-filter_complex", ";".join(chains), "-map", f"[{out}]", *video_args(preset), *_forced_idr(preset), "-an"]
+    maps = ["-map", f"[{out}]"]
+    if final is not None:
+        scene_input = {u.scene: i for i, u in enumerate(units) if u.kind == "scene"}
+        graph, _ = audio_graph(timeline, [inputs[scene_input[k]][1] for k in range(len(scene_input))],
+                               first_input=0, input_of=scene_input)
+        chains.append(graph)
+        maps += ["-map", "[aout]"]
+    cmd += ["-filter_complex", ";".join(chains), *maps, *video_args(preset), *_forced_idr(preset)]
     if boundaries:
         # Half a frame early, so rounding can never move a key frame onto the next frame.
         cmd += ["-force_key_frames", ",".join(f"{(b - 0.5) / fps:.6f}" for b in boundaries)]
-    # Timestamps pass through unshifted, so the list's start/end times are the segments' own.
-    cmd += ["-map_metadata", "-1", "-map_chapters", "-1", "-avoid_negative_ts", "disabled",
-            "-f", "segment", "-segment_format", preset.muxer,
-            "-reset_timestamps", "1", "-segment_list", os.path.abspath(list_path), "-segment_list_type", "csv"]
+    # Segment timestamps pass through unshifted, so the list's start/end times are their own.
+    segment = {"avoid_negative_ts": "disabled", "segment_format": preset.muxer, "reset_timestamps": "1",
+               "segment_list": os.path.abspath(list_path), "segment_list_type": "csv"}
     if boundaries:
-        cmd += ["-segment_frames", ",".join(str(b) for b in boundaries)]
+        segment["segment_frames"] = ",".join(str(b) for b in boundaries)
     else:
-        cmd += ["-segment_time", "100000000"]
-    cmd.append(os.path.abspath(pattern))
+        segment["segment_time"] = "100000000"
+    if final is None:
+        cmd += ["-an", "-map_metadata", "-1", "-map_chapters", "-1", "-f", "segment"]
+        for key, value in segment.items():
+            cmd += [f"-{key}", value]
+        cmd.append(os.path.abspath(pattern))
+    else:
+        cmd += _audio_args(preset)
+        cmd += ["-map_metadata", "-1", "-map_chapters", "-1", *metadata_args(metadata)]
+        seg_opts = ":".join(f"{k}={_tee_escape(v)}" for k, v in segment.items())
+        film_opts = f"f={preset.muxer}" + (":movflags=+faststart" if preset.muxer in ("mp4", "mov") else "")
+        cmd += ["-f", "tee", f"[f=segment:select=v:{seg_opts}]{_tee_escape(os.path.abspath(pattern))}|"
+                             f"[{film_opts}]{_tee_escape(check_output_path(final))}"]
     if stills:
         cmd += ["-map", "[still]", "-fps_mode", "passthrough", "-c:v", "png", "-f", "image2",
                 "-start_number", "0", os.path.abspath(still_pattern)]
@@ -179,7 +209,8 @@ def _samples(frames: int, fps: int) -> int:
     return round(frames * AUDIO_RATE / fps)
 
 
-def audio_graph(timeline: Timeline, scenes: list[MediaInfo], first_input: int) -> tuple[str, list[int]]:
+def audio_graph(timeline: Timeline, scenes: list[MediaInfo], first_input: int,
+                input_of: dict[int, int] | None = None) -> tuple[str, list[int]]:
     """The filter graph of the whole soundtrack, and which scenes it reads as inputs (from
     ``first_input`` on). Each scene's audio is cut or padded to its frame-exact length;
     crossfades overlap the neighbours linearly, as the picture does."""
@@ -189,7 +220,7 @@ def audio_graph(timeline: Timeline, scenes: list[MediaInfo], first_input: int) -
     for k, info in enumerate(scenes):
         samples = _samples(timeline.scene_frames[k], fps)
         if info.has_audio and info.audio_index is not None:
-            index = first_input + len(used)
+            index = input_of[k] if input_of is not None else first_input + len(used)
             used.append(k)
             chains.append(f"[{index}:{info.audio_index}]asetpts=PTS-STARTPTS,aresample={AUDIO_RATE},"
                           f"{_AUDIO_FORMAT},apad,atrim=end_sample={samples},asetpts=PTS-STARTPTS[a{k}]")
@@ -230,7 +261,7 @@ def join_command(list_path, timeline: Timeline, preset: Preset, scenes: list[tup
     args = list(preset.codec_args)
     if "-tag:v" in args and args.index("-tag:v") + 1 < len(args):
         cmd += ["-tag:v", args[args.index("-tag:v") + 1]]
-    cmd += ["-c:a", preset.audio_codec, "-b:a", preset.audio_bitrate, "-ar", str(AUDIO_RATE), "-ac", "2"]
+    cmd += _audio_args(preset)
     if preset.muxer in ("mp4", "mov"):
         cmd += ["-movflags", "+faststart"]
     cmd += ["-map_metadata", "-1", "-map_chapters", "-1", *metadata_args(metadata),

@@ -263,8 +263,9 @@ def test_progress_counts_only_rendered_work(app, client, film, monkeypatch):
     one = _export(app, client, film)
     none = _export(app, client, film)
     assert _counts(one) == (1, 2, 1, 2) and _counts(none) == (0, 3, 0, 3)
-    assert at_join[0] > 90 and at_join[1] > 85  # one scene of three took the bar, not a third of it
-    assert at_join[2] == 0.0
+    # The full export wrote the film in its one render run (no join); after one change, rendering
+    # that scene took the bar (not a third of it); with everything reused the join is all the work.
+    assert len(at_join) == 2 and at_join[0] > 85 and at_join[1] == 0.0
     record = JobRecord.objects(id=none["id"]).first()
     assert record.progress == 100 and none["progress"] == 100
 
