@@ -368,3 +368,20 @@ def test_a_reader_who_may_not_see_a_scene_gets_no_previews(app, film, monkeypatc
     monkeypatch.setattr(service, "hides_scenes", lambda *a, **k: True)
     hidden = service.job_json(app, record, reader=film["owner"], project=film["project"])
     assert hidden["downloadUrl"] is None and hidden["posterUrl"] is None and hidden["contactSheetUrl"] is None
+
+
+def test_a_first_export_with_a_title_card_is_written_in_one_run(app, client, film):
+    """Title card and cuts, nothing cached: the render run writes segments and film at once; the
+    same export joined from the cache afterwards is the same film."""
+    titled = _export(app, client, film, titleCard={"text": "Pilot", "duration": 0.5})
+    assert _counts(titled) == (3, 0, 4, 0) and titled["duration"] == pytest.approx(3.5, abs=1 / FPS)
+    again = _export(app, client, film, titleCard={"text": "Pilot", "duration": 0.5})
+    assert _counts(again) == (0, 3, 0, 4)
+    a, b = _frames(_file(app, titled)), _frames(_file(app, again))
+    assert len(a) == len(b) == 12 + 3 * FPS
+    assert np.abs(_mean_color(a[12 + FPS + 12]) - COLORS["green"]).max() < 30
+    assert max(np.abs(x.astype(int) - y.astype(int)).mean() for x, y in zip(a, b)) < 1  # the very same pixels
+    sound = _audio(_file(app, titled))
+    assert np.abs(sound[:int(0.45 * 48000)]).max() < 0.01  # the title is silent, the scenes are not
+    assert np.sqrt(np.mean(sound[48000:96000] ** 2)) > 0.05
+    _decodes_cleanly(_file(app, titled))

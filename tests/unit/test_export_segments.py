@@ -27,6 +27,12 @@ def test_segments_get_closed_gops_and_stitchable_headers():
     assert "-flags" not in video_args(BUILTIN_PRESETS["mov-prores"])  # intra-only: every frame closes
 
 
+def test_tee_specifications_escape_their_separators():
+    from plugins.export.segments import _tee_escape
+
+    assert _tee_escape("/data/a:b|c[1]'d',e=f") == "/data/a\\:b\\|c\\[1\\]\\'d\\'\\,e\\=f"
+
+
 def test_concat_script_quotes_paths_and_gives_exact_durations():
     text = concat_list([("/data/it's/a.mp4", 24), ("/data/b.mp4", 25)], 24)
     assert text.splitlines() == ["ffconcat version 1.0", "file '/data/it'\\''s/a.mp4'", "duration 1.000000",
