@@ -5,6 +5,7 @@ Progress counts frames actually encoded (a reused segment costs nothing) plus a 
 for the join. No Flask request state here; the job layer passes the app for storage."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -87,6 +88,25 @@ def _title_image(unit: Unit, preset: Preset, path: Path) -> Path:
 
     Image.fromarray(title_frame(unit.text, preset.width, preset.height, unit.background)).save(path)
     return path
+
+
+def _probe(scenes: list[Scene], digests: list[str], store: SegmentStore) -> list[tuple[Scene, MediaInfo]]:
+    """Probe each scene, or take what probing the same bytes found before."""
+    if not scenes:
+        raise ValueError("nothing to render: no scenes")
+    known = store.probed(digests)
+    probed = []
+    for scene, digest in zip(scenes, digests):
+        if digest in known:
+            try:
+                probed.append((scene, MediaInfo(**known[digest])))
+                continue
+            except TypeError:  # recorded by another version of MediaInfo: probe again
+                pass
+        probed.extend(probe_scenes([scene]))
+        store.remember_probe(digest, dataclasses.asdict(probed[-1][1]))
+        known[digest] = dataclasses.asdict(probed[-1][1])
+    return probed
 
 
 class _Work:
@@ -174,11 +194,12 @@ def render_export(app, project, scenes: list[Scene], preset: Preset, workdir: Pa
     """Render the export into ``output`` (in ``workdir``, which the caller owns and removes).
     On failure nothing is left at ``output`` and only verified segments were cached."""
     deadline = _Deadline(timeout)
-    probed = probe_scenes(scenes)
-    sources = [Source(file_digest(s.path), frames_for(scene_duration(s, i), preset.fps)) for s, i in probed]
+    store = SegmentStore(app, project)
+    digests = [file_digest(s.path) for s in scenes]
+    probed = _probe(scenes, digests, store)
+    sources = [Source(d, frames_for(scene_duration(s, i), preset.fps)) for d, (s, i) in zip(digests, probed)]
     timeline = plan(sources, preset, title_card=title_card, transition=transition)
     fps = preset.fps
-    store = SegmentStore(app, project)
     known = store.known([u.key for u in timeline.units])
     result = ExportRender(info=None, timeline=timeline)  # type: ignore[arg-type]
     files: list[tuple[Path, Path | None]] = []

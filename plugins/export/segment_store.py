@@ -33,6 +33,18 @@ class ExportSegment(AppDocument):
             "indexes": [{"fields": ["projectId", "key"], "unique": True}, "lastUsedAt"]}
 
 
+class ProbedMedia(AppDocument):
+    """What probing a source file found, by its content hash: the same bytes probe the same, so a
+    later export skips the probe (a decode of its first frame) of every unchanged scene."""
+
+    projectId = me.StringField(required=True)
+    digest = me.StringField(required=True)
+    info = me.DictField()
+    lastUsedAt = me.DateTimeField(default=utcnow)
+    meta = {"collection": "export_probes",
+            "indexes": [{"fields": ["projectId", "digest"], "unique": True}, "lastUsedAt"]}
+
+
 def storage_prefix(project) -> str:
     return f"projects/{project.slug}/export-segments/"
 
@@ -86,6 +98,20 @@ class SegmentStore:
         if keys:
             ExportSegment.objects(projectId=self.project_id, key__in=keys).update(set__lastUsedAt=utcnow())
 
+    def probed(self, digests: list[str]) -> dict[str, dict]:
+        found = {p.digest: dict(p.info) for p in ProbedMedia.objects(projectId=self.project_id,
+                                                                   digest__in=list(set(digests)))}
+        if found:
+            ProbedMedia.objects(projectId=self.project_id, digest__in=list(found)).update(set__lastUsedAt=utcnow())
+        return found
+
+    def remember_probe(self, digest: str, info: dict) -> None:
+        try:
+            ProbedMedia.objects(projectId=self.project_id, digest=digest).update_one(
+                upsert=True, set__info=info, set__lastUsedAt=utcnow())
+        except (me.NotUniqueError, DuplicateKeyError):  # probed by another worker just now
+            pass
+
 
 def expire_segments(app, cutoff: dt.datetime) -> int:
     """Delete segments last used before ``cutoff`` (bytes first, then the index entry)."""
@@ -97,6 +123,7 @@ def expire_segments(app, cutoff: dt.datetime) -> int:
                 storage.delete(key)
         if ExportSegment.objects(id=entry.id, lastUsedAt__lt=cutoff).delete():
             count += 1
+    ProbedMedia.objects(lastUsedAt__lt=cutoff).delete()
     if count:
         log.info("expired %d cached export segments unused since %s", count, cutoff.isoformat())
     return count
@@ -104,4 +131,5 @@ def expire_segments(app, cutoff: dt.datetime) -> int:
 
 def forget_project(project_id: str) -> int:
     """Drop the index entries of a deleted project (its storage prefix goes with the project)."""
+    ProbedMedia.objects(projectId=str(project_id)).delete()
     return ExportSegment.objects(projectId=str(project_id)).delete()
