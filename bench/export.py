@@ -115,10 +115,11 @@ def upload(app, project, user, path: Path) -> str:
 
 
 def clear_segments(app, project) -> None:
-    """Forget every cached segment of the project, so the next export renders all of it."""
-    from plugins.export.segment_store import ExportSegment, storage_prefix
+    """Forget every cached segment (and probe) of the project, so the next export does all the work."""
+    from plugins.export.segment_store import ExportSegment, ProbedMedia, storage_prefix
 
     ExportSegment.objects(projectId=str(project.id)).delete()
+    ProbedMedia.objects(projectId=str(project.id)).delete()
     app.extensions["aladdin"].storage.delete_prefix(storage_prefix(project))
 
 
