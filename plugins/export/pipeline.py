@@ -21,7 +21,7 @@ from .presets import Preset
 from .probe import MediaInfo, Scene, probe, probe_scenes
 from .render import _remove, _Throttle, run_ffmpeg, verify
 from .segment_store import SegmentStore
-from .segments import batch_command, concat_list, join_command, unit_command
+from .segments import batch_command, concat_list, crossfade_command, join_command
 from .timeline import Source, Timeline, Unit, frames_for, plan
 
 # The join (stream copy + one audio encode) weighs this much per output frame in progress,
@@ -173,7 +173,7 @@ def _render_single(n: int, timeline: Timeline, preset: Preset, probed, files, st
     seg, still = files[n]
     inputs = [probed[unit.scene], probed[unit.scene + 1]]
     label = inputs[0][0].name
-    cmd = unit_command(unit, timeline, preset, [(s.path, i) for s, i in inputs], seg, still_path=still)
+    cmd = crossfade_command(unit, timeline, preset, [(s.path, i) for s, i in inputs], seg)
     try:
         run_ffmpeg(cmd, total_seconds=unit.frames / preset.fps, scenes=[s for s, _ in inputs],
                    on_progress=work.reporter(unit.frames), timeout=deadline.left(), output_path=str(seg))

@@ -1,4 +1,4 @@
-"""FFmpeg commands of the segmented export: render one unit of a Timeline to a video-only segment
+"""FFmpeg commands of the segmented export: render units of a Timeline to video-only segments
 (closed GOP, the preset's codec settings), and join segments by stream copy while the audio of
 the whole timeline is encoded in that same, single pass (so no join can gap or click).
 
@@ -58,51 +58,25 @@ def normalise_chain(label_in: str, preset: Preset, frames: int, label_out: str) 
             f"trim=end_frame={frames},setpts=PTS-STARTPTS[{label_out}]")
 
 
-def unit_command(unit: Unit, timeline: Timeline, preset: Preset, inputs: list[tuple[str, MediaInfo]],
-                 output_path, still_path=None, title_image=None) -> list[str]:
-    """One ffmpeg run that renders ``unit``. ``inputs`` are the (path, info) of the scenes it
-    reads (one for a scene body, outgoing and incoming for a crossfade, none for a title);
-    ``still_path`` (scene bodies) also receives the unit's middle frame as a PNG."""
+def crossfade_command(unit: Unit, timeline: Timeline, preset: Preset,
+                      inputs: list[tuple[str, MediaInfo]], output_path) -> list[str]:
+    """One ffmpeg run rendering a crossfade segment: the last ``unit.frames`` of the outgoing
+    scene blended into the first ``unit.frames`` of the incoming one (``inputs``: both
+    (path, info)), each normalised exactly as its scene segment is."""
+    if unit.kind != "crossfade":
+        raise ValueError(f"not a crossfade: {unit.kind!r}")
     output_path = check_output_path(output_path)
-    cmd = _base_cmd()
-    fps = preset.fps
-    chains: list[str] = []
-    if unit.kind == "title":
-        cmd += [*_INPUT_GUARD, "-loop", "1", "-framerate", str(fps), "-i", os.path.abspath(title_image)]
-        chains.append(normalise_chain("0:v:0", preset, unit.frames, "v"))
-    elif unit.kind == "scene":
-        path, info = inputs[0]
-        cmd += [*_INPUT_GUARD, "-i", os.path.abspath(path)]
-        length = timeline.scene_frames[unit.scene]
-        chains.append(normalise_chain(f"0:{info.video_index}", preset, length, "n"))
-        chains.append(f"[n]trim=start_frame={unit.first}:end_frame={unit.first + unit.frames},"
-                      f"setpts=PTS-STARTPTS[v]")
-    elif unit.kind == "crossfade":
-        (a_path, a_info), (b_path, b_info) = inputs
-        cmd += [*_INPUT_GUARD, "-i", os.path.abspath(a_path), *_INPUT_GUARD, "-i", os.path.abspath(b_path)]
-        a_len = timeline.scene_frames[unit.scene]
-        b_len = timeline.scene_frames[unit.scene + 1]
-        seconds = unit.frames / fps
-        chains.append(normalise_chain(f"0:{a_info.video_index}", preset, a_len, "na"))
-        chains.append(normalise_chain(f"1:{b_info.video_index}", preset, b_len, "nb"))
-        chains.append(f"[na]trim=start_frame={a_len - unit.frames},setpts=PTS-STARTPTS[ta]")
-        chains.append(f"[nb]trim=end_frame={unit.frames},setpts=PTS-STARTPTS[hb]")
-        chains.append(f"[ta][hb]xfade=transition=fade:duration={seconds:.6f}:offset=0,"
-                      f"trim=end_frame={unit.frames},setpts=PTS-STARTPTS[v]")
-    else:  # pragma: no cover - the planner makes no other kind
-        raise ValueError(f"unknown unit kind {unit.kind!r}")
-    out = "v"
-    if still_path is not None:
-        middle = unit.frames // 2
-        chains.append(f"[v]split[enc][s];[s]select='eq(n\\,{middle})',"
-                      f"scale=w='min({STILL_WIDTH}\\,iw)':h=-2,format=rgb24[still]")
-        out = "enc"
-    cmd += ["-filter_complex", ";".join(chains), "-map", f"[{out}]", *video_args(preset), "-an",
-            "-map_metadata", "-1", "-map_chapters", "-1", "-f", preset.muxer, output_path]
-    if still_path is not None:
-        cmd += ["-map", "[still]", "-frames:v", "1", "-update", "1", "-c:v", "png",
-                "-f", "image2", check_output_path(still_path)]
-    return cmd
+    (a_path, a_info), (b_path, b_info) = inputs
+    cmd = _base_cmd() + [*_INPUT_GUARD, "-i", os.path.abspath(a_path), *_INPUT_GUARD, "-i", os.path.abspath(b_path)]
+    a_len, b_len = timeline.scene_frames[unit.scene], timeline.scene_frames[unit.scene + 1]
+    chains = [normalise_chain(f"0:{a_info.video_index}", preset, a_len, "na"),
+              normalise_chain(f"1:{b_info.video_index}", preset, b_len, "nb"),
+              f"[na]trim=start_frame={a_len - unit.frames},setpts=PTS-STARTPTS[ta]",
+              f"[nb]trim=end_frame={unit.frames},setpts=PTS-STARTPTS[hb]",
+              f"[ta][hb]xfade=transition=fade:duration={unit.frames / preset.fps:.6f}:offset=0,"
+              f"trim=end_frame={unit.frames},setpts=PTS-STARTPTS[v]"]
+    return cmd + ["-filter_complex", ";".join(chains), "-map", "[v]", *video_args(preset), "-an",
+                  "-map_metadata", "-1", "-map_chapters", "-1", "-f", preset.muxer, output_path]
 
 
 def _forced_idr(preset: Preset) -> list[str]:
