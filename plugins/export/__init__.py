@@ -1,6 +1,7 @@
 """Export plugin: render a project's scenes into a downloadable video.
 
-Hook implementations only; logic lives in service/tasks/render/compose/webhooks/cleanup."""
+Hook implementations only; logic lives in service/tasks/pipeline (timeline, segments, segment_store,
+posters, previews)/render/webhooks/cleanup."""
 from __future__ import annotations
 
 from core.hookspecs import hookimpl
@@ -33,3 +34,7 @@ def aladdin_event(app, event):
         from .webhooks import dispatch
 
         dispatch(app, event)
+    elif event.name == "project.deleted" and event.project_id:
+        from .segment_store import forget_project
+
+        forget_project(event.project_id)  # the segments' bytes go with the project's storage prefix

@@ -11,6 +11,8 @@ import time
 from core.models import JobRecord, utcnow
 
 from . import service
+from .previews import delete_previews
+from .segment_store import expire_segments
 
 log = logging.getLogger("aladdin.export")
 
@@ -25,12 +27,14 @@ def expire_exports(app, *, days: float | None = None, now: dt.datetime | None = 
         key = (record.result or {}).get("storageKey")
         if key:
             storage.delete(key)  # first the bytes: a record saying "expired" never points at a live file
+        delete_previews(app, record.result or {})
         updated = JobRecord.objects(id=record.id, status="completed").update_one(
             set__status="expired", set__result__expiredAt=utcnow())
         if updated:
             count += 1
     if count:
         log.info("expired %d exports completed before %s", count, cutoff.isoformat())
+    expire_segments(app, cutoff)  # cached segments follow the same retention, counted from last use
     return count
 
 

@@ -103,6 +103,14 @@ def export_command(project, preset_id, scenes, output_filename, as_email, wait):
         if hasattr(storage, "path_for"):
             click.echo(f"file: {storage.path_for(record.result['storageKey'])}")
         click.echo(f"download: {info['downloadUrl']}")
+        if info.get("scenesRendered") is not None:
+            click.echo(f"scenes: {info['scenesRendered']} rendered, {info['scenesReused']} reused "
+                       f"(segments: {info['segmentsRendered']} rendered, {info['segmentsReused']} reused)")
+        for label, key, url in (("poster", "posterKey", "posterUrl"),
+                                ("contact sheet", "contactSheetKey", "contactSheetUrl")):
+            if record.result.get(key):
+                where = storage.path_for(record.result[key]) if hasattr(storage, "path_for") else record.result[key]
+                click.echo(f"{label}: {info[url]} ({where})")
 
 
 @click.group("exports")

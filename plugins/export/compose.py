@@ -1,7 +1,7 @@
-"""MoviePy rendering for exports that need more than a cut: a title card and crossfades.
+"""MoviePy rendering of a title card and crossfades in one pass (the segmented pipeline replaced it
+for jobs; kept as a reference renderer and for title_frame, which draws the title card).
 
-Slower than render.render_concat (frames pass through numpy), so the job layer uses it only
-when a title card or transition is requested. Output is checked with render.verify.
+Slower than the segments (frames pass through numpy). Output is checked with render.verify.
 """
 from __future__ import annotations
 
@@ -19,9 +19,8 @@ from .presets import Preset
 from .probe import MediaInfo, Scene, probe_scenes
 from .render import _remove, _Throttle, verify
 from .sanitize import check_output_path
+from .timeline import parse_options
 
-DEFAULT_TITLE_SECONDS = 2.0
-DEFAULT_TRANSITION_SECONDS = 0.5
 MAX_TITLE_CHARS = 200
 
 
@@ -157,22 +156,9 @@ def render_composed(scenes: list[Scene], preset: Preset, output_path, *, metadat
     probed = probe_scenes(scenes)
     durations = [scene_duration(s, i) for s, i in probed]
 
-    fade = 0.0
-    if transition:
-        kind = transition.get("type", "crossfade")
-        if kind not in ("crossfade", "none", "cut"):
-            raise ValueError(f"unknown transition type: {kind!r}")
-        if kind == "crossfade":
-            fade = float(transition.get("duration", DEFAULT_TRANSITION_SECONDS))
-            if fade < 0:
-                raise ValueError("transition duration must not be negative")
-            if len(durations) > 1 and fade >= min(durations):
-                raise ValueError("transition must be shorter than every scene")
-    title_seconds = 0.0
-    if title_card:
-        title_seconds = float(title_card.get("duration", DEFAULT_TITLE_SECONDS))
-        if not 0 < title_seconds <= 60:
-            raise ValueError("title card duration must be in (0, 60] seconds")
+    title_seconds, fade = parse_options(title_card, transition)
+    if fade and len(durations) > 1 and fade >= min(durations):
+        raise ValueError("transition must be shorter than every scene")
 
     progress = _Throttle(on_progress)
     opened = []

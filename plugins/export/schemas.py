@@ -68,6 +68,13 @@ class ExportJobSchema(ma.Schema):
         "description": "earlier attempts that did not finish (a retried job), oldest first"})
     size = ma.fields.Integer(allow_none=True)
     duration = ma.fields.Float(allow_none=True)
+    posterUrl = ma.fields.String(allow_none=True, metadata={"description": "signed PNG: the first scene's middle frame"})
+    contactSheetUrl = ma.fields.String(allow_none=True,
+                                       metadata={"description": "signed PNG: one labelled frame per scene"})
+    scenesRendered = ma.fields.Integer(allow_none=True, metadata={"description": "scenes encoded by this export"})
+    scenesReused = ma.fields.Integer(allow_none=True, metadata={"description": "scenes taken from the segment cache"})
+    segmentsRendered = ma.fields.Integer(allow_none=True, metadata={"description": "scenes, crossfades, title card"})
+    segmentsReused = ma.fields.Integer(allow_none=True)
 
 
 class ExportListArgsSchema(ma.Schema):

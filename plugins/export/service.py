@@ -25,6 +25,8 @@ KIND = "export"
 TERMINAL = ("completed", "failed", "expired")
 VIDEO_EXTENSIONS = re.compile(r"\.(mp4|m4v|webm|mov|mkv|avi)$", re.I)
 MAX_BATCH_PRESETS = 10
+# What a completed export's answer says about the work it did (see pipeline.ExportRender.counts).
+WORK_COUNTS = ("scenesRendered", "scenesReused", "segmentsRendered", "segmentsReused")
 
 
 # ------------------------------------------------------------------------------ settings
@@ -335,13 +337,17 @@ def mark_failed(app, record: JobRecord, error: str) -> None:
 def job_json(app, record: JobRecord, *, reader=None, project=None) -> dict:
     """The API's view of an export. Given ``reader`` (and the ``project``), a completed export
     holding a video the reader may not view gets no ``downloadUrl``: its render shows it."""
+    from .previews import preview_urls
+
     result = record.result or {}
     url = None
+    previews = {"posterUrl": None, "contactSheetUrl": None}
     if record.status == "completed" and result.get("storageKey"):
         hidden = reader is not None and project is not None and \
             hides_scenes(app, project, reader, record.params.get("sceneIds") or [])
-        if not hidden:
+        if not hidden:  # the poster and contact sheet show the scenes as much as the video does
             url = download_url(app, result["storageKey"], result.get("downloadName"), result.get("contentType"))
+            previews = preview_urls(app, result)
     job_id = str(record.id)
     return {
         "id": job_id, "jobId": job_id, "status": record.status, "progress": round(record.progress or 0, 1),
@@ -350,7 +356,8 @@ def job_json(app, record: JobRecord, *, reader=None, project=None) -> dict:
         "preset": record.params.get("preset"), "outputFilename": record.params.get("outputFilename"),
         "sceneCount": len(record.params.get("sceneIds") or ()), "batchId": record.batchId,
         "attempts": record.attempts, "size": result.get("size"), "duration": result.get("duration"),
-        "downloadName": result.get("downloadName"), "history": list(record.history or ()),
+        "downloadName": result.get("downloadName"), "history": list(record.history or ()), **previews,
+        **{name: result.get(name) for name in WORK_COUNTS},
     }
 
 

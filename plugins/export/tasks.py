@@ -14,6 +14,8 @@ from core.models import JobRecord, Project, isoformat, utcnow
 
 from . import service
 from .ffmpeg import RenderError
+from .posters import Caption
+from .previews import delete_previews, scene_caption, store_previews
 from .probe import Scene
 from .sanitize import sanitize_filename
 
@@ -121,6 +123,7 @@ def run_export(app, job_id: str) -> dict:
         unset__error=True)
     if not updated:  # expired or failed meanwhile: do not leave an unreferenced file behind
         app.extensions["aladdin"].storage.delete(result["storageKey"])
+        delete_previews(app, result)
         return {"status": "superseded"}
     emit(app, "export.progress", project_id=record.projectId, actor_id=record.createdBy,
          resource_type="export", resource_id=job_id, progress=100.0, jobId=job_id, batchId=record.batchId)
@@ -131,7 +134,8 @@ def run_export(app, job_id: str) -> dict:
     return {"status": "completed", **result}
 
 
-def _load_scenes(app, project, record: JobRecord, workdir: Path, progress: _Progress) -> list[Scene]:
+def _load_scenes(app, project, record: JobRecord, workdir: Path, progress: _Progress,
+                 captions: list[Caption] | None = None) -> list[Scene]:
     from bson import ObjectId
 
     ext = app.extensions["aladdin"]
@@ -164,13 +168,14 @@ def _load_scenes(app, project, record: JobRecord, workdir: Path, progress: _Prog
         except KeyError:
             raise PermanentExportError(f"{label}: its media file is missing from storage") from None
         scenes.append(Scene(path=str(path), name=label))
+        if captions is not None:
+            captions.append(scene_caption(video, n))
         progress(DOWNLOAD_SHARE * (n + 1) / len(ids))
     return scenes
 
 
 def _render_and_store(app, record: JobRecord, workdir: Path, progress: _Progress) -> dict:
-    from .compose import render_composed
-    from .render import render_concat
+    from .pipeline import render_export
 
     ext = app.extensions["aladdin"]
     project = Project.objects(id=record.projectId).first()
@@ -180,7 +185,8 @@ def _render_and_store(app, record: JobRecord, workdir: Path, progress: _Progress
     preset = service.all_presets(app).get(params.get("preset"))
     if preset is None:
         raise PermanentExportError(f"preset {params.get('preset')!r} is no longer available")
-    scenes = _load_scenes(app, project, record, workdir, progress)
+    captions: list[Caption] = []
+    scenes = _load_scenes(app, project, record, workdir, progress, captions)
     name = params.get("outputFilename") or project.slug
     output = workdir / f"render.{preset.extension}"
     metadata = {"title": name,
@@ -190,14 +196,12 @@ def _render_and_store(app, record: JobRecord, workdir: Path, progress: _Progress
     def on_render(pct: float) -> None:
         progress(DOWNLOAD_SHARE + RENDER_SHARE * pct / 100.0)
 
-    title_card, transition = params.get("titleCard"), params.get("transition")
     try:
-        if title_card or transition:
-            info = render_composed(scenes, preset, output, metadata=metadata, title_card=title_card,
-                                   transition=transition, on_progress=on_render)
-        else:
-            info = render_concat(scenes, preset, output, metadata=metadata, on_progress=on_render,
-                                 timeout=service.setting(app, "EXPORT_TIMEOUT", 1800))
+        made = render_export(app, project, scenes, preset, workdir, output, metadata=metadata,
+                             captions=captions, title_card=params.get("titleCard"),
+                             transition=params.get("transition"), on_progress=on_render,
+                             timeout=service.setting(app, "EXPORT_TIMEOUT", 1800))
+        info = made.info
     except RenderError as exc:
         if "timed out" in exc.message or exc.message.startswith("ffmpeg failed with exit code -"):
             raise  # killed by a signal (OOM, operator) or too slow: another attempt may succeed
@@ -214,7 +218,8 @@ def _render_and_store(app, record: JobRecord, workdir: Path, progress: _Progress
     size = ext.storage.put_file(output, key, content_type=preset.mime_type)
     return {"storageKey": key, "size": size, "duration": round(info.duration, 3),
             "downloadName": download_name, "width": info.width, "height": info.height,
-            "contentType": preset.mime_type}
+            "contentType": preset.mime_type, **made.counts(),
+            **store_previews(app, project, str(record.id), made.poster, made.contact_sheet)}
 
 
 # ----------------------------------------------------------------------------- cleanups
