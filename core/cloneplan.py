@@ -40,6 +40,11 @@ class PlannedMedia(NamedTuple):
     size: int
     filename: str
 
+    def as_dict(self) -> dict:
+        """As the clone's answer lists it (camelCase)."""
+        return {"sourceId": self.source_id, "id": self.new_id, "sourceKey": self.source_key,
+                "storageKey": self.target_key, "bytes": self.size}
+
 
 class PlannedRelationship(NamedTuple):
     """One graph relationship the clone will create, between new ids in the target project."""

@@ -1,4 +1,4 @@
-"""The clone request (:class:`CloneOptions`) and what it will write (:class:`ClonePlan`, :class:`MediaCopy`).
+"""The clone request (:class:`CloneOptions`) and what it will write (:class:`ClonePlan`; media as ``core.cloneplan.PlannedMedia``).
 
 Plain data: the planner fills a plan, the executor writes it."""
 
@@ -12,20 +12,6 @@ from bson import ObjectId
 
 from core import cloneplan
 from core.graph import NodeRef, Row
-
-
-@dataclasses.dataclass
-class MediaCopy:
-    source_id: str
-    new_id: str
-    source_key: str
-    target_key: str
-    size: int
-    filename: str
-
-    def as_dict(self) -> dict:
-        return {"sourceId": self.source_id, "id": self.new_id, "sourceKey": self.source_key,
-                "storageKey": self.target_key, "bytes": self.size}
 
 
 @dataclasses.dataclass
@@ -68,7 +54,7 @@ class ClonePlan:
     sources: dict[tuple[str, str], dict]                    # source documents by (collection, id)
     id_map: dict[str, str]                                  # source id -> new id
     copies: dict[str, list[dict]] = dataclasses.field(default_factory=dict)  # collection -> new docs
-    media: list[MediaCopy] = dataclasses.field(default_factory=list)
+    media: list[cloneplan.PlannedMedia] = dataclasses.field(default_factory=list)
     relationships: list[Row] = dataclasses.field(default_factory=list)  # rows on the target ids
     dangling: list[dict] = dataclasses.field(default_factory=list)
     # References left naming a source document the cloning user may not view (not copied):
@@ -133,8 +119,7 @@ class ClonePlan:
             source_project_id=str(self.source.id), target_project_id=str(self.target.id),
             root=cloneplan.PlanRoot(self.root[0], self.root[1], id_map[self.root[1]]),
             documents=documents,
-            media=[cloneplan.PlannedMedia(m.source_id, m.new_id, m.source_key, m.target_key, m.size, m.filename)
-                   for m in self.media],
+            media=list(self.media),
             relationships=[cloneplan.PlannedRelationship(*row) for row in self.relationships],
             dry_run=dry_run, deep=self.options.deep, dangling=list(self.dangling),
             hidden=list(self.hidden), warnings=list(self.warnings))

@@ -15,6 +15,7 @@ from bson import ObjectId
 
 from core.errors import AladdinError, NotFound
 from core.graph import NodeRef
+from core.cloneplan import PlannedMedia
 from core.media import safe_filename
 from core.models import utcnow
 
@@ -22,7 +23,7 @@ from .copy_on_write import own_parent, plain_copy
 from .gc_pause import gc_paused
 from .lookups import SourceLookups
 from .overrides import apply_overrides
-from .plan import CloneOptions, ClonePlan, MediaCopy
+from .plan import CloneOptions, ClonePlan
 from .references import ALWAYS_DROPPED, MEDIA_COLLECTION, Ref, ReferenceFinder, id_str
 
 
@@ -290,7 +291,7 @@ class Planner:
                     size = storage.size(key)
                 except KeyError:
                     raise AladdinError(f"media object {key!r} of {new_id} is missing from storage", status=409)
-            plan.media.append(MediaCopy(doc["clonedFrom"]["documentId"], new_id, key, target_key, size, filename))
+            plan.media.append(PlannedMedia(doc["clonedFrom"]["documentId"], new_id, key, target_key, size, filename))
             doc["storageKey"] = target_key
 
     def _plan_relationships(self, plan: ClonePlan) -> None:
