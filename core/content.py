@@ -17,7 +17,7 @@ from bson.errors import InvalidId
 from pymongo import ReturnDocument
 
 from .bodies import MAX_DEPTH, bad_text
-from .db import estimated_count, is_embedded
+from .db import estimated_count, is_embedded, matched_count
 from .dotted import apply_dotted
 from .errors import Conflict, NotFound, WriteRefused
 from .events import emit
@@ -232,10 +232,11 @@ class ContentService:
         coll = self.collection(project, collection)
         sort = sort or [("createdAt", 1), ("_id", 1)]
         offset, limit = max(offset, 0), min(max(limit, 1), MAX_PAGE)
-        # No filter at all (no user filters, no read rule): the total is the row count, which
-        # the embedded stores would otherwise compute by decoding every document.
-        total = estimated_count(coll) if not query and is_embedded(coll.database) else coll.count_documents(query)
-        docs = list(coll.find(query).sort(sort).skip(offset).limit(limit))
+        cursor = coll.find(query).sort(sort).skip(offset).limit(limit)
+        docs = list(cursor)
+        total = matched_count(cursor) if is_embedded(coll.database) else None
+        if total is None:
+            total = estimated_count(coll) if not query else coll.count_documents(query)
         ctype = self.content_type(collection)
         for doc in docs:
             self._ext.codec.decrypt_document(ctype, doc)

@@ -178,6 +178,16 @@ def estimated_count(collection) -> int:
     return collection.estimated_document_count()
 
 
+def matched_count(cursor) -> int | None:
+    """How many documents an exhausted embedded-store cursor matched before skip and limit.
+
+    mongomock and litemongo filter and sort every match before cutting the page, so the total
+    a list needs is already known; asking ``count_documents`` would scan the collection again.
+    ``None`` when the cursor does not hold it (a server's cursor, another store version)."""
+    results = getattr(cursor, "_results", None)
+    return len(results) if isinstance(results, list) else None
+
+
 # Ids per ``$in`` query on a MongoDB server (the ``_id`` index answers it; far below 16 MB).
 SERVER_ID_CHUNK = 5000
 # mongomock tests every candidate against the whole ``$in`` list: small lists keep it linear.

@@ -65,6 +65,7 @@ class EmbeddedRedis:
             self._users_fd, self._joined_pid = fd, os.getpid()
             if self.pid() is None:
                 self._start()
+            self._server_pid = self.pid()
         atexit.register(self.leave)
         return str(self.socket)
 
@@ -88,9 +89,17 @@ class EmbeddedRedis:
     # -- the server process ----------------------------------------------------------------
 
     def pid(self) -> int | None:
-        """The running server's pid, or None (a stale pidfile from a killed server is ignored)."""
+        """The running server's pid, or None (a stale pidfile from a killed server is ignored).
+
+        When the data dir was removed under a running installation (a test or bench deleting
+        its temporary dir), the pid this process saw when it joined still identifies it."""
         try:
-            pid = int(self.pidfile.read_text().strip())
+            try:
+                pid = int(self.pidfile.read_text().strip())
+            except FileNotFoundError:
+                pid = getattr(self, "_server_pid", None)
+                if pid is None:
+                    return None
             process = psutil.Process(pid)
             if process.status() == psutil.STATUS_ZOMBIE or str(self.socket) not in " ".join(process.cmdline()):
                 return None
@@ -149,7 +158,11 @@ class EmbeddedRedis:
 
     @contextlib.contextmanager
     def _start_lock(self):
-        fd = os.open(self.dir / "start.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fd = os.open(self.dir / "start.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:  # the data dir is gone: no process can start a server there
+            yield
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield

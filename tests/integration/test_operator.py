@@ -304,3 +304,20 @@ def test_ctrl_c_on_the_quick_start_leaves_no_process_behind(tmp_path, servers):
     assert redis_servers(data) == [], log
     assert [p.pid for p in tree if _alive(p.pid)] == [], "a worker or scheduler outlived serve"
     assert "Traceback" not in log, log
+
+
+def test_a_process_whose_data_dir_was_removed_still_stops_its_redis(tmp_path):
+    """A bench or test that deletes its temporary installation before exiting: the last process
+    still stops the Redis it started (by the pid it saw when it joined), and says nothing."""
+    data = tmp_path / "gone" / "data"
+    script = ("import shutil, sys\n"
+              "from core.app import create_app\n"
+              "app = create_app(load_entry_points=False)\n"
+              "app.extensions['aladdin'].jobs.redis.ping()\n"
+              f"shutil.rmtree({str(tmp_path / 'gone')!r})\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=_embedded_env(data),
+                          capture_output=True, text=True, timeout=STARTUP_DEADLINE)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert wait_until(lambda: not [p for p in psutil.process_iter(["cmdline"])
+                                   if str(data) in " ".join(p.info["cmdline"] or ())],
+                      "the removed installation's Redis to stop", timeout=15)
