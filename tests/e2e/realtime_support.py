@@ -249,6 +249,17 @@ class Installation:
         self.ctx.pop()
 
 
+NOT_FOUND = {"error": "not_found", "message": "document not found"}
+
+
+def start_pair(installation) -> list["Server"]:
+    """Two server processes of one installation (A and B), started one after the other (the
+    first applies the installation's start-up work, such as migrations, before the second comes)."""
+    pair = [Server(installation.env, installation.tmp).start()]
+    pair.append(Server(installation.env, installation.tmp).start())
+    return pair
+
+
 def close_all(clients) -> None:
     """Close clients in parallel: each websocket close waits for the server's close frame."""
     threads = [threading.Thread(target=c.close) for c in clients]

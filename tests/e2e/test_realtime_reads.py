@@ -14,11 +14,8 @@ import requests
 from bson import ObjectId
 from pycrdt import Doc, Map, Text, create_sync_message
 
-from tests.e2e.realtime_support import (Collab, Installation, Server, YClient, awareness_update, close_all,
-                                        installation_env, write_read_rules)
-
-NOT_FOUND = {"error": "not_found", "message": "document not found"}
-
+from tests.e2e.realtime_support import (NOT_FOUND, awareness_update, Collab, Installation,
+                                        installation_env, start_pair, write_read_rules, YClient)
 
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory, redis_server):
@@ -32,17 +29,10 @@ def installation(tmp_path_factory, redis_server):
 
 @pytest.fixture(scope="module")
 def servers(installation):
-    started = [Server(installation.env, installation.tmp).start() for _ in range(2)]
+    started = start_pair(installation)
     yield started
     for server in started:
         server.stop()
-
-
-@pytest.fixture
-def clients():
-    made = []
-    yield made
-    close_all(made)
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ import uuid
 import pytest
 from pycrdt import Decoder, Doc, Text, create_update_message
 
-from tests.e2e.realtime_support import (NS, ROOT, Collab, Installation, Server, YClient, awareness_update,
-                                        close_all, installation_env)
+from tests.e2e.realtime_support import (NS, ROOT, awareness_update, Collab, Installation, installation_env,
+                                        start_pair, YClient)
 
 LATENCY_BUDGET = 1.0  # seconds, from the revocation returning to the socket being closed
 
@@ -32,25 +32,10 @@ def installation(tmp_path_factory, redis_server):
 
 @pytest.fixture(scope="module")
 def servers(installation):
-    """Two server processes of one installation: A and B."""
-    pair = [Server(installation.env, installation.tmp), Server(installation.env, installation.tmp)]
-    threads = [threading.Thread(target=s.start) for s in pair]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for server in pair:
-        assert server.alive(), server.log()
-    yield pair
-    for server in pair:
+    started = start_pair(installation)
+    yield started
+    for server in started:
         server.stop()
-
-
-@pytest.fixture
-def clients():
-    made = []
-    yield made
-    close_all(made)
 
 
 def ref(installation, doc_id, project_id=None):

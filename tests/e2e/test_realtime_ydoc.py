@@ -11,10 +11,8 @@ import pytest
 import requests
 from pycrdt import Map, Text
 
-from tests.e2e.realtime_support import Collab, Installation, Server, YClient, close_all, installation_env
-
-NOT_FOUND = {"error": "not_found", "message": "document not found"}
-
+from tests.e2e.realtime_support import (NOT_FOUND, close_all, Collab, Installation, installation_env,
+                                        Server, start_pair, YClient)
 
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory, redis_server):
@@ -27,17 +25,10 @@ def installation(tmp_path_factory, redis_server):
 
 @pytest.fixture(scope="module")
 def servers(installation):
-    started = [Server(installation.env, installation.tmp).start() for _ in range(2)]
+    started = start_pair(installation)
     yield started
     for server in started:
         server.stop()
-
-
-@pytest.fixture
-def clients():
-    made = []
-    yield made
-    close_all(made)
 
 
 def ref(installation, doc_id: str) -> dict:

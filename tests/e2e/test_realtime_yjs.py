@@ -10,8 +10,8 @@ import pytest
 import requests
 from pycrdt import Doc, Map, Text
 
-from tests.e2e.realtime_support import (JS_DIR, Collab, Installation, Server, YClient, close_all,
-                                        installation_env, npm_ready)
+from tests.e2e.realtime_support import (JS_DIR, Collab, Installation, installation_env, npm_ready, Server,
+                                        YClient)
 
 
 @pytest.fixture(scope="session")
@@ -43,13 +43,6 @@ def servers(installation):
     yield start
     for server in started:
         server.stop()
-
-
-@pytest.fixture
-def clients():
-    made = []
-    yield made
-    close_all(made)
 
 
 def ref(installation, doc_id):
