@@ -103,6 +103,7 @@ class Server:
                     return self
             except OSError:
                 time.sleep(0.2)
+        self.stop()  # never leave a server that did not come up running
         raise RuntimeError(f"server did not start: {self.log()}")
 
     def log(self) -> str:
@@ -256,7 +257,11 @@ def start_pair(installation) -> list["Server"]:
     """Two server processes of one installation (A and B), started one after the other (the
     first applies the installation's start-up work, such as migrations, before the second comes)."""
     pair = [Server(installation.env, installation.tmp).start()]
-    pair.append(Server(installation.env, installation.tmp).start())
+    try:
+        pair.append(Server(installation.env, installation.tmp).start())
+    except BaseException:
+        pair[0].stop()  # a failed start must not leave the first server running
+        raise
     return pair
 
 
