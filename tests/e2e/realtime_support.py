@@ -265,6 +265,27 @@ def start_pair(installation) -> list["Server"]:
     return pair
 
 
+def installed(tmp_path_factory, redis_server, name: str, **env: str):
+    """For a module fixture (``yield from``): an installation in a fresh folder, closed after."""
+    tmp = tmp_path_factory.mktemp(name)
+    inst = Installation(installation_env(tmp, redis_server, **env))
+    inst.tmp = tmp
+    try:
+        yield inst
+    finally:
+        inst.close()
+
+
+def serving_pair(installation):
+    """For a module fixture (``yield from``): :func:`start_pair`, both stopped after."""
+    pair = start_pair(installation)
+    try:
+        yield pair
+    finally:
+        for server in pair:
+            server.stop()
+
+
 def close_all(clients) -> None:
     """Close clients in parallel: each websocket close waits for the server's close frame."""
     threads = [threading.Thread(target=c.close) for c in clients]

@@ -7,15 +7,11 @@ import time
 import pytest
 import socketio
 
-from tests.e2e.realtime_support import Collab, Installation, Server, close_all, installation_env
+from tests.e2e.realtime_support import (close_all, Collab, installed, Server)
 
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory, redis_server):
-    tmp = tmp_path_factory.mktemp("realtime")
-    inst = Installation(installation_env(tmp, redis_server, ALADDIN_REALTIME_CURSOR_INTERVAL_MS="200"))
-    inst.tmp = tmp
-    yield inst
-    inst.close()
+    yield from installed(tmp_path_factory, redis_server, "realtime", ALADDIN_REALTIME_CURSOR_INTERVAL_MS="200")
 
 
 @pytest.fixture(scope="module")

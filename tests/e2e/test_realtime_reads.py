@@ -15,7 +15,7 @@ from bson import ObjectId
 from pycrdt import Doc, Map, Text, create_sync_message
 
 from tests.e2e.realtime_support import (NOT_FOUND, awareness_update, Collab, Installation,
-                                        installation_env, start_pair, write_read_rules, YClient)
+                                        installation_env, serving_pair, write_read_rules, YClient)
 
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory, redis_server):
@@ -29,10 +29,7 @@ def installation(tmp_path_factory, redis_server):
 
 @pytest.fixture(scope="module")
 def servers(installation):
-    started = start_pair(installation)
-    yield started
-    for server in started:
-        server.stop()
+    yield from serving_pair(installation)
 
 
 @pytest.fixture

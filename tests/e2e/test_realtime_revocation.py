@@ -15,27 +15,20 @@ import uuid
 import pytest
 from pycrdt import Decoder, Doc, Text, create_update_message
 
-from tests.e2e.realtime_support import (NS, ROOT, awareness_update, Collab, Installation, installation_env,
-                                        start_pair, YClient)
+from tests.e2e.realtime_support import (NS, ROOT, awareness_update, Collab, installed, serving_pair,
+                                        YClient)
 
 LATENCY_BUDGET = 1.0  # seconds, from the revocation returning to the socket being closed
 
 
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory, redis_server):
-    tmp = tmp_path_factory.mktemp("realtime-revocation")
-    inst = Installation(installation_env(tmp, redis_server))
-    inst.tmp = tmp
-    yield inst
-    inst.close()
+    yield from installed(tmp_path_factory, redis_server, "realtime-revocation")
 
 
 @pytest.fixture(scope="module")
 def servers(installation):
-    started = start_pair(installation)
-    yield started
-    for server in started:
-        server.stop()
+    yield from serving_pair(installation)
 
 
 def ref(installation, doc_id, project_id=None):

@@ -11,24 +11,17 @@ import pytest
 import requests
 from pycrdt import Map, Text
 
-from tests.e2e.realtime_support import (NOT_FOUND, close_all, Collab, Installation, installation_env,
-                                        Server, start_pair, YClient)
+from tests.e2e.realtime_support import (NOT_FOUND, close_all, Collab, installed, Server, serving_pair,
+                                        YClient)
 
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory, redis_server):
-    tmp = tmp_path_factory.mktemp("realtime-ydoc")
-    inst = Installation(installation_env(tmp, redis_server, ALADDIN_REALTIME_COMPACT_EVERY="1000"))
-    inst.tmp = tmp
-    yield inst
-    inst.close()
+    yield from installed(tmp_path_factory, redis_server, "realtime-ydoc", ALADDIN_REALTIME_COMPACT_EVERY="1000")
 
 
 @pytest.fixture(scope="module")
 def servers(installation):
-    started = start_pair(installation)
-    yield started
-    for server in started:
-        server.stop()
+    yield from serving_pair(installation)
 
 
 def ref(installation, doc_id: str) -> dict:

@@ -15,7 +15,8 @@ from core.hookspecs import hookimpl
 from core.projects import create_project
 from core.worker import set_process_app
 from tests.conftest import Actors, make_settings
-from tests.integration.test_clone import _Events, api, build_world, clone, post, snapshot, world  # noqa: F401
+from tests.integration.test_clone import api, build_world, clone, post, snapshot, world  # noqa: F401
+from tests.integration.test_clone_async import small_threshold_app  # noqa: F401 (fixture)
 
 
 def test_overrides_set_list_items_and_never_change_a_container(app, client, world):  # noqa: F811
@@ -140,21 +141,9 @@ def test_before_clone_gets_the_public_plan_and_refuses_dry_runs_alike(rules_app,
     assert snapshot(app, dst.slug) == before
 
 
-@pytest.fixture
-def async_app(tmp_path, redis_server):
-    recorder = _Events()
-    app = create_app(make_settings(tmp_path, redis_server, clone_async_threshold=2),
-                     load_entry_points=False, plugins=(recorder,))
-    app.testing = True
-    app.recorder = recorder
-    with app.app_context():
-        yield app
-    app.extensions["aladdin"].db.close()
-
-
-def test_large_clone_answers_after_a_bounded_walk_plans_once_and_reports_real_progress(async_app, tmp_path,
+def test_large_clone_answers_after_a_bounded_walk_plans_once_and_reports_real_progress(small_threshold_app, tmp_path,
                                                                                       monkeypatch):
-    app = async_app
+    app = small_threshold_app
     ext = app.extensions["aladdin"]
     ext.jobs.queue().empty()
     client = app.test_client()
