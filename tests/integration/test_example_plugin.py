@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,32 +24,35 @@ def _entry_point():
     return next((ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name == PLUGIN), None)
 
 
-def _imported_from_this_checkout() -> bool:
+@pytest.fixture(scope="module")
+def storyboards_installed(tmp_path_factory):
+    """pip-install the example (a real wheel build, entry point and all) into a private directory
+    that only this process puts on its path.
+
+    Installing into the shared virtualenv would race the rest of the suite: pytest-xdist runs
+    other modules at the same time, and a server they start while pip is half-way through sees
+    the entry point before its module exists, and (rightly) refuses to start. A private target
+    also keeps every other test's plugin set the same whatever order the suite runs in."""
+    source = tmp_path_factory.mktemp("example-src") / EXAMPLE.name
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("*.egg-info", "build", "__pycache__"))
+    target = tmp_path_factory.mktemp("example-site")
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
+                           str(source)], capture_output=True, text=True)
+    assert done.returncode == 0, f"pip install of the example failed:\n{done.stdout}\n{done.stderr}"
+    shadowed = sys.modules.pop("aladdin_storyboards", None)
+    sys.path.insert(0, str(target))
+    importlib.invalidate_caches()
     try:
-        module = importlib.import_module("aladdin_storyboards")
-    except ImportError:
-        return False
-    return Path(module.__file__).resolve().is_relative_to(EXAMPLE)
-
-
-@pytest.fixture(scope="session")
-def storyboards_installed():
-    """Install the example in editable mode once if this machine does not have it yet (fresh CI),
-    or has it from another checkout; then make sure this process imports this checkout's copy."""
-    if _entry_point() is None or not _imported_from_this_checkout():
-        done = subprocess.run([sys.executable, "-m", "pip", "install", "-e", str(EXAMPLE), "--no-deps", "-q"],
-                              capture_output=True, text=True)
-        assert done.returncode == 0, f"pip install of the example failed:\n{done.stdout}\n{done.stderr}"
-        importlib.invalidate_caches()
-    if not _imported_from_this_checkout():
-        # An editable install's import hook is read at interpreter start; this process just installed it.
+        ep = _entry_point()
+        assert ep is not None and ep.value == "aladdin_storyboards"
+        assert Path(ep.load().__file__).resolve().is_relative_to(target.resolve())
+        yield importlib.metadata.version("aladdin-storyboards")
+    finally:
+        sys.path.remove(str(target))
         sys.modules.pop("aladdin_storyboards", None)
-        sys.path.insert(0, str(EXAMPLE))
+        if shadowed is not None:
+            sys.modules["aladdin_storyboards"] = shadowed
         importlib.invalidate_caches()
-        assert _imported_from_this_checkout()
-    ep = _entry_point()
-    assert ep is not None and ep.value == "aladdin_storyboards"
-    return importlib.metadata.version("aladdin-storyboards")
 
 
 @pytest.fixture
