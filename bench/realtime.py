@@ -1,6 +1,7 @@
 """Cursor fan-out latency: 50 clients in one room on one Aladdin server vs a bare python-socketio relay.
 
-``python -m bench.realtime [--rounds N] [--clients N]``; prints details, then the headline last."""
+``python -m bench.realtime [--rounds N] [--clients N] [--repeat N]``; each round measures both
+servers back to back; prints every round, then the median round's p99 ratio as the headline."""
 
 from __future__ import annotations
 
@@ -127,6 +128,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of both servers; the median is the result")
     parser.add_argument("--relay", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.relay:
@@ -158,30 +160,35 @@ def main() -> None:
                                cwd=ROOT, env={**base_env, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     relay = subprocess.Popen([sys.executable, "-m", "bench.realtime", "--relay", str(relay_port)], cwd=ROOT,
                              env=base_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    results = {}
+    ratios = []  # per round: (p50 ratio, p99 ratio), the two servers measured back to back
     try:
         wait_http(f"http://127.0.0.1:{aladdin_port}/healthz", aladdin)
         wait_http(f"http://127.0.0.1:{relay_port}/socket.io/?EIO=4&transport=polling", relay)
-        for name, url, room_tokens in (("bare python-socketio relay", f"http://127.0.0.1:{relay_port}", [None] * args.clients),
-                                       ("aladdin realtime", f"http://127.0.0.1:{aladdin_port}", tokens)):
-            room = Room(url, room_tokens, project_id, document_id)
-            try:
-                room.run(args.rounds, args.warmup)
-            finally:
-                room.close()
-            lat = [x * 1000 for x in room.latencies]
-            results[name] = (percentile(lat, 50), percentile(lat, 99))
-            print(f"{name}: {args.clients} clients, {args.rounds} cursor events, {len(lat)} deliveries; "
-                  f"p50 {results[name][0]:.2f} ms, p99 {results[name][1]:.2f} ms, "
-                  f"mean {statistics.mean(lat):.2f} ms, max {max(lat):.2f} ms")
+        for round_no in range(1, args.repeat + 1):
+            results = {}
+            for name, url, room_tokens in (("bare python-socketio relay", f"http://127.0.0.1:{relay_port}", [None] * args.clients),
+                                           ("aladdin realtime", f"http://127.0.0.1:{aladdin_port}", tokens)):
+                room = Room(url, room_tokens, project_id, document_id)
+                try:
+                    room.run(args.rounds, args.warmup)
+                finally:
+                    room.close()
+                lat = [x * 1000 for x in room.latencies]
+                results[name] = (percentile(lat, 50), percentile(lat, 99))
+                print(f"round {round_no} {name}: {args.clients} clients, {args.rounds} cursor events, {len(lat)} "
+                      f"deliveries; p50 {results[name][0]:.2f} ms, p99 {results[name][1]:.2f} ms, "
+                      f"mean {statistics.mean(lat):.2f} ms, max {max(lat):.2f} ms")
+            ours, bare = results["aladdin realtime"], results["bare python-socketio relay"]
+            ratios.append((ours[0] / bare[0], ours[1] / bare[1]))
     finally:
         for proc in (aladdin, relay):
             proc.terminate()
             proc.wait(10)
         app.extensions["aladdin"].jobs.redis.shutdown() if app.extensions["aladdin"].jobs._embedded else None
-    ours, bare = results["aladdin realtime"], results["bare python-socketio relay"]
-    print(f"p50 ratio {ours[0] / bare[0]:.2f}")
-    print(f"realtime ratio {ours[1] / bare[1]:.2f} (goal 1.3)")
+    # The median round: one noisy neighbour on a shared machine moves one round, not the result.
+    print("p99 ratio per round: " + ", ".join(f"{r[1]:.2f}" for r in ratios))
+    print(f"p50 ratio {statistics.median(r[0] for r in ratios):.2f}")
+    print(f"realtime ratio {statistics.median(r[1] for r in ratios):.2f} (goal 1.3)")
 
 
 if __name__ == "__main__":

@@ -32,8 +32,10 @@ def aladdin_after_content_write(app, project, collection, action, document, prev
         log.exception("realtime could not announce a %s of %s", action, collection)
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def aladdin_event(app, event):
+    """Last among the event sinks: a role cache's own sink (the team plugin's) has dropped the
+    old answers before this tells every process to re-decide who may view what."""
     from .announce import on_event
 
     try:

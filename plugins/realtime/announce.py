@@ -9,17 +9,17 @@ import contextvars
 import json
 import logging
 
-from bson import json_util
-
 from core.content import serialize
 from core.events import Event
 
 from . import ysync
 from .credentials import CREDENTIALS_CHANGED, recheck_user
-from .emitter import Emitter
-from .service import Realtime, bus_channel, now_ms
+from .emitter import Emitter, announce_content, bus_channel
+from .service import Realtime, now_ms
 
 log = logging.getLogger("aladdin.realtime")
+ROLE_EVENTS = frozenset({"member.added", "member.role_changed", "member.removed",
+                         "project.ownership_transferred"})
 PROGRESS_EVENTS = {"export": "export_progress", "clone": "clone_progress"}
 
 
@@ -42,22 +42,6 @@ def _emitter(app) -> Emitter:
     """This process's emitter, or a write-only one where the plugin has no Socket.IO server."""
     rt: Realtime | None = app.extensions.get("realtime")
     return rt.emitter if rt is not None else Emitter(app)
-
-
-def announce_content(app, project_id: str, collection: str, document: dict, payload: dict, *,
-                     skip_sid: str | None = None, event: str = "content_change") -> None:
-    """Send a room event about ``document`` (a stored document: the one a viewer must be
-    allowed to see) to the project's sockets whose user may view it, on every server process.
-
-    Socket.IO rooms cannot filter per recipient, so the event goes over the realtime bus with
-    the document (BSON types kept, for the read filter) and each server process delivers it to
-    its own sockets in the room after ``content.can_view`` (:meth:`Realtime.deliver_content`).
-    Works from any process: the publishing one needs no Socket.IO server."""
-    ext = app.extensions["aladdin"]
-    message = {"t": "content", "o": None, "k": None, "project": project_id, "collection": collection,
-               "event": event, "data": payload, "skip": skip_sid,
-               "doc": json_util.dumps(document, default=str)}
-    ext.jobs.redis.publish(bus_channel(ext.settings), json.dumps(message))
 
 
 def on_content_write(app, project, collection: str, action: str, document: dict, previous: dict | None,
@@ -118,6 +102,13 @@ def on_event(app, event: Event) -> None:
         ext.jobs.redis.publish(bus_channel(ext.settings), json.dumps(
             {"t": "credentials", "o": rt.process_id if rt else None, "k": None, "user": event.resource_id}))
         return
+    if event.name in ROLE_EVENTS and event.project_id:
+        # Who may view what changed: every process forgets its answers for the project and
+        # closes open documents its sockets may no longer view (through the bus, in order
+        # with the content events around it).
+        ext = app.extensions["aladdin"]
+        ext.jobs.redis.publish(bus_channel(ext.settings), json.dumps(
+            {"t": "roles", "o": None, "k": None, "project": event.project_id}))
     if event.name == "member.removed" and event.project_id and event.resource_id:
         ext = app.extensions["aladdin"]
         message = {"t": "kick", "o": rt.process_id if rt else None, "k": None,

@@ -1,11 +1,15 @@
-"""A write-only Socket.IO emitter: lets worker and CLI processes reach the rooms of the web servers."""
+"""Write-only ways into the rooms from any process: a Socket.IO emitter (worker and CLI
+processes reach the web servers' rooms) and :func:`announce_content` for events only a
+document's viewers may receive."""
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
 import socketio
+from bson import json_util
 
 from core.app import socketio_channel
 
@@ -14,6 +18,31 @@ NAMESPACE = "/collab"
 
 def project_room(project_id: str) -> str:
     return f"project:{project_id}"
+
+
+def bus_channel(settings) -> str:
+    """Redis channel for what Socket.IO rooms cannot carry: server-side Yjs copies, kicks and
+    events filtered per recipient."""
+    return f"aladdin-realtime-{settings.platform_db}"
+
+
+def announce_content(app, project_id: str, collection: str, document: dict, payload: dict, *,
+                     skip_sid: str | None = None, event: str = "content_change",
+                     redacted: dict | None = None) -> None:
+    """Send a room event about ``document`` (a stored document: the one a viewer must be
+    allowed to see) to the project's sockets whose user may view it, on every server process;
+    with ``redacted``, the other sockets of the room get that instead (a presence record whose
+    cursor they may not see), otherwise nothing.
+
+    Socket.IO rooms cannot filter per recipient, so the event goes over the realtime bus with
+    the document (BSON types kept, for the read filter) and each server process delivers it to
+    its own sockets in the room after ``content.can_view`` (``Realtime.deliver_content``).
+    Works from any process: the publishing one needs no Socket.IO server."""
+    ext = app.extensions["aladdin"]
+    message = {"t": "content", "o": None, "k": None, "project": project_id, "collection": collection,
+               "event": event, "data": payload, "skip": skip_sid, "redacted": redacted,
+               "doc": json_util.dumps(document, default=str)}
+    ext.jobs.redis.publish(bus_channel(ext.settings), json.dumps(message))
 
 
 class Emitter:

@@ -18,21 +18,19 @@ from typing import Any, Callable
 from bson import json_util
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from core.errors import NotFound
 
+
+from .audience import Audience
 from .awareness import AwarenessOwners
 from .credentials import recheck_user
-from .emitter import NAMESPACE, Emitter, project_room
+from .emitter import NAMESPACE, Emitter, bus_channel, project_room
 from .presence import PresenceStore
-from . import ysync
+from . import pointers, ysync
 from .yjs import YjsHub, create_update_message, doc_room
 from .ystore import ystore_for
 
 log = logging.getLogger("aladdin.realtime")
-
-
-def bus_channel(settings) -> str:
-    """Redis channel for what Socket.IO rooms cannot carry: server-side Yjs copies and kicks."""
-    return f"aladdin-realtime-{settings.platform_db}"
 
 
 def now_ms() -> int:
@@ -52,6 +50,7 @@ class Session:
     touched: dict = dataclasses.field(default_factory=dict)    # projectId -> last presence write
     token: str = ""                                            # re-checked on every event
     remote_addr: str | None = None
+    pointed: dict = dataclasses.field(default_factory=dict)    # (projectId, documentId) -> collection
 
 
 class CursorCoalescer:
@@ -126,6 +125,7 @@ class Realtime:
         self._started = False
         self._start_lock = threading.Lock()
         self._subscribed = threading.Event()
+        self.audience = Audience(self.may_view)
 
     # --- background services --------------------------------------------------------------
 
@@ -191,8 +191,11 @@ class Realtime:
 
     def sweep(self) -> None:
         for project_id, kind, record in self.presence.sweep():
-            event = "user_left" if kind == "left" else "presence"
-            self.emit(event, {**record, "projectId": project_id}, to=project_room(project_id))
+            if kind == "left":  # gone: where its cursor was is nobody's business any more
+                self.emit("user_left", {**record, "cursor": None, "projectId": project_id},
+                          to=project_room(project_id))
+            else:
+                pointers.announce_presence(self, project_id, "presence", record)
         self.hub.compact_idle(self.compact_idle_seconds)
         self.hub.owners.renew(lambda key, sid: key in getattr(self.sessions.get(sid), "docs", ()))
 
@@ -228,7 +231,10 @@ class Realtime:
                 elif kind == "kick":
                     self.kick(message["project"], message["user"])
                 elif kind == "credentials":
+                    self.audience.forget_all()
                     recheck_user(self, message["user"])
+                elif kind == "roles":
+                    self.roles_changed(message["project"])
                 elif kind == "awareness_query":
                     self.answer_awareness(key, message["sid"])
         except Exception:
@@ -237,9 +243,10 @@ class Realtime:
     # --- document events: only to the sockets whose user may view the document -------------
 
     def deliver_content(self, message: dict) -> None:
-        """Send one document event (see :func:`announce_content`) to this process's sockets in
-        the project room whose user may view the document; a socket that has the document open
-        in Yjs but may no longer view it is unsubscribed from it."""
+        """Send one document event (see :func:`.emitter.announce_content`) to this process's
+        sockets in the project room whose user may view the document (its redacted form, if it
+        has one, to the others); a socket that has the document open in Yjs but may no longer
+        view it is unsubscribed from it."""
         project_id, collection = message["project"], message["collection"]
         members = [(s, s.projects.get(project_id)) for s in list(self.sessions.values())]
         members = [(s, p) for s, p in members if p is not None]
@@ -248,17 +255,16 @@ class Realtime:
         document = json_util.loads(message["doc"])
         key = (project_id, collection, str(document.get("_id")))
         skip = message.get("skip")
-        recipients = []
-        for session, project in members:
-            if self.may_view(session, project, collection, document):
-                if session.sid != skip:
-                    recipients.append(session.sid)
-            elif key in session.docs:
+        viewers, others = self.audience.split(members, collection, document, key)
+        for session in others:
+            if key in session.docs:
                 self.close_doc(session, key)
-        if recipients:
-            # Local sockets only (every server process runs this for its own), one encoding.
-            self.socketio.server.emit(message["event"], message["data"], namespace=NAMESPACE,
-                                      to=recipients, ignore_queue=True)
+        # Local sockets only (every server process runs this for its own), one encoding each.
+        for sessions, data in ((viewers, message["data"]), (others, message.get("redacted"))):
+            sids = [s.sid for s in sessions if s.sid != skip]
+            if sids and data is not None:
+                self.socketio.server.emit(message["event"], data, namespace=NAMESPACE, to=sids,
+                                          ignore_queue=True)
 
     def may_view(self, session: Session, project, collection: str, document: dict) -> bool:
         try:
@@ -343,6 +349,21 @@ class Realtime:
             project_id, collection, document_id = key
             self.emit("awareness", {"projectId": project_id, "collection": collection,
                                     "documentId": document_id, "message": update}, to=sid)
+
+    def roles_changed(self, project_id: str) -> None:
+        """A role or the ownership changed in the project (any process): answers about who may
+        view its documents are forgotten, and documents this process's sockets have open in Yjs
+        that their user may no longer view are closed for them now, not at their next frame."""
+        self.audience.forget_project(project_id)
+        for session in [s for s in list(self.sessions.values()) if project_id in s.projects]:
+            for key in [k for k in session.docs if k[0] == project_id]:
+                try:
+                    self.ext.content.get(session.projects[project_id], key[1], key[2], reader=session.user)
+                except NotFound:  # hidden now, or gone
+                    self.close_doc(session, key)
+                except Exception:  # cannot decide: shows nothing, as may_view does
+                    log.exception("could not re-check %s for socket %s", key, session.sid)
+                    self.close_doc(session, key)
 
     def kick(self, project_id: str, user_id: str) -> None:
         """A member was removed: its local sockets leave the project at once."""

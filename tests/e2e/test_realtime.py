@@ -133,7 +133,8 @@ def test_cursor_and_typing_are_stamped_by_the_server(connect, installation):
     assert owner.wait_for("typing_stop")["userId"] == str(installation.users["editor"].id)
     assert editor.received("cursor_move") == [] and editor.received("typing_start") == []  # not to the sender
     users = {u["userId"]: u for u in owner.call("presence", {"projectId": installation.pid})["users"]}
-    assert users[str(installation.users["editor"].id)]["cursor"] == {"documentId": doc_id, "position": {"index": 4}}
+    assert users[str(installation.users["editor"].id)]["cursor"] == {"documentId": doc_id, "collection": "scenes",
+                                                             "position": {"index": 4}}
 
 
 def test_cursor_floods_are_coalesced_to_the_latest_position(connect, installation):

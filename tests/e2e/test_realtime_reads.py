@@ -91,6 +91,22 @@ def barrier(watchers, marker: str) -> None:
         watcher.wait_for("content_change", lambda d: d["documentId"] == marker)
 
 
+def open_as_new_editor(installation, clients, server, name: str):
+    """A new editor of the project with a new scene open in Yjs on ``server``:
+    ``(user, document ref, client)``."""
+    from core.models import ApiToken, User
+    from core.projects import add_member
+
+    user = User(email=f"{name}-{ObjectId()}@example.com", name=name.title()).save()
+    add_member(installation.app, installation.project, user, "editor", installation.users["owner"])
+    document = ref(installation, installation.create_doc(collection="scenes", title="Backstage"))
+    client = YClient(server.url, ApiToken.issue(user), document)
+    clients.append(client)
+    assert client.call("join", {"projectId": installation.pid})["ok"]
+    client.sync()
+    return user, document, client
+
+
 def test_rest_and_worker_writes_reach_only_sockets_whose_user_may_view(installation, servers, connect):
     one, two = servers
     watchers = {(role, n): connect(server, role) for n, server in enumerate(servers)
@@ -240,18 +256,10 @@ def test_an_open_document_that_becomes_hidden_is_refused_and_stops_syncing(insta
 
 def test_an_open_document_is_rechecked_when_the_role_changes(installation, servers, clients):
     """No write announces a role change: each Yjs frame re-checks the stored document."""
-    from core.models import ApiToken, User
-    from core.projects import add_member, set_role
+    from core.projects import set_role
 
     one, _two = servers
-    temp = User(email=f"demoted-{ObjectId()}@example.com", name="Demoted").save()
-    add_member(installation.app, installation.project, temp, "editor", installation.users["owner"])
-    scene = installation.create_doc(collection="scenes", title="Backstage")
-    document = ref(installation, scene)
-    client = YClient(one.url, ApiToken.issue(temp), document)
-    clients.append(client)
-    assert client.call("join", {"projectId": installation.pid})["ok"]
-    client.sync()
+    temp, document, client = open_as_new_editor(installation, clients, one, "demoted")
     assert client.call("awareness", {**document, "message": awareness_update(9, {"user": "d"})}) == {"ok": True}
     set_role(installation.app, installation.project, str(temp.id), "viewer", installation.users["owner"])
     missing = {**document, "documentId": str(ObjectId())}
@@ -294,3 +302,80 @@ def test_an_open_secret_document_is_rechecked_against_its_stored_fields(installa
     assert ack == NOT_FOUND == client.call("yjs", {**missing, "message": create_sync_message(client.doc)})
     assert client.call("awareness", {**document, "message": awareness_update(3, {"user": "o"})}) == NOT_FOUND
     assert client.call("yjs_commit", {**document, "baseVersion": 1}) == NOT_FOUND
+
+
+def test_cursors_typing_and_presence_cursors_reach_only_viewers(installation, servers, connect):
+    """A cursor or typing event names a document: the sender must be able to view it, and only
+    sockets whose user may view it learn of it, in the event or in a presence record."""
+    one, two = servers
+    editor = connect(one, "editor")
+    owners = [connect(one, "owner"), connect(two, "owner")]
+    viewers = [connect(one, "viewer"), connect(two, "viewer")]
+    scene = installation.create_doc(collection="scenes", title="Hidden from viewers")
+    public = installation.create_doc(collection="characters", name="Hero")
+    hidden = {"projectId": installation.pid, "documentId": scene}
+
+    # The collection is optional: the server finds the document and says which it is.
+    assert editor.call("cursor_move", {**hidden, "position": {"index": 2}}) == {"ok": True}
+    assert editor.call("typing_start", {**hidden, "collection": "scenes"}) == {"ok": True}
+    for owner in owners:
+        cursor = owner.wait_for("cursor_move", lambda d: d["documentId"] == scene)
+        assert cursor["collection"] == "scenes" and cursor["position"] == {"index": 2}
+        assert owner.wait_for("typing_start", lambda d: d["documentId"] == scene)["userId"] == str(
+            installation.users["editor"].id)
+    # A viewer pointing at the hidden scene is refused exactly like a missing document.
+    missing = {"projectId": installation.pid, "documentId": str(ObjectId())}
+    assert viewers[0].call("cursor_move", {**hidden, "position": 1}) == NOT_FOUND == viewers[0].call(
+        "cursor_move", {**missing, "position": 1})
+    assert viewers[1].call("typing_start", hidden) == NOT_FOUND == viewers[1].call("typing_stop", missing)
+    # The editor's status change carries its presence record (its cursor on the scene) to the room.
+    assert editor.call("presence", {"projectId": installation.pid, "status": "away"})["ok"]
+    # Barrier: sent after all of the above, seen by everyone.
+    assert owners[1].call("cursor_move", {"projectId": installation.pid, "documentId": public,
+                                          "position": 0}) == {"ok": True}
+    for viewer in viewers:
+        viewer.wait_for("cursor_move", lambda d: d["documentId"] == public)
+        for event in ("cursor_move", "typing_start"):
+            assert [d for d in viewer.received(event) if d["documentId"] == scene] == [], event
+        status = viewer.wait_for("presence", lambda d: d["userId"] == str(installation.users["editor"].id))
+        assert status["status"] == "away" and status["cursor"] is None
+        listed = {u["userId"]: u for u in viewer.call("presence", {"projectId": installation.pid})["users"]}
+        assert listed[str(installation.users["editor"].id)]["cursor"] is None
+        assert listed[str(installation.users["owner"].id)]["cursor"]["documentId"] == public
+    expected = {"documentId": scene, "collection": "scenes", "position": {"index": 2}}
+    for owner in owners:
+        status = owner.wait_for("presence", lambda d: d["userId"] == str(installation.users["editor"].id))
+        assert status["cursor"] == expected
+        listed = {u["userId"]: u for u in owner.call("presence", {"projectId": installation.pid})["users"]}
+        assert listed[str(installation.users["editor"].id)]["cursor"] == expected
+    # A late joiner sees the same: the viewer nothing, the owner the cursor.
+    late_viewer, late_owner = connect(two, "viewer"), connect(one, "owner")
+    for client, cursor in ((late_viewer, None), (late_owner, expected)):
+        users = {u["userId"]: u for u in client.call("join", {"projectId": installation.pid})["users"]}
+        assert users[str(installation.users["editor"].id)]["cursor"] == cursor
+
+
+def test_a_role_change_closes_open_documents_without_waiting_for_a_frame(installation, servers, clients):
+    """Demoted to viewer while a scene is open in Yjs and silent: its socket stops receiving the
+    scene's updates (and cursors on it) at once, in whichever process it is connected to."""
+    from core.projects import set_role
+
+    one, two = servers
+    temp, document, silent = open_as_new_editor(installation, clients, one, "silent")
+    scene = document["documentId"]
+    writer = YClient(two.url, installation.token("editor"), document)
+    clients.append(writer)
+    assert writer.call("join", {"projectId": installation.pid})["ok"]
+    writer.sync()
+    assert writer.edit(lambda d: d.get("text", type=Text).insert(0, "before ")) == {"ok": True}
+    until(lambda: silent.text() == "before ")
+
+    set_role(installation.app, installation.project, str(temp.id), "viewer", installation.users["owner"])
+    barrier([silent], installation.create_doc(collection="characters", name="After the demotion"))
+    frames = len(silent.received("yjs"))
+    assert writer.edit(lambda d: d.get("text", type=Text).insert(7, "after")) == {"ok": True}
+    assert writer.call("cursor_move", {"projectId": installation.pid, "documentId": scene, "position": 3}) == {"ok": True}
+    barrier([silent], installation.create_doc(collection="characters", name="After the edit"))
+    assert len(silent.received("yjs")) == frames and silent.text() == "before "
+    assert [d for d in silent.received("cursor_move") if d["documentId"] == scene] == []
+    assert silent.call("yjs", {**document, "message": create_sync_message(silent.doc)}) == NOT_FOUND

@@ -19,11 +19,11 @@ from core.content import SYSTEM, serialize
 from core.errors import AladdinError, AuthenticationFailed, Conflict, Forbidden, NotFound
 from core.projects import find_project
 
-from .. import credentials
+from .. import credentials, pointers
 from .. import validation as v
 from .. import ysync
-from ..emitter import NAMESPACE, project_room
-from ..announce import announce_content, socket_write
+from ..announce import socket_write
+from ..emitter import NAMESPACE, announce_content, project_room
 from ..service import Realtime, Session, now_ms
 from ..yjs import doc_room
 
@@ -91,6 +91,19 @@ def register(socketio, app, rt: Realtime) -> None:
             rt.leave_project(session, str(project.id))  # removed meanwhile: out of the room at once
             raise Refused("not_found", "project not found")
         return project
+
+    def pointed(session: Session, data: dict):
+        """The joined project and the document a cursor or typing event points at, which the
+        sender must be able to view (see :mod:`..pointers`)."""
+        project = joined_project(session, data)
+        document_id = v.document_id(data)
+        where = (str(project.id), document_id)
+        collection = v.collection_name(data) if data.get("collection") is not None else session.pointed.get(where)
+        collection, document = pointers.pointed_document(ext, session.user, project, document_id, collection)
+        if len(session.pointed) > 1000:
+            session.pointed.clear()
+        session.pointed[where] = collection  # a document never changes collection: search once
+        return project, collection, document
 
     def content_resource(key: tuple, created_by: str | None) -> dict:
         return {"_id": key[2], "createdBy": created_by}
@@ -206,7 +219,8 @@ def register(socketio, app, rt: Realtime) -> None:
         session.projects[pid] = project
         rt.enter(session.sid, project_room(pid))
         you = rt.join_presence(session, pid)
-        return {"ok": True, "projectId": pid, "role": role, "you": you, "users": rt.presence.list(pid)}
+        you, *users = pointers.visible_to(ext, session.user, project, [you, *rt.presence.list(pid)])
+        return {"ok": True, "projectId": pid, "role": role, "you": you, "users": users}
 
     @on("leave")
     def leave(session: Session, data: dict):
@@ -225,36 +239,31 @@ def register(socketio, app, rt: Realtime) -> None:
                 rt.join_presence(session, pid)
                 record = rt.presence.touch(pid, session.user_id, status=status)
             if record is not None:
-                rt.emit("presence", {**rt.presence.public(record), "projectId": pid},
-                        to=project_room(pid), skip_sid=session.sid)
-        return {"ok": True, "users": rt.presence.list(pid)}
+                pointers.announce_presence(rt, pid, "presence", rt.presence.public(record), skip_sid=session.sid)
+        return {"ok": True, "users": pointers.visible_to(ext, session.user, project, rt.presence.list(pid))}
 
     @on("cursor_move")
     def cursor_move(session: Session, data: dict):
-        project = joined_project(session, data)
-        pid = str(project.id)
-        fields = {"documentId": v.document_id(data), "position": v.position(data)}
-        if data.get("collection") is not None:
-            fields["collection"] = v.collection_name(data)
-        payload = stamp(session, pid, **fields)
+        project, collection, document = pointed(session, data)
+        pid, position = str(project.id), v.position(data)
+        payload = stamp(session, pid, documentId=str(document["_id"]), position=position, collection=collection)
 
         def send():
-            rt.emit("cursor_move", payload, to=project_room(pid), skip_sid=session.sid)
-            # The presence record keeps the last cursor that went out (joiners see it).
-            rt.activity(session, pid, force=True,
-                        cursor={"documentId": fields["documentId"], "position": fields["position"]})
+            announce_content(app, pid, collection, document, payload, skip_sid=session.sid, event="cursor_move")
+            # The presence record keeps the last cursor that went out (joiners who may view the
+            # document see it).
+            rt.activity(session, pid, force=True, cursor=pointers.cursor_of(collection, document, position))
 
-        rt.cursors.submit((session.sid, fields["documentId"]), send)
+        rt.cursors.submit((session.sid, payload["documentId"]), send)
         return {"ok": True}
 
     def typing(event: str):
         def handler(session: Session, data: dict):
-            project = joined_project(session, data)
+            project, collection, document = pointed(session, data)
             pid = str(project.id)
-            fields = {"documentId": v.document_id(data)}
-            if data.get("collection") is not None:
-                fields["collection"] = v.collection_name(data)
-            rt.emit(event, stamp(session, pid, **fields), to=project_room(pid), skip_sid=session.sid)
+            announce_content(app, pid, collection, document,
+                             stamp(session, pid, documentId=str(document["_id"]), collection=collection),
+                             skip_sid=session.sid, event=event)
             rt.activity(session, pid)
             return {"ok": True}
 
