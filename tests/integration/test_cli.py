@@ -13,8 +13,8 @@ from core.cli import cli
 
 @pytest.fixture
 def run(app, monkeypatch):
-    """Invoke ``cli.py`` commands against the test app (``core.cli._app`` is the one app commands use)."""
-    monkeypatch.setattr(core.cli, "_app", app)
+    """Invoke ``cli.py`` commands against the test app (``core.cli.context._app`` is the one app commands use)."""
+    monkeypatch.setattr(core.cli.context, "_app", app)
     runner = CliRunner()
 
     def invoke(*args: str, code: int = 0):
@@ -123,7 +123,7 @@ def test_policy_explain_names_an_admin_denied_rule(app, team, tmp_path, monkeypa
         'denied(_actor: User, "content:delete", _resource);\n')
     strict = create_app(dataclasses.replace(settings, policy_dir=tmp_path / "admin"), load_entry_points=False)
     strict.testing = True
-    monkeypatch.setattr(core.cli, "_app", strict)
+    monkeypatch.setattr(core.cli.context, "_app", strict)
     result = CliRunner().invoke(cli, ["policy", "explain", "editor@example.com", "content:delete", "team-film"])
     assert result.exit_code == 2 and "denied(...)" in result.output
     strict.extensions["aladdin"].db.close()

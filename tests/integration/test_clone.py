@@ -460,7 +460,7 @@ def test_cli_clone(app, world, monkeypatch):
     import core.cli
     from plugins.clone.cli import clone_command
 
-    monkeypatch.setattr(core.cli, "_app", app)
+    monkeypatch.setattr(core.cli.context, "_app", app)
     src, dst = world["source"], world["target"]
     runner = CliRunner()
     before = snapshot(app, dst.slug)

@@ -390,7 +390,7 @@ def test_cleanup_expires_old_exports(app, client, film, monkeypatch):
     storage = app.extensions["aladdin"].storage
     old_key = JobRecord.objects(id=old).first().result["storageKey"]
     JobRecord.objects(id=old).update_one(set__completedAt=dt.datetime.utcnow() - dt.timedelta(days=8))
-    monkeypatch.setattr(core.cli, "_app", app)
+    monkeypatch.setattr(core.cli.context, "_app", app)
     result = CliRunner().invoke(exports_group, ["cleanup"])
     assert result.exit_code == 0, result.output
     assert "expired 1 exports" in result.output
@@ -435,7 +435,7 @@ def test_cli_export_wait_renders_and_prints_the_location(app, film, monkeypatch)
     import core.cli
     from plugins.export.cli import export_command
 
-    monkeypatch.setattr(core.cli, "_app", app)
+    monkeypatch.setattr(core.cli.context, "_app", app)
     result = CliRunner().invoke(export_command, [film["project"].slug, "--preset", "mp4-good",
                                                 "--scenes", str(film["scenes"][0]["_id"]), "--wait",
                                                 "--output", "cli cut"])

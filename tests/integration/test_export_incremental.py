@@ -301,7 +301,7 @@ def test_poster_and_contact_sheet_over_http(app, client, film, monkeypatch):
     import core.cli
     from plugins.export.cli import export_command
 
-    monkeypatch.setattr(core.cli, "_app", app)
+    monkeypatch.setattr(core.cli.context, "_app", app)
     result = CliRunner().invoke(export_command, [film["project"].slug, "--preset", "tiny", "--wait"])
     assert result.exit_code == 0, result.output
     assert "poster: http" in result.output and "contact sheet: http" in result.output

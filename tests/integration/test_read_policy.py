@@ -186,7 +186,7 @@ def test_a_rule_on_a_missing_field_does_not_match(app, team, film, client):
 
 
 def _run(args, app, monkeypatch):
-    monkeypatch.setattr(core.cli, "_app", app)
+    monkeypatch.setattr(core.cli.context, "_app", app)
     return CliRunner().invoke(cli, args)
 
 

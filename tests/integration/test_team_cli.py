@@ -12,7 +12,7 @@ from plugins.team.models import ActivityEntry, Invitation
 
 @pytest.fixture
 def team_cli(app, monkeypatch):
-    monkeypatch.setattr(core.cli, "_app", app)
+    monkeypatch.setattr(core.cli.context, "_app", app)
     groups = [cmd for cmds in app.extensions["aladdin"].pm.hook.aladdin_cli_commands() for cmd in cmds or ()]
     group = next(cmd for cmd in groups if cmd.name == "team")
     runner = CliRunner()

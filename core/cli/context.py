@@ -1,0 +1,73 @@
+"""What every command shares: the one app a command line run builds, and how output and
+errors look (tables or JSON, policy problems with file and line, the demo's tokens)."""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+_app = None
+
+
+def get_app():
+    """The app for this command, built once from the environment (commands share it)."""
+    global _app
+    if _app is None:
+        from ..app import create_app
+
+        _app = create_app()
+    return _app
+
+
+def with_app(fn):
+    """Run the command inside the app context; user errors print cleanly and exit 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from ..errors import AladdinError
+
+        app = get_app()
+        with app.app_context():
+            try:
+                return fn(app, *args, **kwargs)
+            except AladdinError as exc:
+                raise click.ClickException(exc.describe())
+
+    return wrapper
+
+
+
+def print_rows(rows: list[dict], as_json: bool, columns: list[tuple[str, str]], empty: str) -> None:
+    """A table with aligned columns (headers first), or the rows as JSON for scripts."""
+    import json
+
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        click.echo(empty)
+        return
+    cells = [[header for _, header in columns]] + [["" if row.get(key) is None else str(row[key]) for key, _ in columns]
+                                                    for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    for line in cells:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+
+
+
+def exit_on_policy_problems(problems: list[str]) -> None:
+    """Print each policy problem (file and line) and exit 1; nothing when there are none."""
+    for problem in problems:
+        click.echo(f"policy error: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+
+
+
+def print_demo(info: dict) -> None:
+    from ..demo import demo_lines
+
+    click.echo("\n".join(demo_lines(info)))
+
