@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
@@ -9,6 +10,14 @@ import pytest
 
 from core.app import create_app
 from core.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def _data_dir_outside_the_checkout(tmp_path_factory, monkeypatch):
+    """Commands that read only the environment (``policy check``, ``plugins list``) would
+    otherwise create ``./aladdin-data`` in the checkout, shared by every xdist worker."""
+    if "ALADDIN_DATA_DIR" not in os.environ:
+        monkeypatch.setenv("ALADDIN_DATA_DIR", str(tmp_path_factory.mktemp("default-data")))
 
 
 @pytest.fixture(scope="session")

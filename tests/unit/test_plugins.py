@@ -62,8 +62,8 @@ def test_builtins_load_in_declared_order():
     assert {"characters", "scenes", "locations", "episodes", "videos", "media"} <= set(types)
 
 
-def test_disabled_plugins_setting_is_parsed_from_the_environment():
-    settings = Settings.from_env({"ALADDIN_DISABLED_PLUGINS": " export, film ,,"})
+def test_disabled_plugins_setting_is_parsed_from_the_environment(tmp_path):
+    settings = Settings.from_env({"ALADDIN_DISABLED_PLUGINS": " export, film ,,", "ALADDIN_DATA_DIR": str(tmp_path)})
     assert settings.disabled_plugins == frozenset({"export", "film"})
 
 
