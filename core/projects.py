@@ -41,12 +41,14 @@ def find_project(ref: str, *, raw: bool = False) -> Project | dict:
     few fields and not a MongoEngine document (building one costs about half a lookup)."""
     # Every project URL runs this: plain pymongo lookups (indexed) instead of a MongoEngine queryset,
     # on a collection handle kept per thread.
-    # Unambiguous: an id-shaped reference is looked up as an id only, anything else as a slug
-    # only (slugs never look like ids), so no project can shadow another.
+    # Unambiguous: an id-shaped reference is an id, anything else a slug (new slugs never look
+    # like ids), so no project can shadow another. A project created before that rule may
+    # still have an id-shaped slug: it answers to it only when no project has that id (its
+    # database is named after the slug, so renaming it would mean copying the database).
     collection = hot_collection(Project)
     doc = None
     if is_object_id(ref):
-        doc = collection.find_one({"_id": ObjectId(ref)})
+        doc = collection.find_one({"_id": ObjectId(ref)}) or collection.find_one({"slug": ref})
     elif is_slug(ref):
         doc = collection.find_one({"slug": ref})
     if doc is None:

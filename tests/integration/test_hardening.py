@@ -43,6 +43,26 @@ def test_slugs_that_look_like_ids_are_422_and_lookups_are_unambiguous(app, clien
     assert client.get("/api/v1/projects/first-film/content/scenes%0A", headers=owner.headers).status_code == 404
 
 
+
+def test_a_project_from_before_the_rule_keeps_its_id_shaped_slug_without_shadowing(app, client, actors):
+    """Stored before slugs were checked: still reachable by its slug, never in place of the
+    project that really has that id."""
+    from bson import ObjectId
+
+    from core.models import Project
+    from core.projects import add_member
+
+    owner = actors.user("legacy@example.com")
+    real = _projects(client, owner, slug="real-film").json
+    legacy_slug, shadowing_slug = "0123456789abcdef01234567", real["id"]
+    for slug in (legacy_slug, shadowing_slug):  # as an older release stored them (no validation)
+        Project._get_collection().insert_one({"_id": ObjectId(), "slug": slug, "name": f"Old {slug}",
+                                              "description": "", "ownerId": str(ObjectId())})
+        add_member(app, Project.objects.get(slug=slug), owner, "editor")
+    legacy = client.get(f"/api/v1/projects/{legacy_slug}", headers=owner.headers)
+    assert legacy.status_code == 200 and legacy.json["slug"] == legacy_slug
+    assert client.get(f"/api/v1/projects/{real['id']}", headers=owner.headers).json["slug"] == "real-film"
+
 # --- 4. hostile JSON --------------------------------------------------------------------------
 
 
