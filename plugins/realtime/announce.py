@@ -9,8 +9,10 @@ import contextvars
 import json
 import logging
 
-from core.content import serialize
+from core.content import SYSTEM, serialize
+from core.errors import NotFound
 from core.events import Event
+from core.projects import find_project
 
 from . import ysync
 from .credentials import CREDENTIALS_CHANGED, recheck_user
@@ -20,6 +22,8 @@ from .service import Realtime, now_ms
 log = logging.getLogger("aladdin.realtime")
 ROLE_EVENTS = frozenset({"member.added", "member.role_changed", "member.removed",
                          "project.ownership_transferred"})
+# Fields of job events that name content documents (see _announce_job_about_document).
+DOCUMENT_FIELDS = frozenset({"rootId", "newRootId"})
 PROGRESS_EVENTS = {"export": "export_progress", "clone": "clone_progress"}
 
 
@@ -123,4 +127,27 @@ def on_event(app, event: Event) -> None:
         payload = {**details, "projectId": event.project_id, "event": event.name,
                    "jobId": details.get("jobId") or event.resource_id,
                    "timestamp": event.timestamp.isoformat() + "Z"}
+        if DOCUMENT_FIELDS & payload.keys():
+            _announce_job_about_document(app, event, PROGRESS_EVENTS[prefix], payload)
+            return
         _emitter(app).to_project(event.project_id, PROGRESS_EVENTS[prefix], payload)
+
+
+def _announce_job_about_document(app, event: Event, name: str, payload: dict) -> None:
+    """A clone's outcome names documents (``rootId``, ``newRootId``): those ids go only to the
+    sockets whose user may view the event's document in this project (the root in the source
+    project, the new root in the target); the rest of the room gets the event without them."""
+    redacted = {k: v for k, v in payload.items() if k not in DOCUMENT_FIELDS}
+    ext = app.extensions["aladdin"]
+    document = None
+    if event.resource_type in ext.content_types and event.resource_id:
+        try:
+            project = find_project(event.project_id)
+            document = ext.content.get(project, event.resource_type, event.resource_id, reader=SYSTEM)
+        except NotFound:  # a failed clone's new root never existed
+            document = None
+    if document is None:
+        _emitter(app).to_project(event.project_id, name, redacted)
+        return
+    announce_content(app, event.project_id, event.resource_type, document, payload, event=name,
+                     redacted=redacted)

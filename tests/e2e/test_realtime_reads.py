@@ -379,3 +379,21 @@ def test_a_role_change_closes_open_documents_without_waiting_for_a_frame(install
     assert len(silent.received("yjs")) == frames and silent.text() == "before "
     assert [d for d in silent.received("cursor_move") if d["documentId"] == scene] == []
     assert silent.call("yjs", {**document, "message": create_sync_message(silent.doc)}) == NOT_FOUND
+
+
+def test_a_clone_outcome_names_its_documents_only_to_who_may_view_them(installation, servers, connect):
+    """``clone.completed`` carries the root's id and the new root's: a viewer (no scenes) gets the
+    event without them; the owner, on the other process, gets both."""
+    one, two = servers
+    owner, viewer = connect(one, "owner"), connect(two, "viewer")
+    scene = installation.create_doc(collection="scenes", title="To be cloned")
+    resp = requests.post(f"{two.url}/api/v1/projects/{installation.pid}/clone",
+                         json={"targetProjectId": installation.pid, "contentType": "scenes", "documentId": scene},
+                         headers={"Authorization": f"Bearer {installation.token('owner')}"}, timeout=30)
+    assert resp.status_code == 201, resp.text
+    new_root = resp.json()["newRootId"]
+    done = owner.wait_for("clone_progress", lambda d: d["event"] == "clone.completed" and d.get("rootId") == scene)
+    assert done["newRootId"] == new_root and done["clonedCount"] >= 1
+    seen = viewer.wait_for("clone_progress", lambda d: d["event"] == "clone.completed" and d["jobId"] == done["jobId"])
+    assert "rootId" not in seen and "newRootId" not in seen and seen["clonedCount"] == done["clonedCount"]
+    assert all(scene not in str(d) and new_root not in str(d) for d in viewer.received("clone_progress"))
