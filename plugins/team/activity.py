@@ -6,8 +6,11 @@ import datetime as dt
 import re
 from typing import Any
 
+from bson import ObjectId
+
+from core.db import find_by_ids
 from core.events import Event
-from core.models import Membership, utcnow
+from core.models import Membership, is_object_id, utcnow
 
 from .models import ActivityEntry
 
@@ -77,12 +80,45 @@ def without_personal(entry: dict) -> dict:
     return entry
 
 
+def readable_by(ext, user, project) -> dict | None:
+    """A condition on entries: those about a content document (``content.*``, a clone's root)
+    only where ``user`` may view that document now, decided by the read rules
+    (``content.read_filter``), so totals and pages stay exact; None when no rule hides anything.
+
+    Per collection: no rule, every entry; otherwise the documents the entries name are looked up
+    under the reader's filter (a bounded ``_id`` lookup, never a scan of the collection). An entry
+    about a document that no longer exists cannot be decided, so it shows only to readers no rule
+    restricts (what cannot be decided shows nothing, as everywhere else)."""
+    project_id = str(project.id)
+    restricted = {}
+    for name in ext.content_types:
+        reads = ext.content.read_filter(user, project, name)
+        if not reads.everything:
+            restricted[name] = reads
+    if not restricted:
+        return None
+    clauses: list[dict] = [{"resourceType": {"$nin": sorted(restricted)}}]
+    for name, reads in restricted.items():
+        if reads.nothing:
+            continue
+        named = ActivityEntry.objects(projectId=project_id, resourceType=name).distinct("resourceId")
+        ids = [ObjectId(i) for i in named if is_object_id(i)]
+        visible = [str(d["_id"]) for d in find_by_ids(ext.content.collection(project, name), ids, reads.query,
+                                                      projection={"_id": 1})]
+        if visible:
+            clauses.append({"resourceType": name, "resourceId": {"$in": visible}})
+    return {"$or": clauses}
+
+
 def query(project_id: str, *, user_id: str | None = None, action: str | None = None,
           resource_type: str | None = None, limit: int = 50, offset: int = 0,
-          personal: bool = True) -> tuple[list[dict], int]:
+          personal: bool = True, readable: dict | None = None) -> tuple[list[dict], int]:
     """A page of the log, newest first; ``personal=False`` leaves out IPs, user agents and
-    e-mail addresses (see :func:`without_personal`)."""
+    e-mail addresses (see :func:`without_personal`); ``readable`` (see :func:`readable_by`)
+    keeps out entries about documents the reader may not view."""
     filters: dict[str, Any] = {"projectId": project_id}
+    if readable:
+        filters["__raw__"] = readable
     if user_id:
         filters["actorId"] = user_id
     if action:

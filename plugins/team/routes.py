@@ -124,7 +124,8 @@ def create_blueprints() -> list[Blueprint]:
             personal = authz.is_allowed(g.user, "team:view_details", authz.project_resource(project))
             items, total = activity.query(str(project.id), user_id=args.get("userId"), action=args.get("action"),
                                           resource_type=args.get("resourceType"), limit=args["limit"],
-                                          offset=args["offset"], personal=personal)
+                                          offset=args["offset"], personal=personal,
+                                          readable=activity.readable_by(ext(), g.user, project))
             return {"items": items, "total": total, "limit": args["limit"], "offset": args["offset"]}
 
     @bp.route("/<pid>/audit")

@@ -76,10 +76,15 @@ def _url(team, collection, doc_id=None):
 
 
 def _all_pages(client, team, role, collection, limit=5, **params):
+    return _pages(client, _url(team, collection), team[role].headers, limit, **params)
+
+
+def _pages(client, url, headers, limit, **params):
+    """Every page of a list answer: its items and the set of totals the pages reported."""
     items, totals, offset = [], set(), 0
     while True:
         query = "&".join([f"limit={limit}", f"offset={offset}", *[f"{k}={v}" for k, v in params.items()]])
-        resp = client.get(_url(team, collection) + "?" + query, headers=team[role].headers)
+        resp = client.get(url + "?" + query, headers=headers)
         assert resp.status_code == 200, resp.json
         items += resp.json["items"]
         totals.add(resp.json["total"])
@@ -298,3 +303,33 @@ def test_served_app_obeys_read_rules_over_http(tmp_path, redis_server, policy_di
     finally:
         server.stop()
         inst.close()
+
+
+def _activity_pages(client, team, role, limit=7):
+    return _pages(client, f"/api/v1/projects/{team['project'].slug}/activity", team[role].headers, limit)
+
+
+def test_the_activity_log_names_only_documents_the_reader_may_view(client, team, film):
+    """Entries about content follow the read rules too, with exact totals over every page; an
+    entry about a deleted document shows only to readers no rule restricts."""
+    owner = team["owner"]
+    gone = film["scenes"][0]
+    assert client.delete(_url(team, "scenes", str(gone["_id"])), headers=owner.headers).status_code == 204
+    ids = {kind: {str(d["_id"]) for d in docs} for kind, docs in film.items()}
+    live_scenes = ids["scenes"] - {str(gone["_id"])}
+    # The secret rule restricts every collection for all but the owner, so only the owner, whom
+    # no rule restricts, still sees the entries about the deleted scene.
+    expected = {
+        "owner": set().union(*ids.values()),
+        "editor": ids["plain"] | ids["approved"] | ids["draft"] | live_scenes,
+        "collaborator": ids["approved"] | live_scenes,  # others' characters only once approved
+        "viewer": ids["plain"] | ids["approved"] | ids["draft"],
+    }
+    for role, visible in expected.items():
+        items, totals = _activity_pages(client, team, role)
+        named = {e["resourceId"] for e in items if e["action"].startswith("content.")}
+        assert totals == {len(items)} and len({e["id"] for e in items}) == len(items), (role, totals)
+        assert named == visible, (role, named ^ visible)
+    # Membership entries (not about a document) are in everyone's log.
+    viewer_items, _ = _activity_pages(client, team, "viewer")
+    assert any(e["action"] == "member.added" for e in viewer_items)
