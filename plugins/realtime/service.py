@@ -20,7 +20,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from core.errors import NotFound
 
-
 from .audience import Audience
 from .awareness import AwarenessOwners
 from .credentials import recheck_user
