@@ -107,6 +107,18 @@ def open_as_new_editor(installation, clients, server, name: str):
     return user, document, client
 
 
+def assert_refused_like_a_missing_document(client, document: dict) -> None:
+    """The client's next Yjs frames on ``document`` come to be refused (the role change reaches
+    the server's near-cache through Redis), exactly as frames on a missing document are."""
+    missing = {**document, "documentId": str(ObjectId())}
+    for _ in range(50):
+        ack = client.call("yjs", {**document, "message": create_sync_message(client.doc)})
+        if ack != {"ok": True}:
+            break
+        time.sleep(0.1)
+    assert ack == NOT_FOUND == client.call("yjs", {**missing, "message": create_sync_message(client.doc)})
+
+
 def test_rest_and_worker_writes_reach_only_sockets_whose_user_may_view(installation, servers, connect):
     one, two = servers
     watchers = {(role, n): connect(server, role) for n, server in enumerate(servers)
@@ -262,13 +274,7 @@ def test_an_open_document_is_rechecked_when_the_role_changes(installation, serve
     temp, document, client = open_as_new_editor(installation, clients, one, "demoted")
     assert client.call("awareness", {**document, "message": awareness_update(9, {"user": "d"})}) == {"ok": True}
     set_role(installation.app, installation.project, str(temp.id), "viewer", installation.users["owner"])
-    missing = {**document, "documentId": str(ObjectId())}
-    for _ in range(50):  # the role reaches the server's near-cache through Redis
-        ack = client.call("yjs", {**document, "message": create_sync_message(client.doc)})
-        if ack != {"ok": True}:
-            break
-        time.sleep(0.1)
-    assert ack == NOT_FOUND == client.call("yjs", {**missing, "message": create_sync_message(client.doc)})
+    assert_refused_like_a_missing_document(client, document)
     assert client.call("awareness", {**document, "message": awareness_update(9, {"user": "d"}, 2)}) == NOT_FOUND
 
 
@@ -293,13 +299,7 @@ def test_an_open_secret_document_is_rechecked_against_its_stored_fields(installa
     client.sync()
     assert client.edit(lambda d: d.get("text", type=Text).insert(0, "notes")) == {"ok": True}
     transfer_ownership(installation.app, project, str(new_owner.id), old_owner)
-    missing = {**document, "documentId": str(ObjectId())}
-    for _ in range(50):  # the role reaches the server's near-cache through Redis
-        ack = client.call("yjs", {**document, "message": create_sync_message(client.doc)})
-        if ack != {"ok": True}:
-            break
-        time.sleep(0.1)
-    assert ack == NOT_FOUND == client.call("yjs", {**missing, "message": create_sync_message(client.doc)})
+    assert_refused_like_a_missing_document(client, document)
     assert client.call("awareness", {**document, "message": awareness_update(3, {"user": "o"})}) == NOT_FOUND
     assert client.call("yjs_commit", {**document, "baseVersion": 1}) == NOT_FOUND
 
