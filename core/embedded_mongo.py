@@ -142,7 +142,11 @@ class EmbeddedMongo:
 
 @contextlib.contextmanager
 def _flock(path: Path):
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:  # the data dir is gone: no process can start a server there
+        yield
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

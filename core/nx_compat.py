@@ -27,7 +27,10 @@ Departures (the README lists them too):
    ids outside ``_id`` as strings (``ApiToken.userId``; content and memberships always did).
 7. A projection naming a dotted path returns a flat key (``{"content.panels": [...]}``) where
    MongoDB returns the nested field, and a dotted exclusion is ignored: projections with dotted
-   paths are applied here instead (:func:`project`), with MongoDB's rules."""
+   paths are applied here instead (:func:`project`), with MongoDB's rules.
+8. Binary values (BSON binary arrives as ``bytes``) in a replacement or an update of an existing
+   document fail ("Object of type bytes is not JSON serializable"); inserts take them. Writes
+   hand neosqlite its own ``Binary`` type, which every path stores (:func:`install`)."""
 
 from __future__ import annotations
 
@@ -136,14 +139,38 @@ def _drop_path(target: Any, parts: list[str]) -> None:
         _drop_path(target[parts[0]], parts[1:])
 
 
+def as_binary(value: Any) -> Any:
+    """``value`` with every ``bytes`` turned into neosqlite's ``Binary`` (departure 8)."""
+    from neosqlite.binary import Binary
+
+    if isinstance(value, bytes) and not isinstance(value, Binary):
+        return Binary(bytes(value), getattr(value, "subtype", 0))
+    if isinstance(value, dict):
+        return {key: as_binary(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_binary(item) for item in value]
+    return value
+
+
+def _binary_safe(method):
+    """A neosqlite write method whose second argument (update or replacement) is made binary-safe."""
+    def write(self, filter, document, *args, **kwargs):
+        return method(self, filter, as_binary(document), *args, **kwargs)
+
+    write.__wrapped__ = method
+    return write
+
+
 def _plain_dotted(projection: Any) -> bool:
     return (isinstance(projection, dict) and any("." in key for key in projection)
             and all(isinstance(v, (bool, int)) for v in projection.values()))
 
 
 def install() -> None:
-    """Route updates with non-scalar values to neosqlite's Python update tier (departure 1), and
-    apply projections with dotted paths as MongoDB does (departure 7)."""
+    """Route updates with non-scalar values to neosqlite's Python update tier (departure 1),
+    apply projections with dotted paths as MongoDB does (7), and store binary values on every
+    write path (8)."""
+    from neosqlite.collection import Collection
     from neosqlite.collection.query_helper._sql_updates import SqlUpdatesMixin
     from neosqlite.collection.query_helper.aggregation import AggregationMixin
 
@@ -164,3 +191,5 @@ def install() -> None:
     can_use_sql_updates._aladdin_compat = True
     SqlUpdatesMixin._can_use_sql_updates = can_use_sql_updates
     AggregationMixin._apply_projection = projection_as_mongodb
+    for name in ("update_one", "update_many", "replace_one", "find_one_and_update", "find_one_and_replace"):
+        setattr(Collection, name, _binary_safe(getattr(Collection, name)))
