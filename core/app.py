@@ -19,6 +19,7 @@ from .graph import DEFAULT_RELATIONSHIP_TYPES, create_graph_store
 from .jobs import Jobs
 from .nearcache import NearCache
 from .plugins import create_plugin_manager
+from .projects import project_slugs
 from .ratelimit import create_limiter
 from .settings import Settings
 from .storage import create_storage
@@ -119,7 +120,7 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
     ext.near_cache = NearCache(ext.jobs.redis, f"aladdin:{settings.platform_db}:near-cache", settings.near_cache_ttl)
     ext.content = ContentService(app)
     ext.authz = Authorizer(policy_origins(plugin_policy_origins(pm), settings.policy_dir), ext.role_of,
-                           sensitive=ext.content.is_sensitive)
+                           sensitive=ext.content.is_sensitive, member_slugs=project_slugs)
     ext.limiter = create_limiter(app, ext.jobs.limiter_storage_uri)
 
     register_error_handlers(app)

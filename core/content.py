@@ -16,6 +16,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo import ReturnDocument
 
+from .authz import EVERYTHING
 from .bodies import MAX_DEPTH, bad_text
 from .db import estimated_count, is_embedded, matched_count
 from .dotted import apply_dotted
@@ -245,8 +246,6 @@ class ContentService:
     def read_filter(self, reader, project, collection: str):
         """The reader's ``content:view`` filter for ``collection`` (see ``Authorizer.read_filter``)."""
         if reader is SYSTEM:
-            from .authz import EVERYTHING
-
             return EVERYTHING
         return self._ext.authz.read_filter(reader, project, collection)
 
