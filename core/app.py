@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from flask import Flask
+from flask_smorest import Blueprint as SmorestBlueprint
 
 from . import __version__
 from .api.docs_assets import REDOC_URL, SWAGGER_UI_URL
@@ -143,7 +144,7 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
     register_core_api(app, api)
     for blueprints in pm.hook.aladdin_blueprints(app=app):
         for bp in blueprints or ():
-            if hasattr(bp, "_docs") or type(bp).__module__.startswith("flask_smorest"):
+            if isinstance(bp, SmorestBlueprint):
                 api.register_blueprint(bp)
             else:
                 app.register_blueprint(bp)
