@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from flask import Flask
+from flask_smorest import Blueprint as SmorestBlueprint
 
 from . import __version__
 from .api.docs_assets import REDOC_URL, SWAGGER_UI_URL
@@ -19,6 +20,7 @@ from .graph import DEFAULT_RELATIONSHIP_TYPES, create_graph_store
 from .jobs import Jobs
 from .nearcache import NearCache
 from .plugins import create_plugin_manager
+from .projects import project_slugs
 from .ratelimit import create_limiter
 from .settings import Settings
 from .storage import create_storage
@@ -119,7 +121,7 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
     ext.near_cache = NearCache(ext.jobs.redis, f"aladdin:{settings.platform_db}:near-cache", settings.near_cache_ttl)
     ext.content = ContentService(app)
     ext.authz = Authorizer(policy_origins(plugin_policy_origins(pm), settings.policy_dir), ext.role_of,
-                           sensitive=ext.content.is_sensitive)
+                           sensitive=ext.content.is_sensitive, member_slugs=project_slugs)
     ext.limiter = create_limiter(app, ext.jobs.limiter_storage_uri)
 
     register_error_handlers(app)
@@ -142,7 +144,7 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
     register_core_api(app, api)
     for blueprints in pm.hook.aladdin_blueprints(app=app):
         for bp in blueprints or ():
-            if hasattr(bp, "_docs") or type(bp).__module__.startswith("flask_smorest"):
+            if isinstance(bp, SmorestBlueprint):
                 api.register_blueprint(bp)
             else:
                 app.register_blueprint(bp)

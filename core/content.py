@@ -16,8 +16,9 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo import ReturnDocument
 
+from .authz import EVERYTHING
 from .bodies import MAX_DEPTH, bad_text
-from .db import count_matching, is_embedded, matched_count
+from .db import count_matching, is_embedded, list_sort, matched_count
 from .dotted import apply_dotted
 from .errors import Conflict, NotFound, WriteRefused
 from .events import emit
@@ -225,14 +226,15 @@ class ContentService:
     def list(self, project, collection: str, *, reader, filters: dict | None = None, sort: list | None = None,
              limit: int = 50, offset: int = 0) -> tuple[list[dict], int]:
         """A page of the documents ``reader`` may view and their exact total: the read policy is
-        part of the database query, so paging, sorting and totals never count hidden documents."""
+        part of the database query, so paging, sorting and totals never count hidden documents.
+        ``sort`` lists ``(key, direction)`` pairs; ties go by id in the last key's direction
+        (:func:`~.db.list_sort`), so pages never overlap or skip and reverse with the sort."""
         query = dict(filters or {})
         if reader is not SYSTEM:
             query = self.read_filter(reader, project, collection).combine(query)
         coll = self.collection(project, collection)
-        sort = sort or [("createdAt", 1), ("_id", 1)]
         offset, limit = max(offset, 0), min(max(limit, 1), MAX_PAGE)
-        cursor = coll.find(query).sort(sort).skip(offset).limit(limit)
+        cursor = coll.find(query).sort(list_sort(sort)).skip(offset).limit(limit)
         docs = list(cursor)
         total = matched_count(cursor) if is_embedded(coll.database) else None
         if total is None:
@@ -245,8 +247,6 @@ class ContentService:
     def read_filter(self, reader, project, collection: str):
         """The reader's ``content:view`` filter for ``collection`` (see ``Authorizer.read_filter``)."""
         if reader is SYSTEM:
-            from .authz import EVERYTHING
-
             return EVERYTHING
         return self._ext.authz.read_filter(reader, project, collection)
 

@@ -43,6 +43,27 @@ def count_matching(collection, query: dict) -> int:
     return collection.count_documents(query)
 
 
+def list_sort(keys: Sequence[tuple[str, int]] | None) -> list[tuple[str, int]]:
+    """The sort a content list runs: ``keys`` (default: ``createdAt`` ascending), then ``_id``
+    as the tie-breaker in the direction of the last key before it.
+
+    Documents written in the same millisecond share ``createdAt``; without a tie-breaker their
+    order is whatever the backend happens to return, and one ascending ``_id`` for every
+    direction made ``sort=-createdAt`` list same-time documents oldest first. Following the last
+    key (the one the tie is in) reverses the whole order with the sort, on every backend alike.
+    An ``_id`` after other keys is that tie-breaker, whatever direction it names (callers, the
+    HTTP layer among them, append one); ``_id`` as the first key is the whole sort (ids are
+    unique, so later keys could never matter)."""
+    chosen: list[tuple[str, int]] = []
+    for name, direction in keys or [("createdAt", 1)]:
+        if name == "_id":
+            if not chosen:
+                return [("_id", direction)]
+            break
+        chosen.append((name, direction))
+    return [*chosen, ("_id", chosen[-1][1])]
+
+
 def matched_count(cursor) -> int | None:
     """How many documents an exhausted mongomock cursor matched before skip and limit.
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from flask import current_app, has_app_context
 from mongoengine import signals
 
+from .compat.mongoengine import from_son
 from .errors import AuthenticationFailed
 from .events import emit
 from .hookspecs import hookimpl
@@ -38,7 +39,7 @@ def user_for_token(token: str):
         son = _read_owner(token_hash)
         if son is None:
             return None  # unknown tokens are not cached: a token issued a moment later works at once
-        user = User._from_son(son)
+        user = from_son(User, son)
         near.put(key, user, scope=_scope(user.id), epoch=epoch)
     # The same User object serves every request with this token in this process: ``g.user``
     # is a read-only snapshot of the caller (to change a user, load it with ``User.objects``;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .compat.mongoengine import collection_of
 from .hookspecs import hookimpl
 from .models import Membership
 
@@ -9,5 +10,5 @@ from .models import Membership
 @hookimpl(trylast=True)
 def aladdin_resolve_role(app, user_id, project_id):
     # Every authorized request asks: one indexed pymongo lookup, no MongoEngine queryset.
-    member = Membership._get_collection().find_one({"projectId": project_id, "userId": user_id}, {"role": 1})
+    member = collection_of(Membership).find_one({"projectId": project_id, "userId": user_id}, {"role": 1})
     return member["role"] if member else None

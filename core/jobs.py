@@ -104,8 +104,8 @@ def live_workers(connection) -> list:
 def spawn_worker() -> subprocess.Popen:
     """Start ``cli.py worker`` as a child process with this process's environment."""
     cli = Path(__file__).resolve().parent.parent / "cli.py"
-    # Its own process group, so that when it dies its RQ scheduler (a forked child that would
-    # run on forever) can be stopped with it; Ctrl-C reaches it through serve's warm shutdown.
+    # Its own process group, so that what a dying worker leaves in it (its forked RQ scheduler,
+    # which also stops by itself) is killed with it; Ctrl-C reaches it through serve's SIGTERM.
     env = {**os.environ, SERVE_PID_VARIABLE: str(os.getpid())}  # the worker stops if serve dies
     return subprocess.Popen([sys.executable, str(cli), "worker"], env=env, start_new_session=True)
 
@@ -163,8 +163,9 @@ class WorkerSupervisor:
             self.restarts += 1
             log.warning("embedded worker restarted (pid %s)", self.process.pid)
 
-    def stop(self, timeout: float = 60) -> None:
-        """RQ's warm shutdown (SIGTERM): the running job finishes first; killed after ``timeout``."""
+    def stop(self, timeout: float = 20) -> None:
+        """SIGTERM: the worker stops at once, handing a running job back to its queue
+        (``core.worker_shutdown``); one that has not exited after ``timeout`` is stuck and killed."""
         self._stopping.set()
         if self._thread.is_alive():
             self._thread.join(self.POLL_SECONDS * 2)

@@ -12,6 +12,8 @@ import mongoengine as me
 from flask import current_app
 from mongoengine.connection import get_db
 
+from .compat.mongoengine import PerCallDatabaseDocument, collection_name, collection_of
+
 ROLES = ("owner", "editor", "collaborator", "viewer")
 # The one slug rule (database names, storage folders, URLs): \Z, not $, which would also
 # accept a trailing newline. A slug never looks like an object id (see ``is_object_id``).
@@ -41,38 +43,15 @@ def isoformat(value: dt.datetime | None) -> str | None:
     return value.replace(tzinfo=dt.timezone.utc).isoformat().replace("+00:00", "Z") if value else None
 
 
-_indexed: set[tuple[str, str]] = set()
-_indexed_lock = threading.Lock()
-
-
-class AppDocument(me.Document):
-    """A document whose database is chosen per app at call time, not fixed on the class.
-
-    MongoEngine caches a collection on the class, which would pin every app in the process
-    to the first one's database; resolving it from ``current_app`` keeps apps apart and
-    needs no class-level mutation, so it is thread-safe."""
+class AppDocument(PerCallDatabaseDocument):
+    """A platform document, in the database of the app handling the call (``current_app``),
+    so several apps in one process keep apart (see ``PerCallDatabaseDocument``)."""
 
     meta = {"abstract": True}
 
     @classmethod
-    def _alias(cls) -> str:
+    def database_alias(cls) -> str:
         return current_app.extensions["aladdin"].db.platform_alias
-
-    @classmethod
-    def _get_db(cls):
-        return get_db(cls._alias())
-
-    @classmethod
-    def _get_collection(cls):
-        alias = cls._alias()
-        collection = get_db(alias)[cls._get_collection_name()]
-        key = (alias, cls._get_collection_name())
-        if key not in _indexed:
-            with _indexed_lock:
-                if key not in _indexed:
-                    _indexed.add(key)
-                    cls.ensure_indexes()
-        return collection
 
 
 _handles = threading.local()
@@ -80,14 +59,14 @@ _MAX_HANDLES = 32  # per thread: a few platform collections of the few apps of o
 
 
 def hot_collection(model):
-    """``model._get_collection()`` for per-request lookups, minus rebuilding the handle each time.
+    """``collection_of(model)`` for per-request lookups, minus rebuilding the handle each time.
 
     Building a collection handle costs as much as a quarter of an indexed lookup on the embedded
     store. Handles are kept per thread (litemongo's are bound to the thread that opened them) and
     per database alias, and dropped as soon as the alias's database object changes (disconnect,
     reconnect after a fork), so a stale connection is never reused."""
     alias = current_app.extensions["aladdin"].db.platform_alias
-    name = model._get_collection_name()
+    name = collection_name(model)
     db = get_db(alias)
     cache = getattr(_handles, "cache", None)
     if cache is None:
@@ -95,7 +74,7 @@ def hot_collection(model):
     hit = cache.get((alias, name))
     if hit is not None and hit[0] is db:
         return hit[1]
-    collection = model._get_collection()  # also makes sure the model's indexes exist
+    collection = collection_of(model)  # also makes sure the model's indexes exist
     if len(cache) >= _MAX_HANDLES:  # apps come and go (tests): don't keep their databases alive
         cache.clear()
     cache[(alias, name)] = (db, collection)

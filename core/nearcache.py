@@ -39,6 +39,8 @@ from typing import Any, Hashable
 
 from redis.exceptions import RedisError
 
+from .compat.redis import subscription_socket
+
 log = logging.getLogger("aladdin.nearcache")
 
 MISS = object()  # what get() answers when nothing is cached (None is a valid cached answer)
@@ -158,11 +160,11 @@ class NearCache:
             log.warning("near cache lost its invalidation channel, working uncached until it is back: %s", exc)
             self._abandon()
             return False
-        if _socket_of(self._pubsub) is not self._sock:
+        if subscription_socket(self._pubsub) is not self._sock:
             # redis-py reconnected and re-subscribed inside the read: whatever was published
             # while it was away is lost, so nothing cached before can be trusted.
             self._clear()
-            self._sock, self._poller = _socket_of(self._pubsub), _poller_for(self._pubsub)
+            self._sock, self._poller = subscription_socket(self._pubsub), _poller_for(self._pubsub)
         return True
 
     def _drain(self) -> None:
@@ -201,7 +203,7 @@ class NearCache:
             self._abandon()
             self._retry_at = time.monotonic() + RETRY_SECONDS
             return False
-        self._sock, self._poller = _socket_of(pubsub), _poller_for(pubsub)
+        self._sock, self._poller = subscription_socket(pubsub), _poller_for(pubsub)
         # Whatever is cached was stored while nobody listened for invalidations.
         self._clear()
         return True
@@ -238,13 +240,9 @@ class NearCache:
                     del self._scopes[entry[2]]
 
 
-def _socket_of(pubsub):
-    return getattr(getattr(pubsub, "connection", None), "_sock", None)
-
-
 def _poller_for(pubsub):
     """A poll object on the subscription's socket, or None (then every drain asks redis-py)."""
-    sock = _socket_of(pubsub)
+    sock = subscription_socket(pubsub)
     if sock is None or not hasattr(select, "poll"):
         return None
     poller = select.poll()

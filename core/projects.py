@@ -7,6 +7,7 @@ import re
 from bson import ObjectId
 from mongoengine.errors import NotUniqueError
 
+from .compat.mongoengine import from_son
 from .content import ensure_indexes
 from .errors import AladdinError, Conflict, NotFound, WriteRefused
 from .events import emit
@@ -54,7 +55,7 @@ def find_project(ref: str, *, raw: bool = False) -> Project | dict:
     if doc is None:
         raise NotFound("project not found", detail=lambda: f"no project has the slug or id {ref!r}; "
                                                            f"valid: {', '.join(project_slugs()) or 'none yet'}")
-    return doc if raw else Project._from_son(doc)
+    return doc if raw else from_son(Project, doc)
 
 
 def project_slugs(user=None) -> list[str]:

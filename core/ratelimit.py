@@ -13,29 +13,25 @@ from flask_limiter.util import get_remote_address
 from limits import parse
 from werkzeug.exceptions import HTTPException
 
+from .compat import flask_limiter as limiter_internals
 from .errors import AladdinError
 
 
 def create_limiter(app, storage_uri: str) -> Limiter:
     limiter = Limiter(key_func=get_remote_address, storage_uri=storage_uri, default_limits=[],
                       strategy="moving-window", headers_enabled=True)
-    hooks = _gated_hooks(limiter)
-    if hooks is None:  # a Flask-Limiter without the private methods we gate: its own hooks
+    if limiter_internals.missing():  # a Flask-Limiter without the internals we gate: its own hooks
         limiter.init_app(app)
         return limiter
-    # init_app registers its request hooks only for a limiter not yet listed in
-    # app.extensions["limiter"]; listing it first keeps the configuration and lets us register
-    # gated hooks instead.
-    app.extensions.setdefault("limiter", set()).add(limiter)
-    limiter.init_app(app)
-    before, after, teardown = hooks
+    limiter_internals.init_app_without_hooks(app, limiter)
+    before, after, teardown = _gated_hooks(limiter)
     app.before_request(before)
     app.after_request(after)
     app.teardown_request(teardown)
     return limiter
 
 
-def _gated_hooks(limiter: Limiter):
+def _gated_hooks(limiter: Limiter) -> tuple[Callable, Callable, Callable]:
     """Flask-Limiter's request hooks, run only when they have something to do.
 
     Its before_request hook walks every limit source on every request (~80 us) although the
@@ -45,34 +41,19 @@ def _gated_hooks(limiter: Limiter):
     each request, so limits added after start-up still apply), and the after/teardown hooks
     only on a request the limiter actually looked at (it keeps per-request state on the
     request context)."""
-    inject = getattr(Limiter, "_Limiter__inject_headers", None)
-    release = getattr(Limiter, "_Limiter__release_context", None)
-    check = getattr(limiter, "_check_request_limit", None)
-    if not (inject and release and check):
-        return None
-    from flask_limiter._compat import request_context
-
-    def middleware_has_work() -> bool:
-        manager = getattr(limiter, "limit_manager", None)
-        if manager is None:
-            return True
-        return bool(getattr(manager, "_default_limits", True) or getattr(manager, "_application_limits", True)
-                    or getattr(manager, "_blueprint_limits", True) or getattr(limiter, "_meta_limits", True)
-                    or getattr(limiter, "_in_memory_fallback_enabled", True))
-
-    def touched() -> bool:
-        return hasattr(request_context(), "_limiter_request_context")
 
     def before_request():
-        if middleware_has_work():
-            check()
+        if limiter_internals.has_middleware_limits(limiter):
+            limiter_internals.check_request(limiter)
 
     def after_request(response):
-        return inject(limiter, response) if touched() else response
+        if limiter_internals.touched():
+            return limiter_internals.inject_headers(limiter, response)
+        return response
 
     def teardown_request(exc=None):
-        if touched():
-            release(limiter, exc)
+        if limiter_internals.touched():
+            limiter_internals.release_context(limiter, exc)
 
     return before_request, after_request, teardown_request
 

@@ -9,9 +9,8 @@ import importlib
 import os
 from typing import Any
 
-from rq import Worker
-
 from .jobs import DEFAULT_QUEUE, JOB_MONITORING_INTERVAL, MAINTENANCE_INTERVAL, SERVE_PID_VARIABLE, WORKER_TTL
+from .worker_shutdown import PromptWorker
 
 _process_app = None
 _process_pid = None
@@ -46,13 +45,15 @@ def execute(func: str, *args: Any, **kwargs: Any) -> Any:
 
 
 def run_worker(app, queues: list[str] | None = None, burst: bool = False, with_scheduler: bool = True) -> None:
-    """Run an RQ worker for ``app`` (forks per job; jobs reconnect to MongoDB after the fork)."""
+    """Run an RQ worker for ``app`` (forks per job; jobs reconnect to MongoDB after the fork).
+
+    SIGTERM or Ctrl-C stops it promptly, handing a running job back (``core.worker_shutdown``)."""
     set_process_app(app)
     ext = app.extensions["aladdin"]
     if os.environ.get(SERVE_PID_VARIABLE, "").isdigit():
         _stop_when_orphaned(int(os.environ[SERVE_PID_VARIABLE]))
-    worker = Worker(queues or [DEFAULT_QUEUE], connection=ext.jobs.redis, worker_ttl=WORKER_TTL,
-                    job_monitoring_interval=JOB_MONITORING_INTERVAL, maintenance_interval=MAINTENANCE_INTERVAL)
+    worker = PromptWorker(queues or [DEFAULT_QUEUE], connection=ext.jobs.redis, worker_ttl=WORKER_TTL,
+                          job_monitoring_interval=JOB_MONITORING_INTERVAL, maintenance_interval=MAINTENANCE_INTERVAL)
     try:
         worker.work(burst=burst, with_scheduler=with_scheduler)
     finally:
@@ -61,7 +62,7 @@ def run_worker(app, queues: list[str] | None = None, burst: bool = False, with_s
 
 def _stop_when_orphaned(parent_pid: int) -> None:
     """serve's worker lives in its own process group (so serve can stop what it leaves behind);
-    should serve die without stopping it (SIGKILL), RQ's warm shutdown is requested here."""
+    should serve die without stopping it (SIGKILL), the worker stops here as on SIGTERM."""
     import signal
     import threading
     import time

@@ -56,6 +56,29 @@ def authorized_project_ref(pid: str, action: str, collection: str | None = None,
     return project
 
 
+MEDIA = "media"  # the collection whose documents own a stored file
+
+
+def delete_document(pid: str, collection: str, doc_id: str) -> dict:
+    """Delete a document the request's user may view and may delete; returns it as it was.
+
+    The one path by which HTTP deletes content: ``DELETE .../content/{collection}/{id}`` and
+    ``DELETE .../media/{id}`` both call it, so a rule decides the same whichever URL is used
+    (an admin's ``denied`` rule about locked media once held on one route and not the other).
+    Every check is made on the document itself (ownership, admin rules on its fields), never
+    on the project alone. Media needs ``media:delete`` as well as ``content:delete``, and its
+    file goes only after its document: a refused or failed deletion leaves both."""
+    project = authorized_project(pid, "content:view")
+    existing = ext().content.get(project, collection, doc_id, reader=g.user)  # hidden: 404, like missing
+    ext().authz.authorize(g.user, "content:delete", project, collection, existing)
+    if collection == MEDIA:
+        ext().authz.authorize(g.user, "media:delete", project, collection, existing)
+    ext().content.delete(project, collection, doc_id, g.user)
+    if collection == MEDIA and existing.get("storageKey"):
+        ext().storage.delete(existing["storageKey"])
+    return existing
+
+
 def register_core_api(app, api) -> None:
     from . import content, docs_assets, files, media, plugins_api, projects, system
 

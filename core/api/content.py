@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 
 from ..content import PATCH_KEY_RE, check_content, serialize
 from ..errors import AladdinError
-from . import authorized_project, authorized_project_ref, ext
+from . import authorized_project, authorized_project_ref, delete_document, ext
 from .schemas import ContentListSchema, ContentSchema, ContentWriteSchema, ListArgsSchema
 
 RESERVED_ARGS = {"limit", "offset", "sort"}
@@ -134,16 +134,8 @@ def create_blueprint() -> Blueprint:
 
         @bp.response(204)
         def delete(self, pid, collection, doc_id):
-            project = authorized_project(pid, "content:view")
             _content_type(collection)
-            existing = ext().content.get(project, collection, doc_id, reader=g.user)
-            ext().authz.authorize(g.user, "content:delete", project, collection, existing)
-            if collection == "media":
-                # Same rule and effect as DELETE .../media/{id}: no bypass of media:delete, no orphan file.
-                ext().authz.authorize(g.user, "media:delete", project, collection, existing)
-            ext().content.delete(project, collection, doc_id, g.user)
-            if collection == "media" and existing.get("storageKey"):
-                ext().storage.delete(existing["storageKey"])
+            delete_document(pid, collection, doc_id)  # media too: the same rules as DELETE .../media/{id}
             return ""
 
     return bp

@@ -10,10 +10,8 @@ from flask_smorest import Blueprint
 from ..content import serialize
 from ..errors import AladdinError
 from ..media import check_type, download_url, media_key, safe_filename
-from . import authorized_project, ext
+from . import MEDIA as COLLECTION, authorized_project, delete_document, ext
 from .schemas import ContentListSchema, ListArgsSchema, MediaSchema, MediaUploadSchema
-
-COLLECTION = "media"
 
 
 def _with_url(doc: dict) -> dict:
@@ -74,10 +72,9 @@ def create_blueprint() -> Blueprint:
 
         @bp.response(204)
         def delete(self, pid, media_id):
-            project = authorized_project(pid, "media:delete")
-            doc = ext().content.get(project, COLLECTION, media_id, reader=g.user)
-            ext().content.delete(project, COLLECTION, media_id, g.user)
-            ext().storage.delete(doc["storageKey"])
+            """Delete the media document and then its file: the same rules, the same path as
+            ``DELETE .../content/media/{id}`` (rules about the document decide, not the project alone)."""
+            delete_document(pid, COLLECTION, media_id)
             return ""
 
     return bp

@@ -19,15 +19,19 @@ DECISION_CACHE_SIZE = 50_000  # memoised polar answers per app; cleared wholesal
 
 class Authorizer:
     def __init__(self, files: Iterable[Path] | dict, role_lookup: Callable[[str, str], str | None],
-                 sensitive: Callable[[str, str], bool] | None = None):
+                 sensitive: Callable[[str, str], bool] | None = None,
+                 member_slugs: Callable[[object], list[str]] | None = None):
         """``files``: policy files in load order, or a mapping of file to origin (see
         :func:`~core.authz.policy.policy_origins`); ``sensitive(collection, path)`` says whether a
-        stored field path is encrypted at rest (read rules cannot filter on those)."""
+        stored field path is encrypted at rest (read rules cannot filter on those);
+        ``member_slugs(user)`` lists the projects ``user`` may see, for the detail of a 404 (passed
+        in, so authz stays below the project and content modules that use it)."""
         self.origins = dict(files) if isinstance(files, dict) else {Path(f): "core" for f in files}
         self.files = list(self.origins)
         self.oso = build_oso(self.files)
         self.role_lookup = role_lookup
         self.sensitive = sensitive or (lambda collection, path: False)
+        self.member_slugs = member_slugs
         # The polar VM is not re-entrant across threads (Socket.IO and web threads share it).
         self._lock = threading.RLock()
         self._decisions: dict[tuple, bool] = {}
@@ -97,7 +101,7 @@ class Authorizer:
         proj = self.project_resource(project)
         role = actor.role_in(proj)
         if role is None:
-            raise NotFound("project not found", detail=lambda: _no_role_detail(user, proj.slug))
+            raise NotFound("project not found", detail=lambda: self._no_role_detail(user, proj.slug))
         if collection is not None and document is not None and not self.can_view(actor, project, collection, document):
             raise NotFound("document not found")
         if action == READ and collection is not None and document is not None:
@@ -106,6 +110,15 @@ class Authorizer:
         if not self.is_allowed(actor, action, resource):
             raise Forbidden(f"your role ({role}) does not allow {action}")
         return role
+
+    def _no_role_detail(self, user, slug: str) -> str:
+        email = getattr(user, "email", None)
+        if not email:
+            return f"no role in project {slug!r}"
+        if self.member_slugs is None:
+            return f"{email} has no role in project {slug!r}"
+        visible = ", ".join(self.member_slugs(user)) or "no project"
+        return f"{email} has no role in project {slug!r}; {email} can see: {visible}"
 
     # --- reads: the one choke point -----------------------------------------------------
 
@@ -180,12 +193,3 @@ class Authorizer:
 
 
 __all__ = ["Authorizer", "DECISION_CACHE_SIZE", "EVERYTHING"]
-
-
-def _no_role_detail(user, slug: str) -> str:
-    from ..projects import project_slugs
-
-    email = getattr(user, "email", None)
-    if not email:
-        return f"no role in project {slug!r}"
-    return f"{email} has no role in project {slug!r}; {email} can see: {', '.join(project_slugs(user)) or 'no project'}"

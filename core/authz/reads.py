@@ -14,9 +14,9 @@ from typing import Any, Callable
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from mongomock.filtering import filter_applies
 from polar import Expression, Pattern, Variable
 
+from ..compat.mongomock import matches
 from .resources import MISSING, STORED_NAMES, Content, Fields, Project
 
 READ = "content:view"
@@ -55,7 +55,7 @@ class ReadFilter:
             return True
         if self.nothing:
             return False
-        return filter_applies(self.query, document)
+        return matches(self.query, document)
 
 
 NOTHING = {"_id": {"$in": []}}

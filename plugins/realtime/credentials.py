@@ -15,7 +15,7 @@ from typing import Any
 
 from core.errors import AuthenticationFailed
 
-from .emitter import NAMESPACE
+from .emitter import NAMESPACE, emit_to
 
 log = logging.getLogger("aladdin.realtime")
 
@@ -64,8 +64,8 @@ def drop(rt, session, *, delay: float = 0.0) -> None:
     server = rt.socketio.server
     try:
         # This process's socket: delivered directly (not through the queue), so ahead of the close.
-        server.emit("access_revoked", {"projectId": None, "reason": "credentials", "message": REVOKED_MESSAGE},
-                    to=sid, namespace=NAMESPACE, ignore_queue=True)
+        emit_to(server, "access_revoked", {"projectId": None, "reason": "credentials", "message": REVOKED_MESSAGE},
+                sid, ignore_queue=True)
     except Exception:  # already gone
         pass
 

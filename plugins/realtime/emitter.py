@@ -20,6 +20,23 @@ def project_room(project_id: str) -> str:
     return f"project:{project_id}"
 
 
+def emit_to(target, event: str, data: Any, to: str | list[str] | None, **options: Any) -> bool:
+    """Emit ``event`` on ``/collab`` to ``to`` -- one socket id or room, or a list of them --
+    through ``target`` (a python-socketio server or manager). Every realtime emit goes through
+    here; returns whether anything was sent.
+
+    An empty address sends nothing: python-socketio reads a falsy ``to`` (``[]``, ``""``, ``None``)
+    as "every socket of the namespace", so a typist alone on its process with a document open
+    (nobody else here to send its update to) once broadcast its typing to every connected user,
+    outsiders and readers the document is hidden from included."""
+    if isinstance(to, (list, tuple, set, frozenset)):
+        to = [recipient for recipient in to if recipient]
+    if not to:
+        return False
+    target.emit(event, data, namespace=NAMESPACE, to=to, **options)
+    return True
+
+
 def bus_channel(settings) -> str:
     """Redis channel for what Socket.IO rooms cannot carry: server-side Yjs copies, kicks and
     events filtered per recipient."""
@@ -65,7 +82,7 @@ class Emitter:
         return self._manager
 
     def emit(self, event: str, data: Any, *, room: str, skip_sid: str | None = None) -> None:
-        self.manager.emit(event, data, namespace=NAMESPACE, room=room, skip_sid=skip_sid)
+        emit_to(self.manager, event, data, room, skip_sid=skip_sid)
 
     def to_project(self, project_id: str, event: str, data: Any) -> None:
         self.emit(event, data, room=project_room(project_id))

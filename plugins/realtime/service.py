@@ -23,7 +23,7 @@ from core.errors import NotFound
 from .audience import Audience
 from .awareness import AwarenessOwners
 from .credentials import recheck_user
-from .emitter import NAMESPACE, Emitter, bus_channel, project_room
+from .emitter import NAMESPACE, Emitter, bus_channel, emit_to, project_room
 from .presence import PresenceStore
 from . import pointers, ysync
 from .yjs import YjsHub, create_update_message, doc_room
@@ -176,9 +176,9 @@ class Realtime:
     def send_frames(self, state, sids: list, update: bytes) -> None:
         """A Yjs update to some of this process's sockets (each process sends to its own)."""
         project_id, collection, document_id = state.key
-        self.socketio.server.emit("yjs", {"projectId": project_id, "collection": collection,
-                                          "documentId": document_id, "message": create_update_message(update)},
-                                  namespace=NAMESPACE, to=list(sids), ignore_queue=True)
+        emit_to(self.socketio.server, "yjs", {"projectId": project_id, "collection": collection,
+                                              "documentId": document_id, "message": create_update_message(update)},
+                list(sids), ignore_queue=True)  # no sids: nobody (see emit_to), never everybody
 
     def _sweep_forever(self) -> None:
         while not self.ext.stopping.wait(self.sweep_seconds):
@@ -261,9 +261,8 @@ class Realtime:
         # Local sockets only (every server process runs this for its own), one encoding each.
         for sessions, data in ((viewers, message["data"]), (others, message.get("redacted"))):
             sids = [s.sid for s in sessions if s.sid != skip]
-            if sids and data is not None:
-                self.socketio.server.emit(message["event"], data, namespace=NAMESPACE, to=sids,
-                                          ignore_queue=True)
+            if data is not None:
+                emit_to(self.socketio.server, message["event"], data, sids, ignore_queue=True)
 
     def may_view(self, session: Session, project, collection: str, document: dict) -> bool:
         try:
@@ -276,7 +275,8 @@ class Realtime:
     # --- rooms ----------------------------------------------------------------------------
 
     def emit(self, event: str, data: Any, *, to: str, skip_sid: str | None = None) -> None:
-        self.socketio.emit(event, data, namespace=NAMESPACE, to=to, skip_sid=skip_sid)
+        """To a room or one socket on every process (through the message queue); see :func:`emit_to`."""
+        emit_to(self.socketio.server, event, data, to, skip_sid=skip_sid)
 
     def enter(self, sid: str, room: str) -> None:
         self.socketio.server.enter_room(sid, room, namespace=NAMESPACE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import mongoengine as me
 from mongoengine.queryset import QuerySet
 
+from core.compat.mongoengine import is_new
 from core.crypto import EncryptedStringField
 from core.models import AppDocument, isoformat, utcnow
 
@@ -124,7 +125,7 @@ class AuditEntry(AppDocument):
                         ("projectId", "action", "-createdAt")]}
 
     def save(self, *args, **kwargs):
-        if self.pk is not None or not self._created:
+        if self.pk is not None or not is_new(self):
             raise AuditImmutable("the audit log is append-only: entries cannot be changed")
         kwargs["force_insert"] = True
         return super().save(*args, **kwargs)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import queue
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -21,16 +20,11 @@ from pycrdt import Doc, Encoder, Text, create_sync_message, create_update_messag
 from core.app import create_app
 from core.content import SYSTEM
 from core.settings import Settings
+from tests.waiting import TIMEOUT, served_url, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 JS_DIR = ROOT / "tests" / "js"
 NS = "/collab"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # The admin read rules of issue 11's examples, for installations whose reads are governed.
@@ -73,13 +67,13 @@ def installation_env(tmp: Path, redis_url: str, **extra: str) -> dict:
 
 
 class Server:
-    """``cli.py serve --no-worker`` as a subprocess on a free port."""
+    """``cli.py serve --no-worker --port 0`` as a subprocess: it binds a port the kernel picks
+    and prints its URL (``url`` and ``port`` are known once :meth:`start` returns)."""
 
     def __init__(self, env: dict, log_dir: Path):
         self.env = env
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_dir / f"server-{self.port}.log"
+        self.port = self.url = None
+        self.log_path = log_dir / f"server-{uuid.uuid4().hex[:8]}.log"
         self.proc = None
 
     def start(self) -> "Server":
@@ -87,23 +81,25 @@ class Server:
         full_env.update(self.env)
         full_env["PYTHONUNBUFFERED"] = "1"
         self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, "cli.py", "serve", "--no-worker", "--port", str(self.port)],
+        self.proc = subprocess.Popen([sys.executable, "cli.py", "serve", "--no-worker", "--port", "0"],
                                      cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log()}")
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as resp:
-                    if resp.status == 200:
-                        return self
-            except urllib.error.HTTPError as exc:
-                if exc.code == 503:  # up, without a worker (serve --no-worker): degraded, not down
-                    return self
-            except OSError:
-                time.sleep(0.2)
-        self.stop()  # never leave a server that did not come up running
-        raise RuntimeError(f"server did not start: {self.log()}")
+        try:
+            self.url = served_url(self.proc, self.log_path)
+            self.port = int(self.url.rsplit(":", 1)[1])
+            wait_for(self._healthy, 60, lambda: f"the server to answer /healthz: {self.log()}", interval=0.2,
+                     ignoring=(OSError,))
+        except BaseException:
+            self.stop()  # never leave a server that did not come up running
+            raise
+        return self
+
+    def _healthy(self) -> bool:
+        assert self.alive(), f"server exited: {self.log()}"
+        try:
+            with urllib.request.urlopen(self.url + "/healthz", timeout=2) as resp:
+                return resp.status == 200
+        except urllib.error.HTTPError as exc:
+            return exc.code == 503  # up, without a worker (serve --no-worker): degraded, not down
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
@@ -141,22 +137,23 @@ class Collab:
             self.seen.append((event, data))
         self.events.put((event, data))
 
-    def call(self, event: str, data=None, timeout: float = 15):
+    def call(self, event: str, data=None, timeout: float = TIMEOUT):
         return self.client.call(event, data, namespace=NS, timeout=timeout)
 
     def emit(self, event: str, data=None) -> None:
         self.client.emit(event, data, namespace=NS)
 
-    def wait_for(self, event: str, predicate=lambda data: True, timeout: float = 15):
-        """The first recorded (or later) ``event`` matching ``predicate``."""
-        deadline = time.time() + timeout
+    def wait_for(self, event: str, predicate=lambda data: True, timeout: float = TIMEOUT):
+        """The first recorded (or later) ``event`` matching ``predicate``: one that arrived
+        before the call counts too, so no event is missed for want of a listener."""
+        deadline = time.monotonic() + timeout
         with self._lock:
             for name, data in self.seen:
                 if name == event and predicate(data):
                     return data
-        while time.time() < deadline:
+        while time.monotonic() < deadline:
             try:
-                name, data = self.events.get(timeout=max(deadline - time.time(), 0.01))
+                name, data = self.events.get(timeout=max(deadline - time.monotonic(), 0.01))
             except queue.Empty:
                 break
             if name == event and predicate(data):
@@ -185,13 +182,15 @@ class YClient(Collab):
         self.client.on("yjs", self._on_yjs, namespace=NS)
 
     def _on_yjs(self, data):
-        self._record("yjs", data)
         message = bytes(data["message"])
         reply = handle_sync_message(message[1:], self.doc)
-        if message[1] == 1:
-            self.synced.set()
         if reply is not None:
             self.emit("yjs", {**self.ref, "message": reply})
+        # Recorded once applied and answered: a test that saw the frame sees its effect, and a
+        # call it makes next is sent after the reply (one socket, one ordered queue).
+        self._record("yjs", data)
+        if message[1] == 1:
+            self.synced.set()
 
     def sync(self, timeout: float = 15) -> dict:
         ack = self.call("yjs", {**self.ref, "message": create_sync_message(self.doc)})

@@ -12,6 +12,7 @@ import requests
 
 from tests.e2e.realtime_support import ROOT, Installation, Server, installation_env
 from tests.integration.test_roles_matrix import _png
+from tests.waiting import served_url, wait_for
 
 FORGED_HOST = "evil.example"
 PUBLIC = "https://cms.example"
@@ -264,9 +265,6 @@ def test_yjs_commits_refuse_operator_keys(plain, installation):
 
 
 def test_serve_on_port_0_prints_and_records_the_port_it_chose(installation, tmp_path):
-    import re
-    import time
-
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALADDIN_")}
     env.update({**installation.env, "ALADDIN_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"})
     log = tmp_path / "serve.log"
@@ -274,21 +272,13 @@ def test_serve_on_port_0_prints_and_records_the_port_it_chose(installation, tmp_
         proc = subprocess.Popen([sys.executable, "cli.py", "serve", "--no-worker", "--port", "0"], cwd=ROOT,
                                 env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline and not re.search(r"serving http://127\.0\.0\.1:(\d+) ", log.read_text()):
-            time.sleep(0.2)
-        port = int(re.search(r"serving http://127\.0\.0\.1:(\d+) ", log.read_text()).group(1))
-        assert port != 0
-        assert (tmp_path / "data" / "server-url").read_text().strip() == f"http://127.0.0.1:{port}"
-        while time.time() < deadline:
-            try:
-                # up: 200, or 503 "degraded" as no worker runs beside this server
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code in (200, 503):
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(log.read_text())
+        url = served_url(proc, log)
+        assert not url.endswith(":0")
+        assert (tmp_path / "data" / "server-url").read_text().strip() == url
+        # up: 200, or 503 "degraded" as no worker runs beside this server
+        wait_for(lambda: requests.get(f"{url}/healthz", timeout=2).status_code in (200, 503),
+                 message=lambda: f"the server to answer /healthz:\n{log.read_text()}", interval=0.2,
+                 ignoring=(requests.ConnectionError,))
     finally:
         proc.terminate()
         proc.wait(20)

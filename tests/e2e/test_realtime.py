@@ -68,21 +68,35 @@ def test_join_lists_present_users_and_announces_joins_and_leaves(connect, instal
 
 
 def test_user_with_two_tabs_leaves_only_with_the_last_socket(connect, installation):
+    import uuid
+
+    from core.projects import add_member, create_project
+
+    # A second project that only the first tab joins (after the film): the server leaves a closed
+    # socket's projects in the order it joined them, so the user leaving the second project is
+    # the sign that the first tab's departure from the film has been handled.
+    owner, collaborator = installation.users["owner"], installation.users["collaborator"]
+    other = create_project(installation.app, owner, "Side Film", f"side-{uuid.uuid4().hex[:6]}")
+    add_member(installation.app, other, collaborator, "collaborator", owner)
     watcher = connect("owner")
     tab1 = connect("collaborator")
     tab2 = connect("collaborator")
-    collab_id = str(installation.users["collaborator"].id)
-    watcher.wait_for("user_joined", lambda d: d["userId"] == collab_id)
+    for client in (watcher, tab1):
+        assert client.call("join", {"projectId": str(other.id)})["ok"]
+    collab_id = str(collaborator.id)
+    in_film = lambda d: d["userId"] == collab_id and d["projectId"] == installation.pid  # noqa: E731
+    watcher.wait_for("user_joined", in_film)
     tab1.close()
+    watcher.wait_for("user_left", lambda d: d["userId"] == collab_id and d["projectId"] == str(other.id))
     # The second tab still counts: a presence query lists the user and no user_left came.
     users = watcher.call("presence", {"projectId": installation.pid})["users"]
     assert collab_id in [u["userId"] for u in users]
-    assert not [d for d in watcher.received("user_left") if d["userId"] == collab_id]
+    assert not [d for d in watcher.received("user_left") if in_film(d)]
     tab2.close()
-    watcher.wait_for("user_left", lambda d: d["userId"] == collab_id)
+    watcher.wait_for("user_left", in_film)
     users = watcher.call("presence", {"projectId": installation.pid})["users"]
     assert collab_id not in [u["userId"] for u in users]
-    assert len([d for d in watcher.seen if d[0] == "user_joined" and d[1]["userId"] == collab_id]) == 1
+    assert len([d for d in watcher.received("user_joined") if in_film(d)]) == 1
 
 
 def test_status_set_by_client_reaches_the_room(connect, installation):

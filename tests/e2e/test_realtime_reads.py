@@ -7,8 +7,6 @@ viewers never see scenes, only the owner sees documents whose ``content.secret``
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import requests
 from bson import ObjectId
@@ -16,6 +14,8 @@ from pycrdt import Doc, Map, Text, create_sync_message
 
 from tests.e2e.realtime_support import (NOT_FOUND, awareness_update, Collab, Installation,
                                         installation_env, serving_pair, write_read_rules, YClient)
+from tests.waiting import wait_for
+
 
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory, redis_server):
@@ -68,13 +68,6 @@ class Rest:
         assert resp.status_code in (200, 204), resp.text
 
 
-def until(condition, timeout: float = 15) -> None:
-    deadline = time.time() + timeout
-    while not condition():
-        assert time.time() < deadline, "condition not met in time"
-        time.sleep(0.05)
-
-
 def changes(client: Collab, doc_id: str) -> list[dict]:
     return [d for d in client.received("content_change") if d["documentId"] == doc_id]
 
@@ -111,11 +104,12 @@ def assert_refused_like_a_missing_document(client, document: dict) -> None:
     """The client's next Yjs frames on ``document`` come to be refused (the role change reaches
     the server's near-cache through Redis), exactly as frames on a missing document are."""
     missing = {**document, "documentId": str(ObjectId())}
-    for _ in range(50):
+
+    def refused() -> dict | None:
         ack = client.call("yjs", {**document, "message": create_sync_message(client.doc)})
-        if ack != {"ok": True}:
-            break
-        time.sleep(0.1)
+        return None if ack == {"ok": True} else ack
+
+    ack = wait_for(refused, message="the document's frames to be refused", interval=0.1)
     assert ack == NOT_FOUND == client.call("yjs", {**missing, "message": create_sync_message(client.doc)})
 
 
@@ -253,13 +247,13 @@ def test_an_open_document_that_becomes_hidden_is_refused_and_stops_syncing(insta
 
     editor, watcher, writer = peer(one, "editor"), peer(one, "owner"), peer(two, "owner")
     assert writer.edit(lambda d: d.get("text", type=Text).insert(0, "cover ")) == {"ok": True}
-    until(lambda: editor.text() == "cover ")
+    wait_for(lambda: editor.text() == "cover ", message="the writer's text on the editor")
     # The owner marks it secret over REST: the editor's server drops its subscription at once.
     Rest(two, installation).patch("characters", character, 1, secret=True)
     watcher.wait_for("content_change", lambda d: d["documentId"] == character and d["version"] == 2)
     frames_before = len(editor.received("yjs"))
     assert writer.edit(lambda d: d.get("text", type=Text).insert(6, "blown")) == {"ok": True}
-    until(lambda: watcher.text() == "cover blown")
+    wait_for(lambda: watcher.text() == "cover blown", message="the writer's text on the watcher")
     assert editor.call("yjs", {**document, "message": create_sync_message(editor.doc)}) == NOT_FOUND
     assert editor.call("yjs_commit", {**document, "baseVersion": 2}) == NOT_FOUND
     assert len(editor.received("yjs")) == frames_before and editor.text() == "cover "
@@ -368,7 +362,7 @@ def test_a_role_change_closes_open_documents_without_waiting_for_a_frame(install
     assert writer.call("join", {"projectId": installation.pid})["ok"]
     writer.sync()
     assert writer.edit(lambda d: d.get("text", type=Text).insert(0, "before ")) == {"ok": True}
-    until(lambda: silent.text() == "before ")
+    wait_for(lambda: silent.text() == "before ", message="the writer's text on the silent editor")
 
     set_role(installation.app, installation.project, str(temp.id), "viewer", installation.users["owner"])
     barrier([silent], installation.create_doc(collection="characters", name="After the demotion"))

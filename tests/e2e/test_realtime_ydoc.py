@@ -13,6 +13,8 @@ from pycrdt import Map, Text
 
 from tests.e2e.realtime_support import (NOT_FOUND, close_all, Collab, installed, Server, serving_pair,
                                         YClient)
+from tests.waiting import wait_for
+
 
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory, redis_server):
@@ -50,13 +52,6 @@ def type_at(client: YClient, at: int, text: str, name: str = "title") -> dict:
     return client.edit(lambda d: d.get("content", type=Map)[name].insert(at, text))
 
 
-def until(condition, timeout: float = 15, what: str = "condition") -> None:
-    deadline = time.time() + timeout
-    while not condition():
-        assert time.time() < deadline, f"{what} not met in time"
-        time.sleep(0.02)
-
-
 def operations(installation, doc_id: str) -> list[dict]:
     db = installation.app.extensions["aladdin"].db.project(installation.project.slug)
     return list(db["operations"].find({"documentId": doc_id}))
@@ -91,7 +86,7 @@ def test_the_server_seeds_once_when_many_open_together_on_two_processes(installa
         thread.join(30)
     expected = {"title": "Storm", "mood": "dark", "beats": [1, "two"], "meta": {"n": 2}}
     for client in made:  # nobody seeded on the client side, and nothing was seeded twice
-        until(lambda: content(client) == expected, what=f"seeded content {content(client)}")
+        wait_for(lambda: content(client) == expected, message=lambda: f"the seeded content, not {content(client)}")
         assert isinstance(client.doc.get("content", type=Map)["title"], Text)
     assert kinds(installation, doc_id) == ["head", "snapshot"]
     assert [r for r in operations(installation, doc_id) if r["kind"] == "snapshot"][0]["seeded"]
@@ -104,20 +99,20 @@ def test_writes_made_elsewhere_flow_into_the_live_document(installation, servers
     watcher = peer(one, installation, "viewer", doc_id, clients)
     # Live typing at the end of the title that the REST writer does not know about.
     assert type_at(a, len("Hello world"), "!!") == {"ok": True}
-    until(lambda: field(watcher) == "Hello world!!")
+    wait_for(lambda: field(watcher) == "Hello world!!", message="the typing on the watcher")
     # A REST write on the other process (where nobody has it open) changes the start of the title.
     resp = Rest(two, installation).patch(doc_id, 1, title="Hi world", mood="tense")
     assert resp.status_code == 200, resp.text
     for client in (a, watcher):  # a server update: the typing elsewhere in the field survives
-        until(lambda: field(client) == "Hi world!!" and field(client, "mood") == "tense",
-              what=f"REST write in the Y.Doc ({field(client)!r})")
+        wait_for(lambda: field(client) == "Hi world!!" and field(client, "mood") == "tense",
+                 message=lambda: f"the REST write in the Y.Doc ({field(client)!r})")
     # A late joiner on either process gets it from the server.
     for server in (one, two):
         assert field(peer(server, installation, "viewer", doc_id, clients), "mood") == "tense"
     # A write from a process with no Socket.IO server at all (the CLI, a worker, a plugin).
     ext = installation.app.extensions["aladdin"]
     ext.content.update(installation.project, "scenes", doc_id, {"content.act": 2}, installation.users["owner"])
-    until(lambda: field(a, "act") == 2, what="worker write in the Y.Doc")
+    wait_for(lambda: field(a, "act") == 2, message="the worker write in the Y.Doc")
     # A socket edit (content_change) flows in too.
     editor = Collab(two.url, installation.token("editor"))
     clients.append(editor)
@@ -125,7 +120,7 @@ def test_writes_made_elsewhere_flow_into_the_live_document(installation, servers
     ack = editor.call("content_change", {**ref(installation, doc_id), "patch": {"content.mood": "grim"},
                                          "baseVersion": 3})
     assert ack["ok"] and ack["version"] == 4
-    until(lambda: field(a, "mood") == "grim", what="socket edit in the Y.Doc")
+    wait_for(lambda: field(a, "mood") == "grim", message="the socket edit in the Y.Doc")
     # A commit with the version a 409 returned cannot revert what it did not see: the Y.Doc has it.
     stale = a.call("yjs_commit", {**ref(installation, doc_id), "baseVersion": 1})
     assert stale["error"] == "conflict" and stale["version"] == 4
@@ -155,15 +150,15 @@ def test_no_update_is_lost_when_a_second_process_opens_mid_stream(installation, 
         def stream():
             for i in range(25):
                 acks.append(type_at(a, len(field(a).encode()), "x"))
-                time.sleep(0.002)
+                time.sleep(0.002)  # what is tested: a stream still flowing while B opens (not a wait)
 
         streamer = threading.Thread(target=stream)
         streamer.start()
-        until(lambda: len(acks) >= 3 + round_ % 5, what="first edits")
+        wait_for(lambda: len(acks) >= 3 + round_ % 5, message="the first edits")
         b = peer(two, installation, "owner", doc_id, clients)
         streamer.join(30)
         assert acks == [{"ok": True}] * 25
-        until(lambda: field(b) == "x" * 25, timeout=10, what=f"round {round_}: B has {len(field(b) or '')}/25")
+        wait_for(lambda: field(b) == "x" * 25, message=lambda: f"round {round_}: B has {len(field(b) or '')}/25")
         done = b.call("yjs_commit", {**ref(installation, doc_id), "baseVersion": 1})
         assert done["ok"], done
         assert installation.get_doc(doc_id)["content"]["title"] == "x" * 25, f"round {round_}"
@@ -179,7 +174,7 @@ def test_deleting_a_document_closes_it_everywhere(installation, servers, clients
     doc_id = installation.create_doc(title="Doomed")
     a, b = peer(one, installation, "owner", doc_id, clients), peer(two, installation, "editor", doc_id, clients)
     assert type_at(a, 0, "so ") == {"ok": True}
-    until(lambda: field(b) == "so Doomed")
+    wait_for(lambda: field(b) == "so Doomed", message="the typing on B")
     assert Rest(one, installation).delete(doc_id).status_code in (200, 204)
     # Each client learns of the deletion; its server has closed the document by then.
     for client in (a, b):
@@ -192,7 +187,8 @@ def test_deleting_a_document_closes_it_everywhere(installation, servers, clients
     from pycrdt import Doc, create_sync_message
 
     assert late.call("yjs", {**ref(installation, doc_id), "message": create_sync_message(Doc())}) == NOT_FOUND
-    time.sleep(0.3)
+    # No wait: each server dropped the document before announcing the deletion, and the refused
+    # frames above went through both after that, so no store of theirs can still be under way.
     assert operations(installation, doc_id) == []
 
 
@@ -211,7 +207,10 @@ def test_compaction_at_shutdown_after_a_crash_and_no_redundant_records_on_rejoin
         rejoin.doc.apply_update(a.doc.get_update())
         assert rejoin.call("join", {"projectId": installation.pid})["ok"]
         rejoin.sync()
-        time.sleep(0.5)  # its reply to the server's own sync step 1 has been handled
+        # Its reply to the server's own sync step 1 is sent once that frame is recorded, and the
+        # server handles a socket's events in order: a round trip after it has it handled.
+        rejoin.wait_for("yjs", lambda d: d["message"][1] == 0)
+        assert rejoin.call("presence", {"projectId": installation.pid})["ok"]
         assert len(operations(installation, doc_id)) == before
         close_all([rejoin])
         clients.remove(rejoin)
@@ -236,6 +235,6 @@ def test_compaction_at_shutdown_after_a_crash_and_no_redundant_records_on_rejoin
         assert field(viewer) == "ccc210Keep"
         close_all([viewer])
         clients.remove(viewer)
-        until(lambda: kinds(installation, doc_id) == ["head", "snapshot"], what="compaction after restart")
+        wait_for(lambda: kinds(installation, doc_id) == ["head", "snapshot"], message="the compaction after restart")
     finally:
         server.stop()

@@ -20,6 +20,7 @@ from plugins.export.probe import probe
 from tests.conftest import make_settings
 from tests.integration.test_export_helpers import add_scene
 from tests.media import make_scene
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 240  # seconds; generous for a loaded CI machine, never an assertion on speed
@@ -91,13 +92,7 @@ def _record(inst, job_id) -> JobRecord:
 
 
 def _wait_for(predicate, what: str, inst: Installation):
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}\n{inst.worker_log()}")
+    return wait_for(predicate, WAIT, lambda: f"{what}\n{inst.worker_log()}", interval=0.2)
 
 
 def _ffmpeg_rendering(job_id: str) -> list[tuple[int, int]]:

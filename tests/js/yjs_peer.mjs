@@ -61,7 +61,7 @@ socket.on("connect", async () => {
     const at = Math.floor(Math.random() * (text.length + 1));
     text.insert(at, label);
     if (i === 0) doc.getMap("content").set(`by_${label}`, new Y.Text(`written by ${label}`));
-    await new Promise((r) => setTimeout(r, Math.random() * 15));
+    await new Promise((r) => setTimeout(r, Math.random() * 15)); // interleaves the peers' typing; not a wait
   }
   const check = () => {
     if (text.length >= expected) {
@@ -98,7 +98,8 @@ function drive() {
       ytext.insert(cmd.at < 0 ? ytext.length : cmd.at, cmd.text);
       say({ ok: true });
     } else if (cmd.op === "wait") {
-      const timer = setTimeout(() => say({ timeout: true, content: content.toJSON() }), 15000);
+      // A deadline that catches a hang only (the tests' own is 30 s), never a measure of speed.
+      const timer = setTimeout(() => say({ timeout: true, content: content.toJSON() }), 30000);
       await waitFor(cmd.field, cmd.value);
       clearTimeout(timer);
       say({ content: content.toJSON() });

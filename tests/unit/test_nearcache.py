@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+import types
 import uuid
 
 import pytest
@@ -14,7 +15,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from core import nearcache
 from core.nearcache import ALL, MISS, NearCache
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -76,14 +79,19 @@ def test_an_answer_read_before_an_invalidation_is_not_stored_after_it(pair):
     assert a.get("x") == "fresh"
 
 
-def test_entries_expire_after_their_ttl(connection):
+def test_entries_expire_after_their_ttl(connection, monkeypatch):
+    # The cache's clock, moved by hand: with a real 50 ms TTL a descheduled test thread could
+    # see the entry expire before its first read.
+    now = [time.monotonic()]
+    monkeypatch.setattr(nearcache, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
     cache = NearCache(connection, f"test-near-{uuid.uuid4().hex}", ttl=60)
     try:
         epoch = cache.epoch()
         cache.put("short", 1, scope="s", epoch=epoch, ttl=0.05)
         cache.put("long", 2, scope="s", epoch=epoch)
+        now[0] += 0.049
         assert cache.get("short") == 1
-        time.sleep(0.1)
+        now[0] += 0.002
         assert cache.get("short") is MISS and cache.get("long") == 2
     finally:
         cache.close()
@@ -109,23 +117,36 @@ def test_without_redis_it_works_uncached_and_says_so(caplog):
     assert "could not publish" in caplog.text
 
 
-def test_a_lost_subscription_drops_everything_and_recovers(pair, connection):
-    a, b = pair
+@pytest.fixture
+def named_pair(redis_server, connection):
+    """Like ``pair``, but ``a`` names its connections (``a.name``) so its subscription can be
+    told apart in CLIENT LIST: a subscribed connection may not send CLIENT SETNAME itself."""
+    channel, name = f"test-near-{uuid.uuid4().hex}", f"near-victim-{uuid.uuid4().hex[:8]}"
+    own = redis.Redis.from_url(redis_server, client_name=name)
+    a, b = NearCache(own, channel, ttl=60), NearCache(connection, channel, ttl=60)
+    a.name = name
+    yield a, b
+    for cache in (a, b):
+        cache.close()
+    own.close()
+
+
+def test_a_lost_subscription_drops_everything_and_recovers(named_pair, connection):
+    a, b = named_pair
     _fill(a, "x", 1, "s")
     # Kill a's subscription connection from the server side, as a Redis restart or a network cut would.
-    a_name = f"near-victim-{uuid.uuid4().hex[:8]}"
-    a._pubsub.connection.send_command("CLIENT", "SETNAME", a_name)
-    a._pubsub.connection.read_response()
-    victims = [c for c in connection.client_list() if c.get("name") == a_name]
+    victims = [c for c in connection.client_list() if c.get("name") == a.name and int(c.get("sub", 0))]
     assert len(victims) == 1
     connection.client_kill_filter(_id=victims[0]["id"])
     # Whatever happens on a's next read, the old entry is never served again.
     assert a.get("x") is MISS
     b.invalidate("s")
-    deadline = time.monotonic() + 10
-    while a.epoch() is None and time.monotonic() < deadline:  # back once Redis takes it again
-        a._retry_at = 0
-        time.sleep(0.05)
+
+    def listening_again() -> bool:
+        a._retry_at = 0  # retry now, not after the cache's back-off
+        return a.epoch() is not None
+
+    wait_for(listening_again, message="the cache to subscribe again")
     _fill(a, "x", 2, "s")
     assert a.get("x") == 2
     b.invalidate("s")

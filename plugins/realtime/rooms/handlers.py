@@ -136,9 +136,8 @@ def register(socketio, app, rt: Realtime) -> None:
             rt.enter(session.sid, doc_room(key))
             snapshot = rt.hub.awareness_snapshot(state)
             if snapshot:
-                socketio.emit("awareness", {"projectId": pid, "collection": collection,
-                                            "documentId": document_id, "message": snapshot},
-                              namespace=NAMESPACE, to=session.sid)
+                rt.emit("awareness", {"projectId": pid, "collection": collection,
+                                      "documentId": document_id, "message": snapshot}, to=session.sid)
             rt.ask_awareness(key, session.sid)  # and the peers' states held by other processes
         else:
             try:
@@ -304,7 +303,7 @@ def register(socketio, app, rt: Realtime) -> None:
                                        can_edit=can_edit(session, project, key, state.created_by, stored))
         ref = {"projectId": pid, "collection": collection, "documentId": document_id}
         for frame in frames:
-            socketio.emit("yjs", {**ref, "message": frame}, namespace=NAMESPACE, to=session.sid)
+            rt.emit("yjs", {**ref, "message": frame}, to=session.sid)
         if update is not None:
             if message[1] == YSyncMessageType.SYNC_UPDATE:  # its own edits: their client ids are its own
                 rt.hub.claim_update(state, session.sid, session.user_id, update)

@@ -1,0 +1,209 @@
+"""Every third-party internal kept in ``core/compat`` still behaves as its module says, on the installed version.
+
+A failure names the library, its version and the internal: read that compat module's docstring,
+then use a public API the new version offers or adapt the one module."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from importlib.metadata import version
+
+import mongoengine as me
+import mongomock
+import pytest
+import redis
+from bson import ObjectId
+from flask import Flask, jsonify
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from core.compat import flask_limiter as limiter_internals
+from core.compat.mongoengine import PerCallDatabaseDocument, collection_of, from_son, is_new
+from core.compat.mongomock import matches
+from core.compat.redis import subscription_socket
+from core.ratelimit import create_limiter
+
+MODULES = {"flask-limiter": "flask_limiter", "mongoengine": "mongoengine", "mongomock": "mongomock",
+           "redis": "redis"}
+
+
+def changed(library: str, internal: str, what: str) -> str:
+    return (f"{library} {version(library)} changed the internal {internal}: {what} "
+            f"(see core/compat/{MODULES[library]}.py)")
+
+
+# --- Flask-Limiter ------------------------------------------------------------------------------
+
+def _limited_app() -> tuple[Flask, Limiter]:
+    app = Flask(f"compat-{uuid.uuid4().hex[:6]}")
+    limiter = Limiter(get_remote_address, storage_uri="memory://", headers_enabled=True)
+    limiter_internals.init_app_without_hooks(app, limiter)
+    return app, limiter
+
+
+def test_flask_limiter_internals_exist():
+    assert limiter_internals.missing() == [], changed("flask-limiter", ", ".join(limiter_internals.missing()),
+                                                       "gone, so core.ratelimit falls back to ungated hooks")
+    manager = Limiter(get_remote_address, storage_uri="memory://").limit_manager
+    for owner, name in ((manager, "_default_limits"), (manager, "_application_limits"),
+                        (manager, "_blueprint_limits"), (Limiter(get_remote_address), "_meta_limits"),
+                        (Limiter(get_remote_address), "_in_memory_fallback_enabled")):
+        assert hasattr(owner, name), changed("flask-limiter", f"{type(owner).__name__}.{name}",
+                                             "gone, so the limit check runs on every request")
+
+
+def test_flask_limiter_init_app_registers_no_hooks_for_a_listed_limiter():
+    app, _limiter = _limited_app()
+    hooks = [*app.before_request_funcs.get(None, ()), *app.after_request_funcs.get(None, ()),
+             *app.teardown_request_funcs.get(None, ())]
+    assert hooks == [], changed("flask-limiter", "Limiter.init_app",
+                                "registers its request hooks although the limiter is already listed "
+                                "in app.extensions['limiter'] (they would run twice)")
+
+
+def test_flask_limiter_hooks_check_inject_and_release():
+    app = Flask(f"compat-{uuid.uuid4().hex[:6]}")
+    limiter = create_limiter(app, "memory://")  # the gated hooks, as every Aladdin app has them
+    seen = {}
+
+    @app.after_request  # runs before the limiter's own after_request (Flask runs them in reverse)
+    def after(response):
+        seen["touched"] = limiter_internals.touched()
+        return response
+
+    @app.route("/free")
+    def free():
+        return jsonify(ok=True)
+
+    @app.route("/limited")
+    @limiter.limit("1/minute")
+    def limited():
+        return jsonify(ok=True)
+
+    client = app.test_client()
+    assert not limiter_internals.has_middleware_limits(limiter), changed(
+        "flask-limiter", "LimitManager limit lists", "not empty on a limiter that declares no limits")
+    assert client.get("/free").status_code == 200 and seen["touched"] is False, changed(
+        "flask-limiter", "_limiter_request_context", "set on a request no limit concerns")
+    first = client.get("/limited")
+    assert seen["touched"] is True, changed("flask-limiter", "_limiter_request_context",
+                                            "no longer kept on the request context")
+    assert first.headers.get("X-RateLimit-Limit") == "1", changed(
+        "flask-limiter", "Limiter.__inject_headers", "no longer adds X-RateLimit-* headers")
+    assert client.get("/limited").status_code == 429
+
+
+def test_flask_limiter_blueprint_limits_switch_the_middleware_on():
+    from flask import Blueprint
+
+    app, limiter = _limited_app()
+    bp = Blueprint("bp", __name__)
+    limiter.limit("1/minute")(bp)
+    assert limiter_internals.has_middleware_limits(limiter), changed(
+        "flask-limiter", "LimitManager._blueprint_limits", "no longer holds blueprint limits")
+
+
+# --- MongoEngine ---------------------------------------------------------------------------------
+
+class CompatThing(me.Document):
+    name = me.StringField()
+    meta = {"collection": "compat_things"}
+
+
+_ROUTE = {"alias": "compat-a"}
+
+
+class CompatRouted(PerCallDatabaseDocument):
+    name = me.StringField()
+    meta = {"collection": "compat_routed", "indexes": ["name"]}
+
+    @classmethod
+    def database_alias(cls) -> str:
+        return _ROUTE["alias"]
+
+
+def test_mongoengine_from_son_builds_a_stored_document():
+    oid = ObjectId()
+    for name in ("_from_son", "_get_collection_name", "_get_collection", "_get_db"):
+        assert hasattr(me.Document, name), changed("mongoengine", f"Document.{name}", "gone")
+    thing = from_son(CompatThing, {"_id": oid, "name": "Anna"})
+    assert (thing.id, thing.name) == (oid, "Anna"), changed("mongoengine", "Document._from_son",
+                                                            "no longer maps stored fields")
+    assert not is_new(thing) and is_new(CompatThing(name="Ben")), changed(
+        "mongoengine", "Document._created", "no longer tells a loaded document from a new one")
+    assert thing._get_changed_fields() == [], changed("mongoengine", "Document._from_son",
+                                                      "marks a loaded document as changed")
+
+
+@pytest.fixture
+def two_databases():
+    aliases = {"compat-a": f"compat_a_{uuid.uuid4().hex[:6]}", "compat-b": f"compat_b_{uuid.uuid4().hex[:6]}"}
+    for alias, db in aliases.items():
+        me.connect(db=db, alias=alias, host="mongodb://localhost", mongo_client_class=mongomock.MongoClient)
+    yield aliases
+    for alias in aliases:
+        me.disconnect(alias)
+    _ROUTE["alias"] = "compat-a"
+
+
+def test_mongoengine_resolves_the_database_on_every_call(two_databases):
+    CompatRouted(name="in a").save()
+    _ROUTE["alias"] = "compat-b"
+    assert CompatRouted.objects.count() == 0, changed(
+        "mongoengine", "Document._get_collection", "cached on the class or bypassed by QuerySet")
+    CompatRouted(name="in b").save()
+    assert collection_of(CompatRouted).database.name == two_databases["compat-b"]
+    assert "name_1" in collection_of(CompatRouted).index_information(), changed(
+        "mongoengine", "Document.ensure_indexes", "no longer creates meta indexes through _get_collection")
+    _ROUTE["alias"] = "compat-a"
+    assert [d.name for d in CompatRouted.objects] == ["in a"], changed(
+        "mongoengine", "Document._get_db/_get_collection", "not asked again for each query")
+
+
+# --- mongomock -----------------------------------------------------------------------------------
+
+OID = ObjectId()
+DOC = {"_id": OID, "createdBy": "u1", "tags": ["a", "b"], "content": {"status": "approved", "rank": 3},
+       "cast": [{"role": "lead", "id": "c1"}]}
+
+
+@pytest.mark.parametrize("query, expected", [
+    ({"content.status": "approved"}, True),
+    ({"tags": "a"}, True),
+    ({"_id": {"$in": [OID]}}, True),
+    ({"_id": {"$in": []}}, False),
+    ({"content.rank": {"$gte": 3, "$lt": 4}}, True),
+    ({"content.missing": {"$ne": "x"}}, True),
+    ({"content.status": {"$eq": "draft"}}, False),
+    ({"$or": [{"createdBy": "u2"}, {"tags": {"$in": ["b"]}}]}, True),
+    ({"$nor": [{"createdBy": "u1"}]}, False),
+    ({"$and": [{"createdBy": "u1"}, {"content.rank": {"$gt": 5}}]}, False),
+    ({"cast": {"$elemMatch": {"role": "lead", "id": "c1"}}}, True),
+])
+def test_mongomock_filter_applies_decides_like_mongodb(query, expected):
+    assert matches(query, DOC) is expected, changed("mongomock", "filtering.filter_applies",
+                                                    f"decides {query!r} differently")
+
+
+# --- redis-py ------------------------------------------------------------------------------------
+
+def test_redis_subscription_socket_is_the_live_connection(redis_server):
+    client = redis.Redis.from_url(redis_server)
+    pubsub = client.pubsub()
+    try:
+        pubsub.subscribe("compat-probe")
+        assert pubsub.get_message(timeout=2.0)["type"] == "subscribe"
+        first = subscription_socket(pubsub)
+        assert isinstance(first, socket.socket), changed("redis", "Connection._sock",
+                                                         "is no longer the connection's socket")
+        pubsub.connection.disconnect()
+        assert subscription_socket(pubsub) is None, changed("redis", "Connection._sock",
+                                                            "kept after disconnect")
+        assert pubsub.get_message(timeout=2.0)["type"] == "subscribe"  # reconnected, re-subscribed
+        again = subscription_socket(pubsub)
+        assert isinstance(again, socket.socket) and again is not first, changed(
+            "redis", "Connection._sock", "the same object after a reconnect (near cache would miss it)")
+    finally:
+        pubsub.close()
+        client.close()
