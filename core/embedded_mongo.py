@@ -47,6 +47,7 @@ class EmbeddedMongo:
         self.logfile = self.dir / "server.log"
         self._users_fd: int | None = None
         self._joined_pid: int | None = None
+        self._server_pid: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -65,6 +66,7 @@ class EmbeddedMongo:
                     os.close(fd)
                     raise
             port = self.port()
+            self._server_pid = self.pid()
         atexit.register(self.leave)
         return f"mongodb://{HOST}:{port}/"
 
@@ -91,9 +93,17 @@ class EmbeddedMongo:
         return int(self.portfile.read_text().strip())
 
     def pid(self) -> int | None:
-        """The running server's pid, or None (a stale pidfile from a killed server is ignored)."""
+        """The running server's pid, or None (a stale pidfile from a killed server is ignored).
+
+        When the data dir was removed under a running installation (a test or bench deleting
+        its temporary dir), the pid this process saw when it joined still identifies it."""
         try:
-            pid = int(self.pidfile.read_text().strip())
+            try:
+                pid = int(self.pidfile.read_text().strip())
+            except FileNotFoundError:
+                pid = self._server_pid
+                if pid is None:
+                    return None
             process = psutil.Process(pid)
             if process.status() == psutil.STATUS_ZOMBIE or str(self.dir) not in process.cmdline():
                 return None
@@ -200,17 +210,30 @@ def _watch_users(directory: Path) -> None:
     server stays) or sees it gone afterwards and starts a new one."""
     import threading
 
+    def stop() -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (directory / "server.port").unlink()
+        os.kill(os.getpid(), signal.SIGTERM)  # nx-27017's own clean exit; start.lock held to the end
+        time.sleep(STOP_TIMEOUT)
+        os._exit(0)
+
     def watch() -> None:
         idle = 0
         while True:
             time.sleep(WATCH_INTERVAL)
-            start_fd = os.open(directory / "start.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                start_fd = os.open(directory / "start.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except FileNotFoundError:
+                stop()  # the installation was removed: nobody can join it any more
             try:
                 fcntl.flock(start_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(start_fd)  # someone is joining or leaving: look again later
                 continue
-            users_fd = os.open(directory / "users.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                users_fd = os.open(directory / "users.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except FileNotFoundError:
+                stop()
             try:
                 fcntl.flock(users_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 idle += 1
@@ -218,11 +241,7 @@ def _watch_users(directory: Path) -> None:
                 idle = 0
             os.close(users_fd)
             if idle >= IDLE_LOOKS:
-                with contextlib.suppress(FileNotFoundError):
-                    (directory / "server.port").unlink()
-                os.kill(os.getpid(), signal.SIGTERM)  # nx-27017's own clean exit; start.lock held to the end
-                time.sleep(STOP_TIMEOUT)
-                os._exit(0)
+                stop()
             os.close(start_fd)
 
     threading.Thread(target=watch, name="aladdin-docstore-watch", daemon=True).start()

@@ -83,9 +83,20 @@ def _negates(query: Any) -> bool:
     return False
 
 
+def _holds_object_id(value: Any) -> bool:
+    if type(value).__name__ == "ObjectId":
+        return True
+    if isinstance(value, dict):
+        return any(_holds_object_id(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_object_id(item) for item in value)
+    return False
+
+
 def count(collection, query: dict) -> int:
-    """How many documents ``collection.find(query)`` returns, on nx-27017 (departure 3)."""
-    if _negates(query):
+    """How many documents ``collection.find(query)`` returns, on nx-27017 (departure 3; the
+    ``count`` command also cannot take an ObjectId, even for ``_id``)."""
+    if _negates(query) or _holds_object_id(query):
         return sum(1 for _ in collection.find(query, {"_id": 1}))
     return int(collection.database.command("count", collection.name, query=query)["n"])
 

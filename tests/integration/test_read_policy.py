@@ -10,6 +10,8 @@ import datetime as dt
 import json
 import urllib.request
 
+import uuid
+
 import pytest
 from click.testing import CliRunner
 
@@ -48,7 +50,7 @@ def settings(tmp_path, redis_server, policy_dir, request):
     """The embedded server unless a test asks for another backend (``indirect`` parametrisation)."""
     from tests.conftest import make_settings
 
-    backend = {"mongomock": {"mongodb_uri": "mongomock://read-policy"}}
+    backend = {"mongomock": {"mongodb_uri": f"mongomock://read-policy-{uuid.uuid4().hex[:8]}"}}
     return make_settings(tmp_path, redis_server, policy_dir=policy_dir,
                          **backend.get(getattr(request, "param", "server"), {}))
 
