@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
     )
     pm = create_plugin_manager(settings.disabled_plugins, load_entry_points=load_entry_points, extra=plugins)
     keyring = KeyRing.from_settings(settings)
-    db = Database(settings.mongodb_uri, settings.platform_db)
+    db = Database(settings.mongodb_uri, settings.platform_db, settings.data_dir)
     allowed = set(DEFAULT_RELATIONSHIP_TYPES)
     for extra in pm.hook.aladdin_relationship_types():
         allowed.update(extra or ())

@@ -57,7 +57,7 @@ def seed_demo(app, base_url: str) -> dict:
 
 def _sealed_token(user, keyring) -> str | None:
     """The plain text of ``user``'s live demo token, if one was sealed with a key ``keyring`` has."""
-    for row in ApiToken.objects(user=user, name="demo", revoked=False, sealed__ne=None).order_by("-createdAt"):
+    for row in ApiToken.objects(userId=str(user.id), name="demo", revoked=False, sealed__ne=None).order_by("-createdAt"):
         try:
             token = keyring.decrypt(row.sealed, associated=row.tokenHash.encode())
         except DecryptionError:

@@ -81,11 +81,24 @@ def hot_collection(model):
     return collection
 
 
+def normalise_email(email: str | None) -> str | None:
+    return email.strip().lower() if isinstance(email, str) else email
+
+
 class User(AppDocument):
     email = me.EmailField(required=True, unique=True)
     name = me.StringField(max_length=200)
     createdAt = me.DateTimeField(default=utcnow)
     meta = {"collection": "users", "indexes": []}
+
+    def clean(self) -> None:
+        self.email = normalise_email(self.email)
+
+    @classmethod
+    def by_email(cls, email: str) -> "User | None":
+        """The user with ``email``, whatever its case: emails are stored normalised, so an exact
+        match serves (and needs no regular expression, which the embedded server cannot take)."""
+        return cls.objects(email=normalise_email(email)).first()
 
     def to_json(self) -> dict:
         return {"id": str(self.id), "email": self.email, "name": self.name,
@@ -99,6 +112,9 @@ def hash_token(token: str) -> str:
 
 class ApiToken(AppDocument):
     user = me.ReferenceField(User, required=True)
+    #: The user's id as a string, which lookups by user match on: a stored ObjectId outside
+    #: ``_id`` cannot be matched on the embedded document server (``core.nx_compat``).
+    userId = me.StringField()
     tokenHash = me.StringField(required=True, unique=True)
     prefix = me.StringField()
     name = me.StringField(default="default")
@@ -108,7 +124,11 @@ class ApiToken(AppDocument):
     #: Only for tokens issued with a keyring (the demo users'): the token encrypted with the
     #: installation's key, bound to its hash, so ``serve --demo`` can show the same one again.
     sealed = me.StringField()
-    meta = {"collection": "api_tokens"}
+    meta = {"collection": "api_tokens", "indexes": ["userId"]}
+
+    def clean(self) -> None:
+        if self.user is not None and getattr(self.user, "id", None) is not None:
+            self.userId = str(self.user.id)
 
     @classmethod
     def issue(cls, user: User, name: str = "default", keyring=None) -> str:
@@ -127,7 +147,7 @@ class ApiToken(AppDocument):
         Document by document, not a bulk update: each save sends MongoEngine's ``post_save``
         signal, through which the authentication plugin drops the token from every process's
         cache, so the revocation holds on the very next request anywhere."""
-        query = {"user": user, "revoked": False}
+        query = {"userId": str(user.id), "revoked": False}
         if name is not None:
             query["name"] = name
         count = 0

@@ -31,16 +31,33 @@ def listen_or_exit(app, host: str, port: int):
 def migrate_at_start(app, apply: bool) -> None:
     """Embedded stores (a first run) migrate themselves; a MongoDB server is migrated by its
     operator (``aladdin migrate`` or ``serve --migrate``), so pending migrations refuse to start."""
-    from .db import is_embedded_uri
     from .migrations_runner import migrate, status
 
+    refuse_beside_legacy_data(app)
     pending = [row for row in status(app) if not row["applied"]]
     if not pending:
         return
-    if not (apply or is_embedded_uri(app.extensions["aladdin"].settings.mongodb_uri)):
+    if not (apply or app.extensions["aladdin"].settings.embedded_mongo):
         names = ", ".join(sorted({f"{row['migration']} on {row['database']}" for row in pending}))
         click.echo(f"error: {len(pending)} pending migration{'s' if len(pending) != 1 else ''} ({names}); "
                    f"run `aladdin migrate` first (or start with `serve --migrate`)", err=True)
         sys.exit(1)
     for name, database in migrate(app):
         click.echo(f"migrated: applied {name} to {database}")
+
+
+def refuse_beside_legacy_data(app) -> None:
+    """An installation made before the document server keeps its data in litemongo files: an
+    empty new store beside them would look like lost data, so serve names the one-time import."""
+    from .store_import import has_legacy_data, legacy_path
+
+    settings = app.extensions["aladdin"].settings
+    if not settings.embedded_mongo or not has_legacy_data(settings.data_dir):
+        return
+    platform = app.extensions["aladdin"].db.platform()
+    if any(platform[name].estimated_document_count() for name in ("users", "projects")):
+        return
+    click.echo(f"error: {legacy_path(settings.data_dir)} holds data of the old embedded store (litemongo) "
+               f"and the document server is empty; copy it once with `aladdin store import-litemongo`, "
+               f"then start again", err=True)
+    sys.exit(1)

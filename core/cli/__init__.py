@@ -1,6 +1,6 @@
 """The ``aladdin`` / ``python cli.py`` command line: a thin click layer over the core and plugins.
 
-One module per family of commands (``serving``, ``accounts``, ``policies``, ``admin``), all on
+One module per family of commands (``serving``, ``accounts``, ``policies``, ``admin``, ``store``), all on
 the group in ``group``; ``context`` holds what they share. Plugins add commands through the
 ``aladdin_cli_commands`` hook, and may use :func:`with_app` / :func:`get_app` from here."""
 
@@ -10,7 +10,7 @@ import os
 
 import click
 
-from . import accounts, admin, policies, serving  # noqa: F401  (each attaches its commands)
+from . import accounts, admin, policies, serving, store  # noqa: F401  (each attaches its commands)
 from .context import get_app, with_app
 from .group import cli
 

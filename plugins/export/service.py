@@ -11,6 +11,7 @@ from typing import Any
 
 from bson import ObjectId
 
+from core.db import count_matching
 from core.errors import AladdinError, NotFound, without_paths
 from core.events import emit
 from core.media import download_url
@@ -183,7 +184,7 @@ def hides_scenes(app, project, reader, scene_ids: list[str]) -> bool:
     videos = ext.content.collection(project, "videos")
     existing = list(videos.find({"_id": {"$in": ids}}, {"_id": 1, "content.mediaId": 1}))
     if not videos_filter.everything and \
-            videos.count_documents(videos_filter.combine({"_id": {"$in": ids}})) != len(existing):
+            count_matching(videos, videos_filter.combine({"_id": {"$in": ids}})) != len(existing):
         return True
     if media_filter.everything:
         return False
@@ -192,8 +193,8 @@ def hides_scenes(app, project, reader, scene_ids: list[str]) -> bool:
     if not media_ids:
         return False
     media = ext.content.collection(project, "media")
-    return media.count_documents(media_filter.combine({"_id": {"$in": media_ids}})) != \
-        media.count_documents({"_id": {"$in": media_ids}})
+    return count_matching(media, media_filter.combine({"_id": {"$in": media_ids}})) != \
+        count_matching(media, {"_id": {"$in": media_ids}})
 
 
 # ------------------------------------------------------------------------------ queueing

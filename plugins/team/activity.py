@@ -64,7 +64,9 @@ def action_filter(action: str) -> dict:
         action = action[:-2]
     if "." in action:
         return {"action": action}
-    return {"action__startswith": action + "."}
+    # A prefix as a range ("content." <= action < "content/"), not a regular expression: it
+    # reads the index on every server, and the embedded one cannot take a regex in a query.
+    return {"action__gte": action + ".", "action__lt": action + chr(ord(".") + 1)}
 
 
 # What ``team:view_details`` guards: who connected from where, and invitees' addresses.

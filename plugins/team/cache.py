@@ -70,15 +70,10 @@ def _mode(settings) -> str:
 def enabled_for(settings) -> bool:
     """Whether role lookups go through Redis (``ALADDIN_ROLE_CACHE``: on, auto or off).
 
-    ``on`` (the default) always does. ``auto`` does unless memberships live in the embedded
-    litemongo store, where a membership read is an in-process SQLite lookup that
-    ``python -m bench.api`` measured as cheaper than the Redis round trip replacing it; with
-    a MongoDB server the lookup is a network round trip and the Redis tier pays. Either way
+    ``on`` (the default) and ``auto`` do: memberships live on a document server (the embedded
+    one or MongoDB), where a lookup is a network round trip and the Redis tier pays. Either way
     (``off`` aside) the process's near cache answers repeated lookups."""
-    mode = _mode(settings)
-    if mode == "auto":
-        return not settings.mongodb_uri.startswith("litemongo://")
-    return mode == "on"
+    return _mode(settings) in ("on", "auto")
 
 
 class RoleCache:
@@ -91,7 +86,7 @@ class RoleCache:
         # configured differently never trust a stale entry.
         self.enabled = enabled
         self.near = near
-        # Without the Redis tier (``auto`` on litemongo) a miss in memory reads the database.
+        # Without the Redis tier a miss in memory reads the database.
         self.redis_tier = redis_tier
 
     @classmethod

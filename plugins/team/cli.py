@@ -24,7 +24,7 @@ OPERATOR = Operator()
 
 
 def _member_by_email(project, email: str) -> Membership:
-    user = User.objects(email__iexact=email.strip()).first()
+    user = User.by_email(email)
     member = Membership.objects(projectId=str(project.id), userId=str(user.id)).first() if user else None
     if member is None:
         raise click.ClickException(f"{email} is not a member of {project.slug}")

@@ -38,7 +38,7 @@ def accept_url(base_url: str, token: str) -> str:
 
 
 def user_by_email(email: str) -> User | None:
-    return User.objects(email__iexact=email.strip()).first()
+    return User.by_email(email)
 
 
 def _actor_id(actor) -> str | None:

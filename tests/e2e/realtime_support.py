@@ -57,8 +57,7 @@ def awareness_update(client_id: int, state: dict | None, clock: int = 1) -> byte
 
 def installation_env(tmp: Path, redis_url: str, **extra: str) -> dict:
     """The ALADDIN_* variables one installation's processes (servers and this test) share."""
-    env = {"ALADDIN_MONGODB_URI": f"litemongo://{tmp / 'mongo'}",
-           "ALADDIN_REDIS_URL": redis_url,
+    env = {"ALADDIN_REDIS_URL": redis_url,  # the document store: the embedded server under the data dir
            "ALADDIN_DATA_DIR": str(tmp / "data"),
            "ALADDIN_SECRET_KEY": "rt-secret-" + uuid.uuid4().hex,
            "ALADDIN_PLATFORM_DB": "rt_" + uuid.uuid4().hex[:8],
@@ -214,7 +213,7 @@ ROLES = ("owner", "editor", "collaborator", "viewer")
 
 
 class Installation:
-    """The test process's view of the installation the servers run (same litemongo, same Redis)."""
+    """The test process's view of the installation the servers run (same document server, same Redis)."""
 
     def __init__(self, env: dict):
         self.env = env

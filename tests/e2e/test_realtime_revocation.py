@@ -312,7 +312,7 @@ def test_every_event_rechecks_the_token_even_without_an_announcement(installatio
     clients.extend([victim, bystander])
     joined(victim, installation.pid)
     joined(bystander, installation.pid)
-    hot_collection(ApiToken).update_many({"user": user.id}, {"$set": {"revoked": True}})
+    hot_collection(ApiToken).update_many({"userId": str(user.id)}, {"$set": {"revoked": True}})
     installation.app.extensions["aladdin"].near_cache.invalidate(_scope(user.id))
     # The positive control: B reads its near cache for the bystander's event, draining the
     # invalidation first; whatever B would do about it, it has done when this answer comes.

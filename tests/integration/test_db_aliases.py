@@ -12,12 +12,10 @@ from tests.conftest import Actors, make_settings
 PROJECTS = 50
 
 
-@pytest.fixture(params=["mongomock", "litemongo"])
+@pytest.fixture(params=["mongomock", "server"])
 def any_app(request, tmp_path, redis_server):
-    """The test backend, and the embedded default every real installation starts on."""
-    overrides = {}
-    if request.param == "litemongo":
-        overrides["mongodb_uri"] = f"litemongo://{tmp_path / 'mongo'}"
+    """mongomock (pure-function tests) and a server: the embedded default every installation runs."""
+    overrides = {"mongodb_uri": "mongomock://aliases"} if request.param == "mongomock" else {}
     app = create_app(make_settings(tmp_path, redis_server, **overrides), load_entry_points=False)
     app.testing = True
     with app.app_context():

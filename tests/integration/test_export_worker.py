@@ -1,6 +1,6 @@
 """A real forking RQ worker (``cli.py worker``) SIGKILLed mid-render: the export is retried and completes.
 
-The test process and the workers share one installation: a litemongo data dir, the session's
+The test process and the workers share one installation: the test process's document server, the session's
 Redis and local storage under the same data dir, exactly as ``serve`` and ``worker`` would."""
 from __future__ import annotations
 
@@ -41,8 +41,7 @@ class Installation:
     def __init__(self, tmp_path, redis_url, backoff_base):
         data = tmp_path / "data"
         self.queue = "exports-" + uuid.uuid4().hex[:10]
-        self.settings = make_settings(tmp_path, redis_url, mongodb_uri=f"litemongo://{data / 'mongo'}",
-                                      export_queue=self.queue, export_backoff_base=backoff_base,
+        self.settings = make_settings(tmp_path, redis_url, export_queue=self.queue, export_backoff_base=backoff_base,
                                       export_cleanup_interval=0)
         self.app = create_app(self.settings, load_entry_points=False)
         self.workers: list[subprocess.Popen] = []

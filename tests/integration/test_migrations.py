@@ -13,6 +13,9 @@ from core.projects import create_project
 
 NEW = "m9001_mark_characters"
 NEW_PLATFORM = "m9000_platform_marker"
+#: The shipped migrations by scope (a project created now is born with every project one applied).
+PROJECT_MIGRATIONS = {"m0002_project_content_indexes", "m0003_list_indexes"}
+PLATFORM_MIGRATIONS = ["m0001_platform_indexes", "m0004_token_user_ids"]
 
 
 @pytest.fixture
@@ -51,8 +54,8 @@ def test_modules_are_numbered_and_ordered():
 
 
 def test_new_project_is_marked_current_in_both_places(app, team):
-    assert _project_records(app, "team-film") == {"m0002_project_content_indexes"}
-    assert _platform_records("open_team-film") == {"m0002_project_content_indexes"}
+    assert _project_records(app, "team-film") == PROJECT_MIGRATIONS
+    assert _platform_records("open_team-film") == PROJECT_MIGRATIONS
     rows = {(r["migration"], r["database"]): r["applied"] for r in status(app)}
     assert rows[("m0002_project_content_indexes", "open_team-film")] is True
     assert rows[("m0001_platform_indexes", app.extensions["aladdin"].db.platform_db_name)] is False
@@ -66,15 +69,15 @@ def test_migrate_applies_each_once_per_database_and_records_it(app, team, extra_
     ext.content.create(team["project"], "characters", {"content": {"name": "Mara"}}, owner)
     platform = ext.db.platform_db_name
     pending = {(r["migration"], r["database"]) for r in status(app) if not r["applied"]}
-    assert pending == {("m0001_platform_indexes", platform), (NEW_PLATFORM, platform), (NEW, "open_team-film")}
+    platform_done = [(name, platform) for name in (*PLATFORM_MIGRATIONS, NEW_PLATFORM)]
+    assert pending == {*platform_done, (NEW, "open_team-film")}
 
     done = migrate(app)
-    assert done == [("m0001_platform_indexes", platform), (NEW_PLATFORM, platform), (NEW, "open_team-film")]
+    assert done == [*platform_done, (NEW, "open_team-film")]
     assert all(r["applied"] for r in status(app))
     assert NEW in _project_records(app, "team-film") and NEW in _project_records(app, second.slug)
-    assert {NEW_PLATFORM, "m0001_platform_indexes"} <= _platform_records(platform)
-    assert {d["_id"] for d in ext.db.platform()["_aladdin_migrations"].find()} == {
-        NEW_PLATFORM, "m0001_platform_indexes"}
+    assert {NEW_PLATFORM, *PLATFORM_MIGRATIONS} <= _platform_records(platform)
+    assert {d["_id"] for d in ext.db.platform()["_aladdin_migrations"].find()} == {NEW_PLATFORM, *PLATFORM_MIGRATIONS}
     assert ext.db.project("team-film")["characters"].find_one({})["content"]["migrated"] is True
     indexes = ext.db.platform()["api_tokens"].index_information().values()
     assert any(dict(ix["key"]) == {"tokenHash": 1} and ix.get("unique") for ix in indexes)
@@ -89,7 +92,7 @@ def test_project_created_after_migrations_is_current(app, actors, extra_migratio
     owner = actors.user("late@example.com")
     migrate(app)
     late = create_project(app, owner, "Late", "late-film")
-    assert _project_records(app, late.slug) == {"m0002_project_content_indexes", NEW}
+    assert _project_records(app, late.slug) == {*PROJECT_MIGRATIONS, NEW}
     assert app.extensions["aladdin"].db.project(late.slug)["_test_runs"].count_documents({}) == 1
     assert migrate(app) == []
     assert all(r["applied"] for r in status(app))

@@ -251,7 +251,7 @@ def test_serve_migrates_embedded_stores_and_refuses_a_server_with_pending_migrat
     refused = cli(other, "serve", "--port", "0", ALADDIN_MONGODB_URI="mongomock://operators-db")
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines() == [
-        "error: 1 pending migration (m0001_platform_indexes on aladdin); "
+        "error: 2 pending migrations (m0001_platform_indexes on aladdin, m0004_token_user_ids on aladdin); "
         "run `aladdin migrate` first (or start with `serve --migrate`)"]
     assert "Aladdin" not in refused.stdout and redis_servers(other) == []
     migrated = start(servers, other, False, "--migrate", ALADDIN_MONGODB_URI="mongomock://operators-db")

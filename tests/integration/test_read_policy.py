@@ -10,6 +10,8 @@ import datetime as dt
 import json
 import urllib.request
 
+import uuid
+
 import pytest
 from click.testing import CliRunner
 
@@ -45,12 +47,12 @@ def policy_dir(tmp_path):
 
 @pytest.fixture
 def settings(tmp_path, redis_server, policy_dir, request):
-    """mongomock unless a test asks for another backend (``indirect`` parametrisation)."""
+    """The embedded server unless a test asks for another backend (``indirect`` parametrisation)."""
     from tests.conftest import make_settings
 
-    backend = {"litemongo": {"mongodb_uri": f"litemongo://{tmp_path / 'mongo'}"}}
+    backend = {"mongomock": {"mongodb_uri": f"mongomock://read-policy-{uuid.uuid4().hex[:8]}"}}
     return make_settings(tmp_path, redis_server, policy_dir=policy_dir,
-                         **backend.get(getattr(request, "param", "mongomock"), {}))
+                         **backend.get(getattr(request, "param", "server"), {}))
 
 
 FILMED = dt.datetime(2024, 5, 1, 9, 0)  # the film fixture's documents were "created" from here on
@@ -185,7 +187,7 @@ def assert_ties_follow_the_sort(client, url: str, headers: dict, collection) -> 
         assert [item["id"] for item in items] == expected and totals == {len(ids)}, sort
 
 
-@pytest.mark.parametrize("settings", ["mongomock", "litemongo"], indirect=True)
+@pytest.mark.parametrize("settings", ["mongomock", "server"], indirect=True)
 def test_equal_timestamps_are_ordered_by_id_in_the_sorts_direction(client, app, team, film):
     db = app.extensions["aladdin"].db.project(team["project"].slug)
     assert_ties_follow_the_sort(client, _url(team, "characters"), team["owner"].headers, db["characters"])

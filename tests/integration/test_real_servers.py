@@ -1,5 +1,6 @@
-"""A real MongoDB through ``ALADDIN_MONGODB_URI``: URI parsing (always) and the core API smoke
-against a server named by ``ALADDIN_TEST_MONGODB_URI`` (skipped without one)."""
+"""A real MongoDB through ``ALADDIN_MONGODB_URI``: URI parsing, and the core API smoke against a
+server: the one named by ``ALADDIN_TEST_MONGODB_URI``, else this test process's embedded wire
+server (the default installation's), so the production path always runs."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import mongoengine
 import pytest
 from mongoengine.connection import get_connection, get_db
 
-from core.db import Database, LiteMongoClient, connection_kwargs
+from core.db import Database, connection_kwargs
 from core.settings import Settings
+from tests.conftest import docstore_uri
 from tests.integration.test_read_policy import assert_ties_follow_the_sort
 
 REAL_URI = os.environ.get("ALADDIN_TEST_MONGODB_URI")
@@ -35,8 +37,8 @@ def test_mongodb_uri_database_path_names_only_the_platform_db(uri, host, db):
 
 
 def test_embedded_and_test_schemes():
-    kwargs, named = connection_kwargs("litemongo:///var/lib/aladdin/mongo")
-    assert kwargs["mongo_client_class"] is LiteMongoClient and named is None
+    with pytest.raises(ValueError, match="aladdin store import-litemongo"):
+        connection_kwargs("litemongo:///var/lib/aladdin/mongo")  # the old default names its way out
     kwargs, named = connection_kwargs("mongomock://unit")
     assert kwargs["host"] == "mongodb://unit" and named is None
 
@@ -52,7 +54,7 @@ def test_settings_read_the_uri_unchanged(tmp_path):
            "ALADDIN_MONGODB_URI": "mongodb://db.example:27017/studio?replicaSet=rs0"}
     assert Settings.from_env(env).mongodb_uri == "mongodb://db.example:27017/studio?replicaSet=rs0"
     default = Settings.from_env({"ALADDIN_DATA_DIR": str(tmp_path), "ALADDIN_SECRET_KEY": "s"})
-    assert default.mongodb_uri == f"litemongo://{tmp_path.absolute() / 'mongo'}"
+    assert default.mongodb_uri == "" and default.embedded_mongo  # the embedded document server
     assert default.redis_url is None and default.embedded_redis and default.storage_url.startswith("file://")
 
 
@@ -77,13 +79,11 @@ def test_real_pymongo_client_aliases_share_one_client():
 
 @pytest.fixture
 def real_app(tmp_path, redis_server):
-    if not REAL_URI:
-        pytest.skip("set ALADDIN_TEST_MONGODB_URI=mongodb://host:port to run against a real MongoDB")
     from core.app import create_app
     from tests.conftest import make_settings
 
     platform = "aladdin_test_" + uuid.uuid4().hex[:8]
-    settings = make_settings(tmp_path, redis_server, mongodb_uri=REAL_URI, platform_db=platform)
+    settings = make_settings(tmp_path, redis_server, mongodb_uri=REAL_URI or docstore_uri(), platform_db=platform)
     app = create_app(settings, load_entry_points=False)
     app.testing = True
     ext = app.extensions["aladdin"]

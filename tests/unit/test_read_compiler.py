@@ -8,7 +8,6 @@ import itertools
 import os
 import uuid
 
-import litemongo
 import mongomock
 import pytest
 from bson import ObjectId
@@ -79,21 +78,18 @@ def _documents():
 REAL_URI = os.environ.get("ALADDIN_TEST_MONGODB_URI")
 
 
-@pytest.fixture(params=["mongomock", "litemongo", "mongodb"])
+@pytest.fixture(params=["mongomock", "server"])
 def coll(request, tmp_path):
-    """The same documents in each query engine: mongomock, the embedded store, a real server."""
+    """The same documents in each query engine: mongomock, and a server (``ALADDIN_TEST_MONGODB_URI``,
+    else the embedded wire server every installation runs by default)."""
     if request.param == "mongomock":
         yield mongomock.MongoClient().db.docs
-    elif request.param == "litemongo":
-        client = litemongo.MongoClient(f"litemongo://{tmp_path / 'lite'}")
-        yield client.db.docs
-        client.close()
     else:
-        if not REAL_URI:
-            pytest.skip("set ALADDIN_TEST_MONGODB_URI=mongodb://host:port to run against a real MongoDB")
         import pymongo
 
-        client = pymongo.MongoClient(REAL_URI, serverSelectionTimeoutMS=5000)
+        from tests.conftest import docstore_uri
+
+        client = pymongo.MongoClient(REAL_URI or docstore_uri(), serverSelectionTimeoutMS=5000)
         name = "aladdin_test_reads_" + uuid.uuid4().hex[:8]
         yield client[name].docs
         client.drop_database(name)

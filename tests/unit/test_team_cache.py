@@ -152,12 +152,8 @@ def test_cache_mode_setting(tmp_path, redis_server):
     from plugins.team.cache import enabled_for
     from tests.conftest import make_settings
 
-    litemongo_uri = f"litemongo://{tmp_path}/m"
     assert enabled_for(make_settings(tmp_path, redis_server))                       # default: cached
-    assert enabled_for(make_settings(tmp_path, redis_server, mongodb_uri=litemongo_uri))
-    assert enabled_for(make_settings(tmp_path, redis_server, role_cache="auto"))     # a server-like store: cached
-    assert not enabled_for(make_settings(tmp_path, redis_server, mongodb_uri=litemongo_uri,
-                                         role_cache="auto"))                         # embedded store: direct reads
+    assert enabled_for(make_settings(tmp_path, redis_server, role_cache="auto"))     # every store is a server: cached
     assert not enabled_for(make_settings(tmp_path, redis_server, role_cache="off"))
     with pytest.raises(ValueError, match="ALADDIN_ROLE_CACHE"):
         enabled_for(make_settings(tmp_path, redis_server, role_cache="sometimes"))
@@ -176,7 +172,7 @@ def test_with_the_cache_off_roles_are_read_fresh_and_redis_is_untouched(app, tea
 
 
 def test_auto_on_the_embedded_store_keeps_roles_in_memory_without_redis_round_trips(app, team):
-    """``ALADDIN_ROLE_CACHE=auto`` with litemongo: no Redis tier, the near cache still answers
+    """Without the Redis tier, the near cache still answers
     repeats and membership changes still reach it."""
     from core.projects import set_role
 

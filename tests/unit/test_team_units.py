@@ -30,7 +30,8 @@ def test_recorded_events():
 
 def test_action_filter():
     assert action_filter("content.deleted") == {"action": "content.deleted"}
-    assert action_filter("content") == action_filter("content.*") == {"action__startswith": "content."}
+    assert action_filter("content") == action_filter("content.*") == {"action__gte": "content.",
+                                                                        "action__lt": "content/"}
 
 
 def test_clean_details_makes_bson_safe_values():

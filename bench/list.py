@@ -1,0 +1,157 @@
+"""``python -m bench.list``: a page of 50 scenes through the served REST API, against the same
+query through raw pymongo on the same document server (the floor), at 10,000 and 100,000 documents.
+
+Runs a real installation on embedded defaults in a temporary data dir: ``aladdin serve`` in its
+own process (HTTP, authentication, the read policy, serialization) and the embedded document
+server it shares with this process. Three pages: the default order (``createdAt``, ties by
+``_id``), filtered by a top-level field (``createdBy``, half the documents), and at offset 5,000.
+The floor asks the server for what the API needs for one page: the page itself and its exact
+total (the ``count`` command; with no filter, the collection's size).
+
+Headline: ``list ratio`` = API time / floor time at 100,000 (goal 1.5); also the page time at
+100,000 / at 10,000 (goal 1.5: flat with indexes) and the bulk-load rate."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+from bson import ObjectId
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = (10_000, 100_000)
+PAGE = 50
+
+
+def start_server(env: dict) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "serve", "--port", "0", "--no-worker"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        match = re.search(r"serving (http://\S+)", line)
+        if match:
+            return proc, match.group(1).rstrip("/")
+    proc.kill()
+    raise SystemExit("aladdin serve did not start")
+
+
+def bulk_load(coll, start: int, count: int, creators: list[str]) -> float:
+    """Insert product-shaped scenes; returns documents per second."""
+    base = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    began = time.perf_counter()
+    for first in range(start, start + count, 5000):
+        batch = []
+        for i in range(first, min(first + 5000, start + count)):
+            at = base + dt.timedelta(seconds=i // 3)  # equal timestamps in threes: ties are real
+            batch.append({"_id": ObjectId(), "content": {"title": f"Scene {i}", "summary": "A harbour at dawn. " * 3},
+                          "relatedDocuments": [], "createdBy": creators[i % 2], "updatedBy": creators[i % 2],
+                          "createdAt": at, "updatedAt": at, "version": 1})
+        coll.insert_many(batch, ordered=False)
+    return count / (time.perf_counter() - began)
+
+
+def timed(fn, rounds: int) -> float:
+    """Median milliseconds of ``fn`` over ``rounds`` calls after two warm-ups."""
+    for _ in range(2):
+        fn()
+    samples = []
+    for _ in range(rounds):
+        began = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - began) * 1000)
+    return statistics.median(samples)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.list", description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="aladdin-bench-list-") as tmp:
+        env = {**os.environ, "ALADDIN_DATA_DIR": str(Path(tmp) / "data")}
+        for key in ("ALADDIN_MONGODB_URI", "ALADDIN_REDIS_URL"):
+            env.pop(key, None)
+        os.environ.update({"ALADDIN_DATA_DIR": env["ALADDIN_DATA_DIR"]})
+        from core.app import create_app
+        from core.models import ApiToken, User
+        from core.projects import create_project
+
+        app = create_app(load_entry_points=False)
+        ext = app.extensions["aladdin"]
+        with app.app_context():
+            owner = User(email="bench@example.com", name="Bench").save()
+            other = User(email="other@example.com", name="Other").save()
+            token = ApiToken.issue(owner)
+            project = create_project(app, owner, "Bench list", "bench-list")
+        coll = ext.db.project(project.slug)["scenes"]
+        creators = [str(owner.id), str(other.id)]
+        server, base = start_server(env)
+        try:
+            http = requests.Session()
+            http.headers["Authorization"] = f"Bearer {token}"
+            url = f"{base}/api/v1/projects/{project.slug}/content/scenes"
+            queries = {
+                "default order": ({"limit": PAGE}, {}, 0),
+                "filtered": ({"limit": PAGE, "createdBy": creators[0]}, {"createdBy": creators[0]}, 0),
+                "offset 5,000": ({"limit": PAGE, "offset": 5000}, {}, 5000),
+            }
+            sort = [("createdAt", 1), ("_id", 1)]
+
+            def api(params):
+                def call():
+                    response = http.get(url, params=params)
+                    assert response.status_code == 200 and len(response.json()["items"]) == PAGE, response.text
+                return call
+
+            def floor(query, skip):
+                # The page, and the server's count command for its total (with no filter, the
+                # collection's size): what raw pymongo needs for a page and an exact total here.
+                def call():
+                    page = list(coll.find(query).sort(sort).skip(skip).limit(PAGE))
+                    total = coll.database.command("count", coll.name, query=query)["n"] if query else \
+                        coll.estimated_document_count()
+                    assert len(page) == PAGE and total
+                return call
+
+            loaded, results = 0, {}
+            for size in SIZES:
+                rate = bulk_load(coll, loaded, size - loaded, creators)
+                loaded = size
+                print(f"loaded {size:,} scenes ({rate:,.0f} documents/s bulk load)")
+                for name, (params, query, skip) in queries.items():
+                    a = timed(api(params), args.rounds)
+                    f = timed(floor(query, skip), args.rounds)
+                    results[(size, name)] = (a, f)
+                    print(f"  {size:>7,} {name:<14} API {a:7.2f} ms   raw pymongo {f:7.2f} ms   ratio {a / f:5.2f}")
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(30)
+            ext.close()
+    big, small = SIZES[-1], SIZES[0]
+    api_big = sum(results[(big, n)][0] for n in queries)
+    floor_big = sum(results[(big, n)][1] for n in queries)
+    api_small = sum(results[(small, n)][0] for n in queries)
+    for name in queries:
+        print(f"  {name:<14} page time at {big:,} / at {small:,}: {results[(big, name)][0] / results[(small, name)][0]:.2f}")
+    print(f"page time at {big:,} / at {small:,}: {api_big / api_small:.2f} (goal 1.5)")
+    print(f"bulk load: {rate:,.0f} documents/s")
+    print(f"list ratio {api_big / floor_big:.2f} (goal 1.5)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
