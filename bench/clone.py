@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     from core.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="aladdin-bench-clone-") as tmp:
-        env = {"ALADDIN_DATA_DIR": tmp, "ALADDIN_MONGODB_URI": f"litemongo://{tmp}/mongo",
+        env = {"ALADDIN_DATA_DIR": tmp,  # the embedded document server and Redis under it
                "ALADDIN_SECRET_KEY": "bench-clone", "ALADDIN_CLONE_ASYNC_THRESHOLD": str(10 ** 9)}
         app = create_app(Settings.from_env(env), load_entry_points=False)
         with app.app_context():

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
 
     per = len(COLLECTIONS)
     with tempfile.TemporaryDirectory(prefix="aladdin-bench-clone-scale-") as tmp:
-        env = {"ALADDIN_DATA_DIR": tmp, "ALADDIN_MONGODB_URI": f"litemongo://{tmp}/mongo",
+        env = {"ALADDIN_DATA_DIR": tmp,  # the embedded document server and Redis under it
                "ALADDIN_SECRET_KEY": "bench-clone-scale", "ALADDIN_CLONE_ASYNC_THRESHOLD": str(10 ** 9)}
         app = create_app(Settings.from_env(env), load_entry_points=False)
         with app.app_context():

