@@ -14,7 +14,7 @@ from typing import Callable, TypeVar
 
 T = TypeVar("T")
 
-TIMEOUT = 30.0  # seconds: long enough for a loaded CI machine, short enough to report a hang
+TIMEOUT = 60.0  # seconds: long enough for a machine running two suites at once, short enough to report a hang
 
 # The line ``cli.py serve`` prints once its port is bound (see core/cli/serving.py).
 SERVING = re.compile(r"serving (http://127\.0\.0\.1:(\d+)) ")

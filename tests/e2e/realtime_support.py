@@ -130,7 +130,7 @@ class Collab:
         self.client.on("*", self._record, namespace=NS)
         if connect:
             self.client.connect(url, namespaces=[NS], auth={"token": token}, transports=["websocket"],
-                                wait_timeout=10)
+                                wait_timeout=60)
 
     def _record(self, event, data=None):
         with self._lock:

@@ -50,7 +50,7 @@ def _auth(installation, role, **headers):
 
 def _activity(server, installation, role, **params):
     r = requests.get(f"{server.url}/api/v1/projects/{installation.pid}/activity", params=params,
-                     headers=_auth(installation, role), timeout=10)
+                     headers=_auth(installation, role), timeout=60)
     assert r.status_code == 200, r.text
     return r.json()["items"]
 
@@ -58,7 +58,7 @@ def _activity(server, installation, role, **params):
 def _create(server, installation, title, **headers):
     r = requests.post(f"{server.url}/api/v1/projects/{installation.pid}/content/scenes",
                       json={"content": {"title": title}}, headers=_auth(installation, "owner", **headers),
-                      timeout=10)
+                      timeout=60)
     assert r.status_code == 201, r.text
     return r.json()["id"]
 
@@ -75,11 +75,11 @@ def test_forwarded_for_is_ignored_unless_proxies_are_trusted(plain, proxied, ins
     # The append-only audit log takes its IP from the same place.
     r = requests.post(f"{plain.url}/api/v1/projects/{installation.pid}/team/invitations",
                       json={"email": "audit-ip@example.com", "role": "viewer"},
-                      headers=_auth(installation, "owner", **{"X-Forwarded-For": "6.6.6.6"}), timeout=10)
+                      headers=_auth(installation, "owner", **{"X-Forwarded-For": "6.6.6.6"}), timeout=60)
     assert r.status_code == 201, r.text
     audit = requests.get(f"{plain.url}/api/v1/projects/{installation.pid}/audit",
                          params={"action": "invitation.created"}, headers=_auth(installation, "owner"),
-                         timeout=10).json()["items"]
+                         timeout=60).json()["items"]
     assert audit and {e["ip"] for e in audit} == {"127.0.0.1"}
 
 
@@ -89,7 +89,7 @@ def test_forwarded_for_is_ignored_unless_proxies_are_trusted(plain, proxied, ins
 def test_activity_details_only_for_team_view_details(plain, installation):
     r = requests.post(f"{plain.url}/api/v1/projects/{installation.pid}/team/invitations",
                       json={"email": "invitee-secret@example.com", "role": "viewer"},
-                      headers=_auth(installation, "owner", **{"User-Agent": "owner-browser/1"}), timeout=10)
+                      headers=_auth(installation, "owner", **{"User-Agent": "owner-browser/1"}), timeout=60)
     assert r.status_code == 201, r.text
     owner_view = _activity(plain, installation, "owner", action="invitation.created")
     mine = [e for e in owner_view if e["details"].get("email") == "invitee-secret@example.com"]
@@ -102,7 +102,7 @@ def test_activity_details_only_for_team_view_details(plain, installation):
             assert entry["details"]["role"] == "viewer"
         assert "invitee-secret" not in requests.get(
             f"{plain.url}/api/v1/projects/{installation.pid}/activity",
-            headers=_auth(installation, role), timeout=10).text
+            headers=_auth(installation, role), timeout=60).text
 
 
 # --- 6. URLs ----------------------------------------------------------------------------------
@@ -111,7 +111,7 @@ def test_activity_details_only_for_team_view_details(plain, installation):
 def _upload(server, installation, name, data, mimetype, **headers):
     return requests.post(f"{server.url}/api/v1/projects/{installation.pid}/media",
                          files={"file": (name, data, mimetype)},
-                         headers=_auth(installation, "owner", **headers), timeout=10)
+                         headers=_auth(installation, "owner", **headers), timeout=60)
 
 
 def test_a_forged_host_never_changes_handed_out_urls(plain, proxied, installation):
@@ -120,11 +120,11 @@ def test_a_forged_host_never_changes_handed_out_urls(plain, proxied, installatio
         assert media.status_code == 201, media.text
         assert media.json()["downloadUrl"].startswith(base + "/api/v1/files/")
         listed = requests.get(f"{server.url}/api/v1/projects/{installation.pid}/media",
-                              headers=_auth(installation, "owner", Host=FORGED_HOST), timeout=10).json()
+                              headers=_auth(installation, "owner", Host=FORGED_HOST), timeout=60).json()
         assert all(item["downloadUrl"].startswith(base + "/") for item in listed["items"])
         invite = requests.post(f"{server.url}/api/v1/projects/{installation.pid}/team/invitations",
                                json={"email": f"host-{server.port}@example.com", "role": "viewer"},
-                               headers=_auth(installation, "owner", Host=FORGED_HOST), timeout=10)
+                               headers=_auth(installation, "owner", Host=FORGED_HOST), timeout=60)
         assert invite.status_code == 201, invite.text
         assert invite.json()["acceptUrl"].startswith(base + "/api/v1/invitations/")
         assert FORGED_HOST not in media.text + listed.__repr__() + invite.text
@@ -154,7 +154,7 @@ def test_serve_and_one_off_commands_print_the_port_really_served(plain, installa
 ])
 def test_405_answers_carry_allow(plain, installation, method, path, allowed):
     r = requests.request(method, plain.url + path.format(pid=installation.pid),
-                         headers=_auth(installation, "owner"), timeout=10)
+                         headers=_auth(installation, "owner"), timeout=60)
     assert r.status_code == 405
     assert allowed <= {m.strip() for m in r.headers["Allow"].split(",")}
     assert r.json()["code"] == 405 and r.json()["message"]
@@ -169,7 +169,7 @@ def test_downloads_carry_the_sniffed_type_with_nosniff(plain, installation):
         media = _upload(plain, installation, "evil.html", html_named, declared)
         assert media.status_code == 201, media.text
         assert media.json()["contentType"] == "image/png"
-        download = requests.get(media.json()["downloadUrl"], timeout=10)
+        download = requests.get(media.json()["downloadUrl"], timeout=60)
         assert download.status_code == 200 and download.content == html_named
         assert download.headers["Content-Type"] == "image/png"
         assert download.headers["X-Content-Type-Options"] == "nosniff"
@@ -187,7 +187,7 @@ def test_active_content_is_an_attachment_of_neutral_type(plain, installation, na
     from core.media import download_url
 
     url = download_url(installation.app, key, name, stored_type)
-    download = requests.get(url.replace(url.split("/api/")[0], plain.url), timeout=10)
+    download = requests.get(url.replace(url.split("/api/")[0], plain.url), timeout=60)
     assert download.status_code == 200
     assert download.headers["Content-Type"] == "application/octet-stream"
     assert download.headers["X-Content-Type-Options"] == "nosniff"
@@ -196,7 +196,7 @@ def test_active_content_is_an_attachment_of_neutral_type(plain, installation, na
 
 def test_every_api_answer_says_nosniff(plain, installation):
     for path in ("/healthz", f"/api/v1/projects/{installation.pid}", "/api/v1/nowhere"):
-        r = requests.get(plain.url + path, headers=_auth(installation, "owner"), timeout=10)
+        r = requests.get(plain.url + path, headers=_auth(installation, "owner"), timeout=60)
         assert r.headers["X-Content-Type-Options"] == "nosniff", path
 
 

@@ -201,7 +201,7 @@ def test_writes_made_outside_the_rooms_reach_them(connect, installation, server)
     editor = connect("editor")
     headers = {"Authorization": f"Bearer {installation.token('owner')}"}
     base = f"{server.url}/api/v1/projects/{installation.pid}/content/scenes"
-    created = requests.post(base, json={"content": {"title": "From REST"}}, headers=headers, timeout=15)
+    created = requests.post(base, json={"content": {"title": "From REST"}}, headers=headers, timeout=60)
     assert created.status_code == 201, created.text
     doc_id = created.json()["id"]
     seen = viewer.wait_for("content_change", lambda d: d["documentId"] == doc_id)
@@ -209,7 +209,7 @@ def test_writes_made_outside_the_rooms_reach_them(connect, installation, server)
                     "userId": str(installation.users["owner"].id)}
     assert seen["document"]["content"] == {"title": "From REST"}
     patched = requests.patch(f"{base}/{doc_id}", json={"content": {"title": "Patched"}, "baseVersion": 1},
-                             headers=headers, timeout=15)
+                             headers=headers, timeout=60)
     assert patched.status_code == 200, patched.text
     seen = viewer.wait_for("content_change", lambda d: d["documentId"] == doc_id and d["version"] == 2)
     assert seen["action"] == "updated" and seen["document"]["content"]["title"] == "Patched"
@@ -223,7 +223,7 @@ def test_writes_made_outside_the_rooms_reach_them(connect, installation, server)
                                          "baseVersion": 2})
     assert ack["version"] == 3
     viewer.wait_for("content_change", lambda d: d["documentId"] == doc_id and d["version"] == 3)
-    deleted = requests.delete(f"{base}/{doc_id}", headers=headers, timeout=15)
+    deleted = requests.delete(f"{base}/{doc_id}", headers=headers, timeout=60)
     assert deleted.status_code in (200, 204), deleted.text
     seen = viewer.wait_for("content_change", lambda d: d["documentId"] == doc_id and d["action"] == "deleted")
     assert "document" not in seen

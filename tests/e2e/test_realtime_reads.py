@@ -53,18 +53,18 @@ class Rest:
         self.headers = {"Authorization": f"Bearer {installation.token(role)}"}
 
     def create(self, collection: str, **content) -> str:
-        resp = requests.post(f"{self.base}/{collection}", json={"content": content}, headers=self.headers, timeout=15)
+        resp = requests.post(f"{self.base}/{collection}", json={"content": content}, headers=self.headers, timeout=60)
         assert resp.status_code == 201, resp.text
         return resp.json()["id"]
 
     def patch(self, collection: str, doc_id: str, version: int, **content) -> dict:
         resp = requests.patch(f"{self.base}/{collection}/{doc_id}", json={"content": content, "baseVersion": version},
-                              headers=self.headers, timeout=15)
+                              headers=self.headers, timeout=60)
         assert resp.status_code == 200, resp.text
         return resp.json()
 
     def delete(self, collection: str, doc_id: str) -> None:
-        resp = requests.delete(f"{self.base}/{collection}/{doc_id}", headers=self.headers, timeout=15)
+        resp = requests.delete(f"{self.base}/{collection}/{doc_id}", headers=self.headers, timeout=60)
         assert resp.status_code in (200, 204), resp.text
 
 

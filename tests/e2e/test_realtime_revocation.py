@@ -70,7 +70,7 @@ class Watched(Collab):
         self.closed = threading.Event()
         super().__init__(url, token, connect=False)
         self.client.on("disconnect", self._closed, namespace=NS)
-        self.client.connect(url, namespaces=[NS], auth={"token": token}, transports=["websocket"], wait_timeout=10)
+        self.client.connect(url, namespaces=[NS], auth={"token": token}, transports=["websocket"], wait_timeout=60)
 
     def _closed(self, *_reason):
         self.closed_at = time.monotonic()

@@ -68,10 +68,10 @@ class Rest:
 
     def patch(self, doc_id: str, version: int, **content):
         return requests.patch(f"{self.base}/{doc_id}", json={"content": content, "baseVersion": version},
-                              headers=self.headers, timeout=15)
+                              headers=self.headers, timeout=60)
 
     def delete(self, doc_id: str):
-        return requests.delete(f"{self.base}/{doc_id}", headers=self.headers, timeout=15)
+        return requests.delete(f"{self.base}/{doc_id}", headers=self.headers, timeout=60)
 
 
 def test_the_server_seeds_once_when_many_open_together_on_two_processes(installation, servers, clients):

@@ -252,7 +252,7 @@ def test_stock_js_peer_gets_the_seed_rest_writes_and_the_deletion(installation, 
         headers = {"Authorization": f"Bearer {installation.token('owner')}"}
         base = f"{two.url}/api/v1/projects/{installation.pid}/content/scenes/{doc_id}"
         resp = requests.patch(base, json={"content": {"title": "Big storm at sea"}, "baseVersion": 1},
-                              headers=headers, timeout=15)
+                              headers=headers, timeout=60)
         assert resp.status_code == 200, resp.text
         got = js.ask(op="wait", field="title", value="Big storm at sea tonight")
         assert got == {"content": {"title": "Big storm at sea tonight", "mood": "dark"}}, got
@@ -262,7 +262,7 @@ def test_stock_js_peer_gets_the_seed_rest_writes_and_the_deletion(installation, 
         done = editor.call("yjs_commit", {**ref(installation, doc_id), "baseVersion": 2})
         assert done["ok"] and installation.get_doc(doc_id)["content"]["title"] == "Big storm at sea tonight"
         # Deleted: the stock client's next frame is refused like a missing document's.
-        assert requests.delete(base, headers=headers, timeout=15).status_code in (200, 204)
+        assert requests.delete(base, headers=headers, timeout=60).status_code in (200, 204)
         assert js.ask(op="sync")["error"] == "not_found"
         assert operations(installation, doc_id) == []
     finally:

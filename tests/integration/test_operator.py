@@ -113,7 +113,7 @@ def test_one_redis_per_installation_and_none_left_after_serve_worker_and_cli(tmp
     # A realtime client, so the bus listener is running when Redis goes away at shutdown.
     client = socketio.Client(reconnection=False)
     client.connect(server.url, namespaces=["/collab"], auth={"token": token}, transports=["websocket"],
-                   wait_timeout=10)
+                   wait_timeout=60)
     client.disconnect()
     tree = family(server.proc)
     assert tree, "serve runs its worker as a child"
@@ -315,4 +315,4 @@ def test_a_process_whose_data_dir_was_removed_still_stops_its_redis(tmp_path):
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     assert wait_until(lambda: not [p for p in psutil.process_iter(["cmdline"])
                                    if str(data) in " ".join(p.info["cmdline"] or ())],
-                      "the removed installation's Redis to stop", timeout=15)
+                      "the removed installation's Redis to stop", timeout=60)

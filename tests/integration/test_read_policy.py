@@ -321,7 +321,7 @@ def test_served_app_obeys_read_rules_over_http(tmp_path, redis_server, policy_di
         def get(path, role):
             req = urllib.request.Request(server.url + path, headers={"Authorization": f"Bearer {inst.token(role)}"})
             try:
-                with urllib.request.urlopen(req, timeout=10) as resp:
+                with urllib.request.urlopen(req, timeout=60) as resp:
                     return resp.status, json.loads(resp.read())
             except urllib.error.HTTPError as exc:
                 return exc.code, json.loads(exc.read())
