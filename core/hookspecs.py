@@ -86,7 +86,7 @@ def aladdin_resolve_role(app, user_id: str, project_id: str) -> Any:
     """Return the role name of ``user_id`` in ``project_id``, or ``None`` for no role.
 
     firstresult=True. The core answers from the membership collection (last); a plugin may
-    wrap it (``hookwrapper=True``) to cache, as the team plugin does."""
+    wrap it (``@hookimpl(wrapper=True)``) to cache, as the team plugin does."""
 
 
 # --- content lifecycle --------------------------------------------------------------------
@@ -99,8 +99,8 @@ def aladdin_before_content_write(app, project, collection: str, action: str, doc
     ``create``, ``update`` or ``delete``).
 
     Change the write by mutating ``document`` in place; refuse it by raising
-    ``core.errors.WriteRefused(status, message)`` (a 4xx answered to the client, nothing
-    written). ``previous`` is the stored document for update/delete."""
+    ``core.errors.WriteRefused(message, status=4xx)`` (``status`` is keyword-only, default
+    422; the client gets it with the message as JSON, nothing is written). ``previous`` is the stored document for update/delete."""
 
 
 @hookspec
