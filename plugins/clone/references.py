@@ -109,10 +109,11 @@ class ReferenceFinder:
             declared_items = [*ctype.reference_fields, *ctype.belongs_to]
             for extra in self.ext.pm.hook.aladdin_clone_references(content_type=ctype):
                 declared_items.extend(extra or ())
-            declared = []
+            declared = {}  # a path declared twice (a reference and belongs_to) is one reference
             for item in declared_items:
                 path, coll = (item, None) if isinstance(item, str) else (item[0], item[1])
-                declared.append((tuple(path.split(".")), path, coll))
+                declared.setdefault((path, coll), (tuple(path.split(".")), path, coll))
+            declared = list(declared.values())
             drops: list[tuple[str, ...]] = []
             for extra in self.ext.pm.hook.aladdin_clone_drop_fields(content_type=ctype):
                 drops.extend(tuple(p.split(".")) for p in (extra or ()))
