@@ -23,7 +23,9 @@ def aladdin_content_types() -> list:
     """Return a list of :class:`core.content.ContentType` this plugin provides.
 
     Called once per app at start-up. Each type becomes a collection in every project
-    database and is served at ``/api/v1/projects/{pid}/content/{name}``."""
+    database and is served at ``/api/v1/projects/{pid}/content/{name}``. A type may declare
+    ``unique`` field sets (a duplicate write answers 409) and ``belongs_to`` owners (deep clones
+    of the owner bring the type's documents)."""
 
 
 @hookspec
@@ -100,7 +102,8 @@ def aladdin_before_content_write(app, project, collection: str, action: str, doc
 
     Change the write by mutating ``document`` in place; refuse it by raising
     ``core.errors.WriteRefused(message, status=4xx)`` (``status`` is keyword-only, default
-    422; the client gets it with the message as JSON, nothing is written). ``previous`` is the stored document for update/delete."""
+    422; the client gets it with the message as JSON, nothing is written). ``previous`` is the
+    stored document for update/delete."""
 
 
 @hookspec
