@@ -100,3 +100,9 @@ def test_cloning_a_shot_deep_brings_its_scene_and_the_scenes_shots(shots_app):
                                   "overrides": {"content.number": 9}})
     assert r.status_code == 201, r.json
     assert r.json["documents"] == {"characters": 1, "scenes": 1, "shots": 2}
+
+
+def test_members_are_found_through_an_index_on_the_declared_field(shots_app):
+    db = shots_app.extensions["aladdin"].db.project(shots_app.crew["project"].slug)
+    keys = [[tuple(k) for k in info["key"]] for info in db["shots"].index_information().values()]
+    assert [("content.sceneId", 1)] in keys
