@@ -9,20 +9,22 @@ import copy
 import dataclasses
 import logging
 import re
-from typing import Any, Iterable
+from typing import Any
 
 import marshmallow as ma
 from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from .authz import EVERYTHING
 from .bodies import MAX_DEPTH, bad_text
 from .db import count_matching, is_embedded, list_sort, matched_count
-from .dotted import apply_dotted
+from .dotted import apply_dotted, get_path
 from .errors import Conflict, NotFound, WriteRefused
 from .events import emit
 from .graph import NodeRef
+from .indexes import duplicate_conflict, ensure_indexes  # noqa: F401 - re-exported: its old home
 from .models import isoformat, utcnow
 
 log = logging.getLogger("aladdin.content")
@@ -61,10 +63,20 @@ class ContentType:
     indexes: tuple = ()              # extra pymongo index specs: ("field", ...) tuples
     readonly_fields: tuple[str, ...] = ()  # top-level fields only the platform writes (media's storageKey)
     description: str = ""
+    unique: tuple = ()               # field sets unique per project: ("content.number",) or ("a", "b") tuples
+    belongs_to: tuple = ()           # ("content.sceneId", "scenes"): deep clones of a scene bring its docs
 
     def __post_init__(self):
         if not COLLECTION_RE.match(self.name):
             raise ValueError(f"content type name {self.name!r} must match {COLLECTION_RE.pattern}")
+        for spec in self.unique:
+            fields = spec if isinstance(spec, (list, tuple)) else (spec,)
+            if not fields or any(not isinstance(f, str) or is_sensitive({self.name: self}, self.name, f)
+                                 for f in fields):
+                raise ValueError(f"{self.name}: unique={spec!r} must name dotted paths, none encrypted")
+        for item in self.belongs_to:
+            if not (isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item)):
+                raise ValueError(f"{self.name}: belongs_to items are (field path, collection), got {item!r}")
         self.title = self.title or self.name.capitalize()
         self._schemas: dict[bool, ma.Schema] = {}
 
@@ -125,15 +137,6 @@ def set_path(doc: dict, dotted: str, value: Any) -> None:
             node[part] = nxt
         node = nxt
     node[parts[-1]] = value
-
-
-def get_path(doc: dict, dotted: str, default: Any = None) -> Any:
-    node: Any = doc
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return default
-        node = node[part]
-    return node
 
 
 def unset_path(doc: dict, dotted: str) -> None:
@@ -295,7 +298,10 @@ class ContentService:
         document.update(copy.deepcopy(data))
         self._before(project, collection, "create", document, None, user)
         self._ext.codec.encrypt_document(ctype, document)
-        self.collection(project, collection).insert_one(document)
+        try:
+            self.collection(project, collection).insert_one(document)
+        except DuplicateKeyError:  # a declared unique field (ContentType.unique): 409, nothing stored
+            raise duplicate_conflict(ctype, self.collection(project, collection), document) from None
         self._ext.codec.decrypt_document(ctype, document)
         self._after(project, collection, "create", document, None, user)
         return document
@@ -335,10 +341,15 @@ class ContentService:
         stored = copy.deepcopy(document)
         self._ext.codec.encrypt_document(ctype, stored)
         stored.pop("_id")
-        result = coll.find_one_and_replace({"_id": previous["_id"], "version": previous.get("version")},
-                                           stored, return_document=ReturnDocument.AFTER)
+        try:
+            result = coll.find_one_and_replace({"_id": previous["_id"], "version": previous.get("version")},
+                                               stored, return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:
+            raise duplicate_conflict(ctype, coll, document) from None
         if result is None:
             current = self.get(project, collection, doc_id, reader=SYSTEM)
+            if ctype.unique and current.get("version") == previous.get("version"):
+                raise duplicate_conflict(ctype, coll, document)  # nx-27017: no match, not error 11000
             raise Conflict("version conflict", version=current.get("version"), document=serialize(current))
         self._after(project, collection, "update", document, previous, user)
         return document
@@ -371,22 +382,3 @@ def is_sensitive(content_types: dict, collection: str, path: str) -> bool:
     return any(path == field or path.startswith(field + ".") or field.startswith(path + ".")
                for field in (ctype.sensitive_fields if ctype else ()))
 
-
-#: Top-level platform fields lists filter or sort on, and the fields the policy guide's worked
-#: read rules test (docs/policies.md), which reach every list as part of its query.
-LIST_FIELDS = ("createdBy", "updatedAt", "version", "isClone", "content.status", "content.secret")
-
-
-def ensure_indexes(db, content_types: Iterable[ContentType]) -> None:
-    """Create the indexes every project database needs (called when a project is created, and by
-    migrations for older projects): the default list order (``createdAt``, ties by ``_id``, which
-    the server keeps in key order), and for each field a list may filter or sort on, that field
-    then ``createdAt``, so a filtered page is read in the default order from one index."""
-    for ctype in content_types:
-        coll = db[ctype.name]
-        coll.create_index([("createdAt", 1)])
-        coll.create_index([("clonedFrom.documentId", 1)])
-        for field in dict.fromkeys((*LIST_FIELDS, *ctype.fields)):
-            coll.create_index([(field, 1), ("createdAt", 1)])
-        for spec in ctype.indexes:
-            coll.create_index([(f, 1) for f in (spec if isinstance(spec, (list, tuple)) else (spec,))])

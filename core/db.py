@@ -85,11 +85,18 @@ def find_by_ids(collection, ids: Sequence[Any], query: dict | None = None,
     filter; ``None``: any), at a cost per id independent of the collection's size and of how
     many ids are asked at once: ``$in`` lists sized for the backend. ``projection`` may narrow
     what the server sends."""
-    ids = list(ids)
-    if not ids:
+    return find_by_values(collection, "_id", ids, query, projection)
+
+
+def find_by_values(collection, field: str, values: Sequence[Any], query: dict | None = None,
+                   projection: dict | None = None) -> Iterator[dict]:
+    """:func:`find_by_ids` on any indexed ``field`` (e.g. the documents whose ``content.sceneId``
+    names one of ``values``), in the same backend-sized ``$in`` lists."""
+    values = list(values)
+    if not values:
         return iter(())
     chunk = MOCK_ID_CHUNK if is_embedded(collection.database) else SERVER_ID_CHUNK
-    return _find_in_chunks(collection, ids, query, projection, chunk)
+    return _find_in_chunks(collection, field, values, query, projection, chunk)
 
 
 def delete_by_ids(collection, ids: Sequence[Any]) -> int:
@@ -103,10 +110,10 @@ def delete_by_ids(collection, ids: Sequence[Any]) -> int:
                for start in range(0, len(ids), chunk))
 
 
-def _find_in_chunks(collection, ids: list, query: dict | None, projection: dict | None,
+def _find_in_chunks(collection, field: str, ids: list, query: dict | None, projection: dict | None,
                     chunk: int) -> Iterator[dict]:
     for start in range(0, len(ids), chunk):
-        part: dict = {"_id": {"$in": ids[start:start + chunk]}}
+        part: dict = {field: {"$in": ids[start:start + chunk]}}
         yield from collection.find({"$and": [part, query]} if query else part, projection)
 
 

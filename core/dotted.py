@@ -17,6 +17,16 @@ class PathError(AladdinError):
     status = 422
 
 
+def get_path(doc: dict, dotted: str, default: Any = None) -> Any:
+    """The value at ``dotted`` (dict keys only), or ``default`` where the path does not lead."""
+    node: Any = doc
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
 def _index(node: list, part: str, dotted: str) -> int:
     if not part.isdigit():
         raise PathError(f"{dotted!r}: {part!r} is not an index into a list", path=dotted)

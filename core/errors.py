@@ -27,16 +27,31 @@ def without_paths(text: str) -> str:
 
 
 class AladdinError(Exception):
-    """An error with an HTTP status that reaches the client as clear JSON, never a stack trace."""
+    """An error with an HTTP status that reaches the client as clear JSON, never a stack trace.
+
+    Raise it as ``AladdinError("message", status=409)``: ``status`` is keyword-only and checked
+    here, so a call with the arguments swapped fails at the raise site naming the fix rather
+    than as a 500 later in the error handler."""
 
     status: int = 400
+    #: The statuses a subclass may carry (``WriteRefused``: a refusal is always the client's 4xx).
+    allowed_statuses = range(400, 600)
 
-    def __init__(self, message: str, status: int | None = None, *,
+    def __init__(self, message: str, *positional: Any, status: int | None = None,
                  detail: str | Callable[[], str] | None = None, **extra: Any):
+        name = type(self).__name__
+        if positional or isinstance(message, int):  # WriteRefused(422, "..."), as old docs showed
+            raise TypeError(f"{name} takes the message first and the status as a keyword: "
+                            f"{name}(\"what went wrong\", status={self.status}), not "
+                            f"{name}({', '.join(map(repr, (message, *positional)))})")
+        if status is not None:
+            if isinstance(status, bool) or not isinstance(status, int) or status not in self.allowed_statuses:
+                raise ValueError(f"{name} status must be an int in {self.allowed_statuses.start}-"
+                                 f"{self.allowed_statuses.stop - 1}, got {status!r}: "
+                                 f"{name}(\"what went wrong\", status={self.status})")
+            self.status = status
         super().__init__(message)
         self.message = message
-        if status is not None:
-            self.status = status
         self.extra = extra
         #: For the command line only (an operator's own terminal), never in an HTTP answer: what
         #: the message leaves out on purpose, e.g. which project a 404 is about. A callable is
@@ -50,9 +65,12 @@ class AladdinError(Exception):
 
 
 class WriteRefused(AladdinError):
-    """Raised by a before-write hook to refuse a write; nothing is written."""
+    """Raised by a before-write hook to refuse a write; nothing is written.
+
+    ``WriteRefused("message", status=4xx)``; ``status`` defaults to 422 and must be a 4xx."""
 
     status = 422
+    allowed_statuses = range(400, 500)
 
 
 class Conflict(AladdinError):

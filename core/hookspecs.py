@@ -23,7 +23,9 @@ def aladdin_content_types() -> list:
     """Return a list of :class:`core.content.ContentType` this plugin provides.
 
     Called once per app at start-up. Each type becomes a collection in every project
-    database and is served at ``/api/v1/projects/{pid}/content/{name}``."""
+    database and is served at ``/api/v1/projects/{pid}/content/{name}``. A type may declare
+    ``unique`` field sets (a duplicate write answers 409) and ``belongs_to`` owners (deep clones
+    of the owner bring the type's documents)."""
 
 
 @hookspec
@@ -86,7 +88,7 @@ def aladdin_resolve_role(app, user_id: str, project_id: str) -> Any:
     """Return the role name of ``user_id`` in ``project_id``, or ``None`` for no role.
 
     firstresult=True. The core answers from the membership collection (last); a plugin may
-    wrap it (``hookwrapper=True``) to cache, as the team plugin does."""
+    wrap it (``@hookimpl(wrapper=True)``) to cache, as the team plugin does."""
 
 
 # --- content lifecycle --------------------------------------------------------------------
@@ -99,8 +101,9 @@ def aladdin_before_content_write(app, project, collection: str, action: str, doc
     ``create``, ``update`` or ``delete``).
 
     Change the write by mutating ``document`` in place; refuse it by raising
-    ``core.errors.WriteRefused(status, message)`` (a 4xx answered to the client, nothing
-    written). ``previous`` is the stored document for update/delete."""
+    ``core.errors.WriteRefused(message, status=4xx)`` (``status`` is keyword-only, default
+    422; the client gets it with the message as JSON, nothing is written). ``previous`` is the
+    stored document for update/delete."""
 
 
 @hookspec

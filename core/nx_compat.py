@@ -30,7 +30,12 @@ Departures (the README lists them too):
    paths are applied here instead (:func:`project`), with MongoDB's rules.
 8. Binary values (BSON binary arrives as ``bytes``) in a replacement or an update of an existing
    document fail ("Object of type bytes is not JSON serializable"); inserts take them. Writes
-   hand neosqlite its own ``Binary`` type, which every path stores (:func:`install`)."""
+   hand neosqlite its own ``Binary`` type, which every path stores (:func:`install`).
+9. Unique indexes on dotted paths hold under concurrent writers, but ``findAndModify`` answers a
+   duplicate with "no document matched" instead of error 11000 (``ContentService.update`` tells it
+   from a lost compare-and-set by the unchanged version); a plain index on the same keys silently
+   wins over a later unique one (``core.indexes.create_unique_index`` drops it first); nulls never
+   clash (MongoDB's partial unique index lets only missing fields pass)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from bson import ObjectId
 from mongoengine.errors import NotUniqueError
 
 from .compat.mongoengine import from_son
-from .content import ensure_indexes
+from .indexes import ensure_indexes
 from .errors import AladdinError, Conflict, NotFound, WriteRefused
 from .events import emit
 from .models import ROLES, Membership, Project, User, hot_collection, is_object_id, is_slug, utcnow

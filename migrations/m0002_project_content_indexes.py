@@ -4,6 +4,6 @@ SCOPE = "project"
 
 
 def upgrade(app, db) -> None:
-    from core.content import ensure_indexes
+    from core.indexes import ensure_indexes
 
     ensure_indexes(db, app.extensions["aladdin"].content_types.values())

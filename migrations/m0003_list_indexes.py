@@ -1,10 +1,10 @@
 """List indexes in every project database: each filterable or sortable field with ``createdAt``
-(``core.content.ensure_indexes``), so pages stay flat as collections grow; covers older projects."""
+(``core.indexes.ensure_indexes``), so pages stay flat as collections grow; covers older projects."""
 
 SCOPE = "project"
 
 
 def upgrade(app, db) -> None:
-    from core.content import ensure_indexes
+    from core.indexes import ensure_indexes
 
     ensure_indexes(db, app.extensions["aladdin"].content_types.values())

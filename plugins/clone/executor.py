@@ -24,6 +24,7 @@ from core.db import delete_by_ids, find_by_ids
 from core.errors import AladdinError, Conflict, without_paths
 from core.events import emit
 from core.graph import NodeRef, Relationship, relationship_row
+from core.indexes import is_duplicate_key
 
 from .gc_pause import gc_paused
 from .plan import ClonePlan
@@ -137,9 +138,16 @@ class Executor:
         except BaseException as exc:
             copier.stop()  # no copy may land after the rollback has listed what to remove
             self.rollback()
-            self._emit_outcome("clone.failed", error=_describe(exc))
-            if isinstance(exc, AladdinError):
+            refusal = exc if isinstance(exc, AladdinError) else None
+            if is_duplicate_key(exc):  # a declared unique field (ContentType.unique): the client's 409
+                refusal = Conflict("the clone would give the target project a second document with a value "
+                                   "its content type declares unique; nothing was cloned (change the value "
+                                   "with overrides)")
+            self._emit_outcome("clone.failed", error=_describe(refusal or exc))
+            if refusal is exc:
                 raise
+            if refusal is not None:
+                raise refusal from None
             log.exception("clone of %s/%s failed; rolled back", *plan.root)
             raise CloneFailed(f"the clone failed and was rolled back: {_describe(exc)}") from exc
         result = self.result()

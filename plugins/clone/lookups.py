@@ -16,7 +16,7 @@ from typing import Iterable
 from bson import ObjectId
 from bson.errors import InvalidId
 
-from core.db import find_by_ids
+from core.db import find_by_ids, find_by_values
 
 
 class SourceLookups:
@@ -40,6 +40,17 @@ class SourceLookups:
         if rf.nothing:
             return []
         docs = find_by_ids(self.src_db[collection], self._object_ids(ids), rf.query)
+        return [(str(d["_id"]), d) for d in self._decrypted(collection, docs)]
+
+    def members(self, collection: str, field: str, ids: Iterable[str]) -> list[tuple[str, dict]]:
+        """(id, document) of the ``collection`` documents whose ``field`` names one of ``ids`` (a
+        ``belongs_to`` declaration) and that the reader may view: a hidden member is not found,
+        and nothing reports it (no copied document names it). One query per batch of ids, on the
+        index ``ensure_indexes`` puts on every ``belongs_to`` field."""
+        rf = self.read_filter(collection)
+        if rf.nothing:
+            return []
+        docs = find_by_values(self.src_db[collection], field, sorted(ids), rf.query)
         return [(str(d["_id"]), d) for d in self._decrypted(collection, docs)]
 
     def _object_ids(self, ids: Iterable[str]) -> list[ObjectId]:

@@ -5,7 +5,12 @@ Nothing here writes; the executor takes the finished :class:`ClonePlan` and writ
 The walk sees the source as the cloning user may read it: every lookup carries their
 ``content:view`` read filter, so a root they may not view is a 404 like a missing one, and a
 referenced document (media included) hidden from them is not copied; references to it keep
-naming the source id and are reported in ``plan.hidden``."""
+naming the source id and are reported in ``plan.hidden``.
+
+Besides references, a deep clone follows ``belongs_to`` declarations inbound: every copied document
+(the root, or one reached from it) brings the documents that belong to it (a scene its shots), found
+by an indexed query under the same read filter; a hidden member simply stays behind, unreported,
+since no copied document names it."""
 
 from __future__ import annotations
 
@@ -72,6 +77,7 @@ class Planner:
         resolved: dict[str, str | None] = {root_key[1]: root_key[0]}
         skip_media = not opts.include_media
         references = self.refs.references
+        inbound = self.refs.inbound() if opts.deep else {}
         while frontier:
             wanted: dict[str | None, set[str]] = defaultdict(set)
             for n, key in enumerate(frontier, 1):
@@ -83,10 +89,15 @@ class Planner:
                 for ref in refs:
                     if ref.id not in resolved and not (skip_media and ref.media):
                         wanted[ref.collection].add(ref.id)
+            owners = [key for key in frontier if key[0] in inbound]
             frontier = []
-            if not wanted:
+            for collection, ident, doc in self._members(owners, inbound, resolved):
+                resolved[ident] = collection
+                sources[(collection, ident)] = doc
+                frontier.append((collection, ident))
+            if not wanted and not frontier:
                 break
-            found = self.lookups.resolve(wanted)
+            found = self.lookups.resolve(wanted) if wanted else {}
             for ids in wanted.values():
                 for ident in ids:
                     if resolved.get(ident) is not None:
@@ -106,6 +117,19 @@ class Planner:
             if tracker is not None:
                 tracker.walked(len(refs_of), len(sources))
         return sources, refs_of, resolved
+
+    def _members(self, owners: list[tuple[str, str]], inbound: dict, resolved: dict):
+        """(collection, id, document) of the documents that belong to ``owners`` (``belongs_to``
+        declarations) and are not in the closure yet, as the cloning user may read them."""
+        ids_of: dict[str, set[str]] = defaultdict(set)
+        for collection, ident in owners:
+            ids_of[collection].add(ident)
+        for owner, ids in ids_of.items():
+            for collection, field in inbound[owner]:
+                for ident, doc in self.lookups.members(collection, field, ids):
+                    if resolved.get(ident) is None:
+                        resolved[ident] = collection  # a member of two owners is taken once
+                        yield collection, ident, doc
 
     def _unfollowed(self, refs_of: dict, resolved: dict) -> None:
         """Look up the references the walk did not follow (all of a shallow clone's, media ones

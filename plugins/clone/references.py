@@ -91,6 +91,7 @@ class ReferenceFinder:
         self._rules: dict[str, _ScanRules] = {}
         # (collection, loc) of the ALWAYS_DROPPED keys met inside content, per document
         self.content_drops: dict[tuple[str, str], list[tuple]] = {}
+        self._inbound: dict[str, list[tuple[str, str]]] | None = None
 
     # --- per-type configuration, asked once per type --------------------------------------
 
@@ -104,19 +105,31 @@ class ReferenceFinder:
         rules = self._rules.get(collection)
         if rules is None:
             ctype = self.ext.content_types[collection]
-            declared_items = list(ctype.reference_fields)
+            # A belongs_to field names its owner: rewritten to the owner's copy like any reference.
+            declared_items = [*ctype.reference_fields, *ctype.belongs_to]
             for extra in self.ext.pm.hook.aladdin_clone_references(content_type=ctype):
                 declared_items.extend(extra or ())
-            declared = []
+            declared = {}  # a path declared twice (a reference and belongs_to) is one reference
             for item in declared_items:
                 path, coll = (item, None) if isinstance(item, str) else (item[0], item[1])
-                declared.append((tuple(path.split(".")), path, coll))
+                declared.setdefault((path, coll), (tuple(path.split(".")), path, coll))
+            declared = list(declared.values())
             drops: list[tuple[str, ...]] = []
             for extra in self.ext.pm.hook.aladdin_clone_drop_fields(content_type=ctype):
                 drops.extend(tuple(p.split(".")) for p in (extra or ()))
             rules = self._rules[collection] = _ScanRules(
                 tuple(declared), frozenset(parts for parts, _, _ in declared), tuple(drops))
         return rules
+
+    def inbound(self) -> dict[str, list[tuple[str, str]]]:
+        """Owner collection -> ``(member collection, field)`` of every ``belongs_to`` declaration:
+        deep clones bring a copied owner's members (a scene's shots)."""
+        if self._inbound is None:
+            self._inbound = {}
+            for ctype in self.ext.content_types.values():
+                for field, owner in ctype.belongs_to:
+                    self._inbound.setdefault(owner, []).append((ctype.name, field))
+        return self._inbound
 
     # --- reference discovery ----------------------------------------------------------------
 

@@ -162,3 +162,17 @@ def test_disabling_the_example_removes_it(storyboards_installed, tmp_path, redis
         assert "storyboards.polar" not in [p.name for p in ext.authz.files]
     finally:
         app.extensions["aladdin"].db.close()
+
+
+def test_a_deep_clone_of_a_scene_brings_its_boards(story_app):
+    client, crew = story_app.test_client(), story_app.crew
+    pid = crew["project"].slug
+    scene = client.post(f"/api/v1/projects/{pid}/content/scenes", json={"content": {"title": "Chase"}},
+                        headers=crew["editor"].headers).json["id"]
+    board = client.post(boards_url(story_app), json={"content": {"sceneId": scene, "panels": []}},
+                        headers=crew["editor"].headers).json["id"]
+    r = client.post(f"/api/v1/projects/{pid}/clone", headers=crew["editor"].headers,
+                    json={"targetProjectId": pid, "contentType": "scenes", "documentId": scene})
+    assert r.status_code == 201 and r.json["documents"] == {"scenes": 1, "storyboards": 1}, r.json
+    copy = client.get(boards_url(story_app, r.json["idMap"][board]), headers=crew["editor"].headers).json
+    assert copy["content"]["sceneId"] == r.json["newRootId"] and copy["status"] == "draft"

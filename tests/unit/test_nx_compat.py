@@ -97,3 +97,23 @@ def test_regular_expressions_are_still_refused(db):
     db.c.insert_one({"email": "ada@example.com"})
     with pytest.raises(pymongo.errors.OperationFailure, match="Regex"):
         db.c.find_one({"email": re.compile("^ADA", re.I)})
+
+
+def test_unique_indexes_hold_but_find_and_modify_hides_a_duplicate(db):
+    """Departure 9: a unique index on a dotted path refuses duplicates (insert, replace, update) with
+    error 11000, but ``findAndModify`` answers one with "no document matched"; ``ContentService.update``
+    tells the two apart by the unchanged version. A plain index on the same keys wins over a later
+    unique one (``core.indexes.create_unique_index`` drops it first); nulls never clash."""
+    db.s.create_index([("content.number", 1)], unique=True)
+    db.s.insert_one({"_id": 1, "content": {"number": 1}})
+    db.s.insert_one({"_id": 2, "content": {"number": 2}})
+    with pytest.raises(pymongo.errors.DuplicateKeyError):
+        db.s.insert_one({"content": {"number": 1}})
+    with pytest.raises(pymongo.errors.DuplicateKeyError):
+        db.s.replace_one({"_id": 2}, {"content": {"number": 1}})
+    assert db.s.find_one_and_replace({"_id": 2}, {"content": {"number": 1}}) is None  # departure: no error
+    assert db.s.find_one({"_id": 2})["content"]["number"] == 2
+    db.s.insert_many([{"content": {"number": None}}, {"content": {"number": None}}, {"content": {}}])  # departure
+    db.p.create_index([("k", 1)])
+    db.p.create_index([("k", 1)], unique=True)
+    db.p.insert_many([{"k": 1}, {"k": 1}])  # departure: the plain index stayed, the unique one was not made

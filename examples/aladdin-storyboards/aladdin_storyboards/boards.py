@@ -20,7 +20,9 @@ def content_type() -> ContentType:
             "status": ma.fields.String(validate=ma.validate.OneOf(STATUSES)),
             "confidential": ma.fields.Boolean(),
         },
-        reference_fields=(("content.sceneId", "scenes"),),
+        # A board belongs to the scene content.sceneId names: a deep clone of the scene brings
+        # its boards, pointing at the new scene (belongs_to is also a reference field).
+        belongs_to=(("content.sceneId", "scenes"),),
         indexes=(("sceneNumber",), ("status",)),
         description="Drawn panels of a scene: content.panels = [{caption, duration}].",
     )
