@@ -17,7 +17,9 @@ Departures (the README lists them too):
    ``$count`` stage is fast but misses array elements and documents without the field under
    ``$ne`` / ``$nor``; the ``count`` command is fast and agrees with ``find`` except under
    negations. A list's total must count exactly what its pages show, so :func:`count` asks the
-   ``count`` command, or counts the ids ``find`` returns when the filter negates.
+   ``count`` command, or counts the ids ``find`` returns when the filter negates. A conjunction
+   of equalities on fields known to hold scalars (a content type's typed top-level fields) has
+   none of those cases, so it takes ``$count`` (30 ms for 50,000 matches; ``count``: 250 ms).
 4. A compound index cannot include ``_id``; the default list order is served by the ``createdAt``
    index, ties by ``_id`` being sorted within equal timestamps only (``core.content.ensure_indexes``).
 5. Regular expressions cannot be sent in a query; the product matches emails exactly on their
@@ -98,9 +100,29 @@ def _holds_object_id(value: Any) -> bool:
     return False
 
 
-def count(collection, query: dict) -> int:
+_PLAIN = (str, int, float, bool)
+
+
+def _scalar_equalities(query: Any, scalar_fields: frozenset) -> bool:
+    """Whether ``query`` only ANDs equalities of non-null plain values on ``scalar_fields``."""
+    if not isinstance(query, dict) or not query:
+        return False
+    for field, value in query.items():
+        if field == "$and":
+            if not (isinstance(value, list) and all(_scalar_equalities(part, scalar_fields) for part in value)):
+                return False
+        elif field not in scalar_fields or type(value) not in _PLAIN:
+            return False
+    return True
+
+
+def count(collection, query: dict, scalar_fields: frozenset = frozenset()) -> int:
     """How many documents ``collection.find(query)`` returns, on nx-27017 (departure 3; the
-    ``count`` command also cannot take an ObjectId, even for ``_id``)."""
+    ``count`` command also cannot take an ObjectId, even for ``_id``). ``scalar_fields``: fields
+    every document holds as a plain value when it has them (no arrays, no objects)."""
+    if _scalar_equalities(query, scalar_fields):
+        result = list(collection.aggregate([{"$match": query}, {"$count": "n"}]))
+        return result[0]["n"] if result else 0
     if _negates(query) or _holds_object_id(query):
         return sum(1 for _ in collection.find(query, {"_id": 1}))
     return int(collection.database.command("count", collection.name, query=query)["n"])

@@ -117,3 +117,18 @@ def test_unique_indexes_hold_but_find_and_modify_hides_a_duplicate(db):
     db.p.create_index([("k", 1)])
     db.p.create_index([("k", 1)], unique=True)
     db.p.insert_many([{"k": 1}, {"k": 1}])  # departure: the plain index stayed, the unique one was not made
+
+
+@pytest.mark.parametrize("query", [{"s": "3"}, {"flag": False}, {"n": 2}, {"$and": [{"s": "3"}, {"n": 1}]},
+                                   {"s": "3", "flag": True}])
+def test_equalities_on_scalar_fields_count_from_sql_and_agree_with_find(db, query):
+    db.c.insert_many([{"flag": i % 2 == 0, "n": i % 3, "s": str(i % 4)} for i in range(60)] + [{"other": 1}])
+    assert nx_compat._scalar_equalities(query, frozenset({"s", "flag", "n"}))
+    assert nx_compat.count(db.c, query, frozenset({"s", "flag", "n"})) == len(list(db.c.find(query)))
+
+
+def test_only_declared_scalar_fields_take_the_fast_count():
+    assert not nx_compat._scalar_equalities({"tags": "x"}, frozenset({"s"}))  # may be an array
+    assert not nx_compat._scalar_equalities({"s": None}, frozenset({"s"}))  # null matches missing fields
+    assert not nx_compat._scalar_equalities({"s": {"$ne": "x"}}, frozenset({"s"}))
+    assert not nx_compat._scalar_equalities({"$or": [{"s": "x"}]}, frozenset({"s"}))
