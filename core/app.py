@@ -20,7 +20,8 @@ from .db import Database
 from .graph import DEFAULT_RELATIONSHIP_TYPES, create_graph_store
 from .jobs import Jobs
 from .nearcache import NearCache
-from .plugin_problems import PluginProblem, PluginStartupError, RouteOwners, disable_hint, hook_problem, one_line
+from .plugin_problems import (PluginProblem, PluginStartupError, RouteOwners, disable_hint, hook_problem, one_line,
+                              package_of)
 from .plugins import PluginFailures, call_each, create_plugin_manager, failures_key
 from .projects import project_slugs
 from .ratelimit import create_limiter
@@ -210,9 +211,14 @@ def _bind(app: Flask, ext: Aladdin, pm, settings: Settings, problems: list) -> N
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
     for hook, kwargs in (("aladdin_socketio", {"socketio": socketio, "app": app}), ("aladdin_startup", {"app": app})):
         # A plugin that cannot set itself up stops the start, named, in one line.
-        call_each(pm, hook, on_error=lambda name, exc: problems.append(hook_problem(name, hook, exc)), **kwargs)
+        call_each(pm, hook, on_error=refuse(pm, hook, problems), **kwargs)
         if problems:
             raise PluginStartupError(problems)
+
+
+def refuse(pm, hook: str, problems: list):
+    """``call_each``'s ``on_error`` for hooks the app cannot start without: each raise is a problem."""
+    return lambda name, exc: problems.append(hook_problem(name, hook, exc, package=package_of(pm.get_plugin(name))))
 
 
 def collect_content_types(pm, problems: list) -> dict[str, ContentType]:
@@ -221,7 +227,7 @@ def collect_content_types(pm, problems: list) -> dict[str, ContentType]:
     content_types: dict[str, ContentType] = {}
     owners: dict[str, str] = {}
     answers = call_each(pm, "aladdin_content_types",
-                        on_error=lambda name, exc: problems.append(hook_problem(name, "aladdin_content_types", exc)))
+                        on_error=refuse(pm, "aladdin_content_types", problems))
     for plugin, types in reversed(answers):  # registration order: the first declarer keeps the name
         for ctype in types or ():
             if ctype.name in content_types:
@@ -238,7 +244,7 @@ def register_plugin_blueprints(app: Flask, api, pm, problems: list) -> None:
     answering what an earlier rule (the core's or another plugin's) answers, is a problem."""
     owners = RouteOwners(app)
     answers = call_each(pm, "aladdin_blueprints", app=app,
-                        on_error=lambda name, exc: problems.append(hook_problem(name, "aladdin_blueprints", exc)))
+                        on_error=refuse(pm, "aladdin_blueprints", problems))
     for plugin, blueprints in reversed(answers):
         registered = []
         for bp in blueprints or ():

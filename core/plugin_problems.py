@@ -7,6 +7,7 @@ import dataclasses
 import difflib
 import inspect
 import re
+import sysconfig
 from typing import Any
 
 from werkzeug.exceptions import HTTPException
@@ -45,37 +46,51 @@ def disable_hint(plugin: str, fix: str = "fix the plugin") -> str:
     return f"{fix}, or start without it: ALADDIN_DISABLED_PLUGINS={plugin}"
 
 
-def raised_at(exc: BaseException) -> str | None:
-    """``file:line`` where ``exc`` was raised, skipping importlib's and pluggy's own frames
+def raised_at(exc: BaseException, package: str | None = None) -> str | None:
+    """``file:line`` where ``exc`` was raised: the innermost frame of the plugin's own ``package``
+    when it is known, else the innermost one outside the standard library, importlib and pluggy
     (a syntax error: the line it names)."""
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"{exc.filename}:{exc.lineno}"
-    where = None
+    stdlib = sysconfig.get_paths()["stdlib"]
+    ours = fallback = None
     tb = exc.__traceback__
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
-        if not filename.startswith("<") and "/pluggy/" not in filename and "/importlib/" not in filename:
-            where = f"{filename}:{tb.tb_lineno}"
+        module = str(tb.tb_frame.f_globals.get("__name__", ""))
+        if package and (module == package or module.startswith(package + ".")):
+            ours = f"{filename}:{tb.tb_lineno}"
+        if not (filename.startswith(("<", stdlib)) or "/pluggy/" in filename):
+            fallback = f"{filename}:{tb.tb_lineno}"
         tb = tb.tb_next
-    return where
+    return ours or fallback
 
 
-def hook_problem(plugin: str, hook: str, exc: BaseException, hint: str | None = None) -> PluginProblem:
+def package_of(plugin: object) -> str | None:
+    """The top-level package a plugin object (a module, or an instance of a class) comes from."""
+    name = plugin.__name__ if inspect.ismodule(plugin) else type(plugin).__module__
+    return name.split(".")[0] if isinstance(name, str) else None
+
+
+def hook_problem(plugin: str, hook: str, exc: BaseException, hint: str | None = None,
+                 package: str | None = None) -> PluginProblem:
     """A start-up hook that raised."""
     import traceback
 
     return PluginProblem(plugin, f"{hook} raised {type(exc).__name__}: {one_line(str(exc))}",
-                         hint or disable_hint(plugin), where=raised_at(exc),
+                         hint or disable_hint(plugin), where=raised_at(exc, package),
                          traceback="".join(traceback.format_exception(exc)))
 
 
-def import_problem(plugin: str, exc: BaseException, origin: str | None = None) -> PluginProblem:
+def import_problem(plugin: str, exc: BaseException, origin: str | None = None,
+                   module: str | None = None) -> PluginProblem:
     import traceback
 
     of = f" ({origin})" if origin else ""
     return PluginProblem(plugin, f"failed to import{of}: {type(exc).__name__}: {one_line(str(exc))}",
                          disable_hint(plugin, "fix the error (or install what it needs)"),
-                         where=raised_at(exc), traceback="".join(traceback.format_exception(exc)))
+                         where=raised_at(exc, module and module.split(".")[0]),
+                         traceback="".join(traceback.format_exception(exc)))
 
 
 def validation_problem(plugin: str, obj: object, exc: BaseException) -> PluginProblem:

@@ -13,7 +13,8 @@ from typing import Any, Iterable
 import pluggy
 
 from . import hookspecs
-from .plugin_problems import PluginProblem, PluginStartupError, import_problem, raised_at as _raised_at, validation_problem
+from .plugin_problems import (PluginProblem, PluginStartupError, import_problem, package_of,
+                              raised_at as _raised_at, validation_problem)
 
 log = logging.getLogger("aladdin.plugins")
 
@@ -86,7 +87,7 @@ def create_plugin_manager(disabled: Iterable[str] = (), *, load_entry_points: bo
         try:
             module = importlib.import_module(path)
         except Exception as exc:
-            found.append(import_problem(name, exc))
+            found.append(import_problem(name, exc, module=path))
             failures.append((PluginLoadError, None, f"built-in plugin {name!r} ({path}) failed to import:\n"
                                                     f"{traceback.format_exc()}", exc))
             continue
@@ -101,7 +102,7 @@ def create_plugin_manager(disabled: Iterable[str] = (), *, load_entry_points: bo
             try:
                 plugin = ep.load()
             except Exception as exc:
-                found.append(import_problem(ep.name, exc, f"entry point {ep.value}"))
+                found.append(import_problem(ep.name, exc, f"entry point {ep.value}", ep.module))
                 failures.append((PluginLoadError, None, f"plugin {ep.name!r} (entry point {ep.value}) failed to "
                                                         f"import:\n{traceback.format_exc()}", exc))
                 continue
@@ -209,7 +210,7 @@ def plugin_cli_commands(pm: pluggy.PluginManager) -> tuple[list, list[PluginLoad
         trace = "".join(traceback.format_exception(exc))
         problem = PluginProblem(name, f"aladdin_cli_commands raised {type(exc).__name__}: {exc}",
                                 "its commands are unavailable; fix the hook or disable the plugin with "
-                                f"ALADDIN_DISABLED_PLUGINS={name}", where=_raised_at(exc), traceback=trace)
+                                f"ALADDIN_DISABLED_PLUGINS={name}", where=_raised_at(exc, package_of(pm.get_plugin(name))), traceback=trace)
         error = PluginLoadError(f"plugin {name!r}: aladdin_cli_commands failed, its commands are unavailable:\n"
                                 f"{trace}", [problem])
         error.__cause__ = exc
