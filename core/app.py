@@ -151,16 +151,18 @@ def new_api(app: Flask):
     return api
 
 
-def check_plugins(settings: Settings, pm, problems: list) -> None:
-    """What ``create_app`` refuses at start-up, found without stores (``plugins list``): duplicate
-    content types, blueprint name clashes and route collisions go into ``problems``."""
-    collect_content_types(pm, problems)
+def check_plugins(settings: Settings, pm, problems: list) -> dict[str, ContentType]:
+    """What ``create_app`` refuses at start-up, found without stores (``plugins list``, ``policy
+    check``): duplicate content types, blueprint name clashes and route collisions go into
+    ``problems``; returns the content types."""
+    content_types = collect_content_types(pm, problems)
     app = flask_app(settings)
     from .api import register_core_api
 
     api = new_api(app)
     register_core_api(app, api)
     register_plugin_blueprints(app, api, pm, problems)
+    return content_types
 
 
 def _bind(app: Flask, ext: Aladdin, pm, settings: Settings, problems: list) -> None:

@@ -21,7 +21,7 @@ def policy():
 def policy_check(directory):
     """Load the default, plugin and admin policy files and compile every read rule for lists;
     exit 1 naming the file and line of each problem."""
-    from ..app import collect_content_types, policy_problem
+    from ..app import check_plugins, policy_problem
     from ..authz import Authorizer, PolicyError, plugin_policy_origins, policy_origins
     from ..content import is_sensitive
     from ..plugins import create_plugin_manager
@@ -30,7 +30,7 @@ def policy_check(directory):
     settings = Settings.from_env()
     plugin_problems: list = []  # a broken plugin is named and left out; the others' rules are checked
     pm = create_plugin_manager(settings.disabled_plugins, problems=plugin_problems)
-    content_types = collect_content_types(pm, plugin_problems)
+    content_types = check_plugins(settings, pm, plugin_problems)
     origins = {}
     try:
         origins = policy_origins(plugin_policy_origins(pm), directory or settings.policy_dir)

@@ -183,6 +183,45 @@ def test_a_bad_preset_is_one_warning_at_start_up_naming_its_plugin(hook_app, cap
     assert listed.status_code == 200 and "odd" not in {p["id"] for p in listed.json["items"]}
 
 
+def test_call_each_runs_every_implementation_inside_the_wrappers():
+    from core.plugins import DEFAULT_PLUGINS, PluginFailures, call_each, create_plugin_manager, plugin_name
+
+    seen = []
+
+    class Wrapper:
+        __name__ = "wrapper"
+
+        @hookimpl(wrapper=True)
+        def aladdin_event(self, event):
+            seen.append("around")
+            return (yield)
+
+    class Fine:
+        __name__ = "fine"
+
+        @hookimpl(trylast=True)
+        def aladdin_event(self, event):
+            seen.append("fine")
+            return "heard"
+
+    class Broken:
+        __name__ = "broken"
+
+        @hookimpl(tryfirst=True)
+        def aladdin_event(self, event):
+            seen.append("broken")
+            raise RuntimeError("sink down")
+
+    pm = create_plugin_manager([plugin_name(p) for p in DEFAULT_PLUGINS], load_entry_points=False,
+                               extra=(Wrapper(), Fine(), Broken()))
+    failures = PluginFailures()
+    answers = call_each(pm, "aladdin_event", failures, app=None, event=None)
+    assert answers == [("fine", "heard")]
+    assert seen.index("broken") < seen.index("fine")  # pluggy's order: tryfirst first
+    assert seen.count("around") == len([n for n in seen if n != "around"])  # each call wrapped
+    assert failures.counts() == {"broken": 1}
+
+
 # --- start-up: collisions and problems refused in one line each ---------------------------
 
 
@@ -376,6 +415,8 @@ def test_serve_refuses_a_route_collision_in_one_line_and_plugins_list_marks_it(i
     [line] = served.stderr.splitlines()
     assert line.startswith(f"error: plugin 'shots' ({path}:12): route GET /api/v1/projects/<pid>/content/scenes "
                            "collides with core's GET /api/v1/projects/<pid>/content/<collection>")
+    checked = invoke("policy", "check")  # the rules are checked, and the plugin named
+    assert checked.exit_code == 1 and "load cleanly" in checked.stdout and checked.stderr.splitlines() == [line]
     listed = invoke("plugins", "list")
     assert listed.exit_code == 1
     assert "film 0.1.0 (built-in, plugins.film)" in listed.stdout and "\nshots " in listed.stdout
