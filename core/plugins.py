@@ -72,7 +72,7 @@ def create_plugin_manager(disabled: Iterable[str] = (), *, load_entry_points: bo
     pm.add_hookspecs(hookspecs)
     disabled = set(disabled)
 
-    def register(plugin: object, name: str | None, origin: str) -> None:
+    def register(plugin: object, name: str | None) -> None:
         try:
             pm.register(plugin, name=name)
         except pluggy.PluginValidationError as exc:
@@ -91,7 +91,7 @@ def create_plugin_manager(disabled: Iterable[str] = (), *, load_entry_points: bo
             failures.append((PluginLoadError, None, f"built-in plugin {name!r} ({path}) failed to import:\n"
                                                     f"{traceback.format_exc()}", exc))
             continue
-        register(module, name, path)
+        register(module, name)
     if load_entry_points:
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             if ep.name in disabled:
@@ -106,9 +106,9 @@ def create_plugin_manager(disabled: Iterable[str] = (), *, load_entry_points: bo
                 failures.append((PluginLoadError, None, f"plugin {ep.name!r} (entry point {ep.value}) failed to "
                                                         f"import:\n{traceback.format_exc()}", exc))
                 continue
-            register(plugin, ep.name, ep.value)
+            register(plugin, ep.name)
     for plugin in extra:
-        register(plugin, None, _object_name(plugin))
+        register(plugin, None)
     # A hook implementation whose name matches no spec is a typo: fail at start-up (or, for
     # the diagnosing tools, leave that plugin out and go on checking the others).
     while True:
