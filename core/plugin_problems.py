@@ -121,6 +121,8 @@ def _defined_at(obj: Any) -> str | None:
     """``file:line`` of a function, method or class (views, hook implementations)."""
     obj = getattr(obj, "view_class", None) or obj
     try:
+        if inspect.ismodule(obj):
+            return inspect.getsourcefile(obj)
         obj = inspect.unwrap(obj)
         return f"{inspect.getsourcefile(obj)}:{inspect.getsourcelines(obj)[1]}"
     except (TypeError, OSError, ValueError):
