@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 from typing import Any
 
@@ -11,7 +12,7 @@ from flask_smorest import Blueprint as SmorestBlueprint
 
 from . import __version__
 from .api.docs_assets import REDOC_URL, SWAGGER_UI_URL
-from .authz import Authorizer, plugin_policy_origins, policy_origins
+from .authz import Authorizer, PolicyError, plugin_policy_origins, policy_origins
 from .bodies import guard_json_body
 from .content import ContentService, ContentType
 from .crypto import ContentCodec, KeyRing
@@ -19,7 +20,9 @@ from .db import Database
 from .graph import DEFAULT_RELATIONSHIP_TYPES, create_graph_store
 from .jobs import Jobs
 from .nearcache import NearCache
-from .plugins import create_plugin_manager
+from .plugin_problems import (PluginProblem, PluginStartupError, RouteOwners, disable_hint, hook_problem, one_line,
+                              package_of)
+from .plugins import PluginFailures, call_each, create_plugin_manager, failures_key
 from .projects import project_slugs
 from .ratelimit import create_limiter
 from .settings import Settings
@@ -47,6 +50,8 @@ class Aladdin:
     content: ContentService = None
     near_cache: NearCache = None
     public_endpoints: set = dataclasses.field(default_factory=set)
+    #: Exceptions of plugins' contained hooks (after-writes, events, presets), counted per plugin.
+    plugin_failures: PluginFailures = None
     worker_process: Any = None
     #: Set when the process shuts down cleanly: background threads stop quietly instead of
     #: reporting the connections that close under them.
@@ -74,6 +79,40 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
     ignores installed third-party plugins."""
     settings = settings or Settings.from_env(**overrides)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = flask_app(settings)
+    pm = create_plugin_manager(settings.disabled_plugins, load_entry_points=load_entry_points, extra=plugins)
+    keyring = KeyRing.from_settings(settings)
+    db = Database(settings.mongodb_uri, settings.platform_db, settings.data_dir)
+    failures = PluginFailures(None)  # counted in Redis once the app has it (below)
+    allowed = set(DEFAULT_RELATIONSHIP_TYPES)
+    for _, extra in call_each(pm, "aladdin_relationship_types", failures):
+        allowed.update(extra or ())
+    graph = create_graph_store(settings.neo4j_uri, db.project, driver=settings.neo4j_driver,
+                               user=settings.neo4j_user, password=settings.neo4j_password,
+                               allowed_types=frozenset(allowed))
+    storage = create_storage(settings.storage_url, secret_key=settings.secret_key,
+                             s3_endpoint_url=settings.s3_endpoint_url)
+    problems: list = []  # start-up problems plugins cause: all said at once, one line each
+    content_types = collect_content_types(pm, problems)
+    ext = Aladdin(settings=settings, pm=pm, db=db, storage=storage, graph=graph, jobs=Jobs(settings),
+                  keyring=keyring, codec=ContentCodec(keyring), content_types=content_types, app=app)
+    app.extensions["aladdin"] = ext
+    failures.redis, failures.key = ext.jobs.redis, failures_key(settings.platform_db)
+    ext.plugin_failures = failures
+    try:
+        _bind(app, ext, pm, settings, problems)
+    except BaseException:
+        ext.close()
+        raise
+    if start_worker:
+        from .jobs import WorkerSupervisor
+
+        ext.worker_process = WorkerSupervisor().start()
+    return app
+
+
+def flask_app(settings: Settings) -> Flask:
+    """The Flask app, configured (no stores, no plugins yet)."""
     app = Flask("aladdin")
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -97,38 +136,11 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
         },
         JSON_SORT_KEYS=False,
     )
-    pm = create_plugin_manager(settings.disabled_plugins, load_entry_points=load_entry_points, extra=plugins)
-    keyring = KeyRing.from_settings(settings)
-    db = Database(settings.mongodb_uri, settings.platform_db, settings.data_dir)
-    allowed = set(DEFAULT_RELATIONSHIP_TYPES)
-    for extra in pm.hook.aladdin_relationship_types():
-        allowed.update(extra or ())
-    graph = create_graph_store(settings.neo4j_uri, db.project, driver=settings.neo4j_driver,
-                               user=settings.neo4j_user, password=settings.neo4j_password,
-                               allowed_types=frozenset(allowed))
-    storage = create_storage(settings.storage_url, secret_key=settings.secret_key,
-                             s3_endpoint_url=settings.s3_endpoint_url)
-    content_types: dict[str, ContentType] = {}
-    for types in pm.hook.aladdin_content_types():
-        for ctype in types or ():
-            if ctype.name in content_types:
-                raise RuntimeError(f"content type {ctype.name!r} is declared by two plugins")
-            content_types[ctype.name] = ctype
-    ext = Aladdin(settings=settings, pm=pm, db=db, storage=storage, graph=graph, jobs=Jobs(settings),
-                  keyring=keyring, codec=ContentCodec(keyring), content_types=content_types, app=app)
-    app.extensions["aladdin"] = ext
-    # Tokens and roles stay in each process's memory, dropped through Redis when they change.
-    ext.near_cache = NearCache(ext.jobs.redis, f"aladdin:{settings.platform_db}:near-cache", settings.near_cache_ttl)
-    ext.content = ContentService(app)
-    ext.authz = Authorizer(policy_origins(plugin_policy_origins(pm), settings.policy_dir), ext.role_of,
-                           sensitive=ext.content.is_sensitive, member_slugs=project_slugs)
-    ext.limiter = create_limiter(app, ext.jobs.limiter_storage_uri)
+    return app
 
-    register_error_handlers(app)
-    app.before_request(authenticate)
-    app.before_request(guard_json_body)  # after authentication: outsiders learn nothing from a 422
-    app.after_request(security_headers)
 
+def new_api(app: Flask):
+    """The app's flask-smorest ``Api`` (the OpenAPI document's home), bound to ``app``."""
     from apispec.ext.marshmallow import MarshmallowPlugin
 
     api = AladdinApi(spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_namer())})
@@ -136,18 +148,53 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
 
     api.ERROR_SCHEMA = ErrorSchema  # documents the extra fields our errors carry (409's document ...)
     api.init_app(app)
-    ext.api = api
+    return api
+
+
+def check_plugins(settings: Settings, pm, problems: list) -> dict[str, ContentType]:
+    """What ``create_app`` refuses at start-up, found without stores (``plugins list``, ``policy
+    check``): duplicate content types, blueprint name clashes and route collisions go into
+    ``problems``; returns the content types."""
+    content_types = collect_content_types(pm, problems)
+    app = flask_app(settings)
+    from .api import register_core_api
+
+    api = new_api(app)
+    register_core_api(app, api)
+    register_plugin_blueprints(app, api, pm, problems)
+    return content_types
+
+
+def _bind(app: Flask, ext: Aladdin, pm, settings: Settings, problems: list) -> None:
+    """Everything after the stores: policies, API, plugins' routes, Socket.IO, start-up hooks;
+    plugins' start-up problems are raised together as one :class:`PluginStartupError`."""
+    # Tokens and roles stay in each process's memory, dropped through Redis when they change.
+    ext.near_cache = NearCache(ext.jobs.redis, f"aladdin:{settings.platform_db}:near-cache", settings.near_cache_ttl)
+    ext.content = ContentService(app)
+    origins = policy_origins(plugin_policy_origins(pm), settings.policy_dir)
+    try:
+        ext.authz = Authorizer(origins, ext.role_of, sensitive=ext.content.is_sensitive, member_slugs=project_slugs)
+    except PolicyError as exc:
+        problem = policy_problem(exc, origins)
+        if problem is None:
+            raise
+        problems.append(problem)
+    ext.limiter = create_limiter(app, ext.jobs.limiter_storage_uri)
+
+    register_error_handlers(app)
+    app.before_request(authenticate)
+    app.before_request(guard_json_body)  # after authentication: outsiders learn nothing from a 422
+    app.after_request(security_headers)
+
+    api = ext.api = new_api(app)
     ext.public_endpoints.update({"api-docs.openapi_json", "api-docs.openapi_swagger_ui",
                                  "api-docs.openapi_redoc", "static"})
     from .api import register_core_api
 
     register_core_api(app, api)
-    for blueprints in pm.hook.aladdin_blueprints(app=app):
-        for bp in blueprints or ():
-            if isinstance(bp, SmorestBlueprint):
-                api.register_blueprint(bp)
-            else:
-                app.register_blueprint(bp)
+    register_plugin_blueprints(app, api, pm, problems)
+    if problems:
+        raise PluginStartupError(problems)
 
     import socketio as python_socketio
     from flask_socketio import SocketIO
@@ -164,13 +211,68 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
 
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
-    pm.hook.aladdin_socketio(socketio=socketio, app=app)
-    pm.hook.aladdin_startup(app=app)
-    if start_worker:
-        from .jobs import WorkerSupervisor
+    for hook, kwargs in (("aladdin_socketio", {"socketio": socketio, "app": app}), ("aladdin_startup", {"app": app})):
+        # A plugin that cannot set itself up stops the start, named, in one line.
+        call_each(pm, hook, on_error=refuse(pm, hook, problems), **kwargs)
+        if problems:
+            raise PluginStartupError(problems)
 
-        ext.worker_process = WorkerSupervisor().start()
-    return app
+
+def refuse(pm, hook: str, problems: list):
+    """``call_each``'s ``on_error`` for hooks the app cannot start without: each raise is a problem."""
+    return lambda name, exc: problems.append(hook_problem(name, hook, exc, package=package_of(pm.get_plugin(name))))
+
+
+def collect_content_types(pm, problems: list) -> dict[str, ContentType]:
+    """Every plugin's content types; a name declared twice (or a raising hook) is a problem naming
+    both plugins."""
+    content_types: dict[str, ContentType] = {}
+    owners: dict[str, str] = {}
+    answers = call_each(pm, "aladdin_content_types",
+                        on_error=refuse(pm, "aladdin_content_types", problems))
+    for plugin, types in reversed(answers):  # registration order: the first declarer keeps the name
+        for ctype in types or ():
+            if ctype.name in content_types:
+                problems.append(PluginProblem(
+                    plugin, f"content type {ctype.name!r} is already declared by plugin {owners[ctype.name]!r}",
+                    disable_hint(plugin, "rename the plugin's content type")))
+                continue
+            content_types[ctype.name], owners[ctype.name] = ctype, plugin
+    return content_types
+
+
+def register_plugin_blueprints(app: Flask, api, pm, problems: list) -> None:
+    """Each plugin's blueprints, in registration order; a blueprint name already taken, or a rule
+    answering what an earlier rule (the core's or another plugin's) answers, is a problem."""
+    owners = RouteOwners(app)
+    answers = call_each(pm, "aladdin_blueprints", app=app,
+                        on_error=refuse(pm, "aladdin_blueprints", problems))
+    for plugin, blueprints in reversed(answers):
+        registered = []
+        for bp in blueprints or ():
+            clash = owners.name_taken(plugin, bp)
+            if clash is not None:
+                problems.append(clash)
+                continue
+            if isinstance(bp, SmorestBlueprint):
+                api.register_blueprint(bp)
+            else:
+                app.register_blueprint(bp)
+            registered.append(bp)
+        problems.extend(owners.claim(plugin, registered))
+
+
+def policy_problem(exc: Exception, origins: dict) -> PluginProblem | None:
+    """A plugin's ``.polar`` file that does not load, named with its plugin and file:line."""
+    text = str(exc)
+    for path, origin in origins.items():
+        if origin.startswith("plugin ") and str(path) in text:
+            plugin = origin[len("plugin "):]
+            line = re.search(r"line (\d+)", text)
+            where = f"{path}:{line.group(1)}" if line else str(path)
+            return PluginProblem(plugin, f"policy does not load: {one_line(text)}",
+                                 disable_hint(plugin, "fix the rule (`aladdin policy check` shows all)"), where=where)
+    return None
 
 
 def socketio_channel(settings: Settings) -> str:

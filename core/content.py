@@ -26,6 +26,7 @@ from .events import emit
 from .graph import NodeRef
 from .indexes import duplicate_conflict, ensure_indexes  # noqa: F401 - re-exported: its old home
 from .models import isoformat, utcnow
+from .plugins import call_each
 
 log = logging.getLogger("aladdin.content")
 
@@ -282,9 +283,10 @@ class ContentService:
             document=document, previous=previous, user=user)
 
     def _after(self, project, collection, action, document, previous, user):
-        self._ext.pm.hook.aladdin_after_content_write(
-            app=self.app, project=project, collection=collection, action=action,
-            document=document, previous=previous, user=user)
+        # The write is stored: a plugin failing here is logged and counted, never the client's 500.
+        call_each(self._ext.pm, "aladdin_after_content_write", self._ext.plugin_failures,
+                  context=f" after a {action} of {collection}", app=self.app, project=project,
+                  collection=collection, action=action, document=document, previous=previous, user=user)
         emit(self.app, f"content.{action}d", project_id=str(project.id), actor_id=str(user.id) if user else None,
              resource_type=collection, resource_id=str(document.get("_id")),
              version=document.get("version"))

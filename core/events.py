@@ -8,6 +8,8 @@ from typing import Any
 
 from flask import has_request_context, request
 
+from .plugins import call_each
+
 
 @dataclasses.dataclass
 class Event:
@@ -30,7 +32,8 @@ class Event:
 def emit(app, name: str, *, project_id: str | None = None, actor_id: str | None = None,
          resource_type: str | None = None, resource_id: str | None = None, **details: Any) -> Event:
     """Build an event (with the request's IP and user agent when there is one) and hand it to
-    every ``aladdin_event`` implementation."""
+    every ``aladdin_event`` implementation, each on its own (one that raises is logged, counted and
+    does not stop the others: :func:`core.plugins.call_each`)."""
     event = Event(name=name, project_id=project_id, actor_id=actor_id, resource_type=resource_type,
                   resource_id=resource_id, details=details)
     if has_request_context():
@@ -38,5 +41,7 @@ def emit(app, name: str, *, project_id: str | None = None, actor_id: str | None 
         # known proxies (core.app): a client's own header never reaches the logs.
         event.ip = request.remote_addr or None
         event.user_agent = request.headers.get("User-Agent")
-    app.extensions["aladdin"].pm.hook.aladdin_event(app=app, event=event)
+    ext = app.extensions["aladdin"]
+    # Every sink hears every event, whatever another sink does: events tell of what already happened.
+    call_each(ext.pm, "aladdin_event", ext.plugin_failures, context=f" on {name}", app=app, event=event)
     return event

@@ -132,3 +132,5 @@ class HealthSchema(ma.Schema):
     status = ma.fields.String(metadata={"description": "ok, or degraded when a check fails"})
     version = ma.fields.String()
     checks = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
+    plugins = ma.fields.Dict(metadata={"description": "failures: hook exceptions contained per plugin name "
+                                                      "(logged; they do not make the status degraded)"})

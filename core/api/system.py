@@ -3,7 +3,8 @@
 A worker is always expected: exports, large clones and scheduled cleanups are accepted with 202
 and would wait forever without one, so no recent RQ worker heartbeat is "degraded" (503), with
 ``checks.worker`` saying so. ``serve`` on embedded defaults runs (and restarts) its own worker;
-elsewhere run ``aladdin worker``."""
+elsewhere run ``aladdin worker``. ``plugins.failures`` counts, per plugin, the hook exceptions the installation
+contained (logged, the plugin's part left out); they never make the status degraded."""
 
 from __future__ import annotations
 
@@ -44,7 +45,10 @@ def create_blueprint() -> Blueprint:
             except Exception as exc:
                 checks["worker"] = f"error: {type(exc).__name__}"
         healthy = all(v == "ok" for v in checks.values())
-        return {"status": "ok" if healthy else "degraded", "version": __version__, "checks": checks}, (
-            200 if healthy else 503)
+        # Plugins' contained failures are reported, not a degraded status: the product still serves
+        # (the failing plugin's part is left out); a monitor can alert on the counts.
+        plugins = {"failures": ext().plugin_failures.counts() if ext().plugin_failures else {}}
+        return {"status": "ok" if healthy else "degraded", "version": __version__, "checks": checks,
+                "plugins": plugins}, (200 if healthy else 503)
 
     return bp

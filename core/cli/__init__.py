@@ -7,10 +7,11 @@ the group in ``group``; ``context`` holds what they share. Plugins add commands 
 from __future__ import annotations
 
 import os
+import sys
 
 import click
 
-from . import accounts, admin, policies, serving, store  # noqa: F401  (each attaches its commands)
+from . import accounts, admin, context, policies, serving, store  # noqa: F401  (each attaches its commands)
 from .context import get_app, with_app
 from .group import cli
 
@@ -23,14 +24,12 @@ def _add_plugin_commands() -> None:
     from ..settings import PREFIX
 
     disabled = {p.strip() for p in os.environ.get(PREFIX + "DISABLED_PLUGINS", "").split(",") if p.strip()}
-    try:
-        pm = create_plugin_manager(disabled)
-    except Exception as exc:  # still let operators run `plugins list` etc. to diagnose
-        click.echo(f"warning: {exc}", err=True)
-        return
+    # Broken plugins are left out here; the command that needs them (serve, any app command, `plugins
+    # list`, `policy check`) says what is wrong, once. The command line itself always starts.
+    pm = create_plugin_manager(disabled, problems=[])
     commands, errors = plugin_cli_commands(pm)
-    for error in errors:
-        click.echo(f"warning: {type(error).__name__}: {error}", err=True)
+    context.debug = "--debug" in sys.argv[1:]
+    context.report_plugin_problems([problem for error in errors for problem in error.problems], "warning")
     for command in commands:
         cli.add_command(command)
 

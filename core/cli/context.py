@@ -4,11 +4,15 @@ errors look (tables or JSON, policy problems with file and line, the demo's toke
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 
 import click
 
 _app = None
+#: ``aladdin --debug``: start-up problems print their tracebacks too.
+debug = False
+log = logging.getLogger("aladdin.cli")
 
 
 def get_app():
@@ -16,9 +20,25 @@ def get_app():
     global _app
     if _app is None:
         from ..app import create_app
+        from ..plugin_problems import PluginStartupError
 
-        _app = create_app()
+        try:
+            _app = create_app()
+        except PluginStartupError as exc:  # PluginLoadError and misspelt hooks too
+            report_plugin_problems(exc.problems)
+            sys.exit(1)
     return _app
+
+
+def report_plugin_problems(problems: list, label: str = "error") -> None:
+    """One line per plugin problem (plugin, file:line, what to do); the traceback goes to the
+    log, and to stderr with ``--debug``."""
+    for problem in problems:
+        click.echo(f"{label}: {problem}", err=True)
+        if problem.traceback:
+            log.debug("%s: %s\n%s", label, problem, problem.traceback)
+            if debug:
+                click.echo(problem.traceback.rstrip(), err=True)
 
 
 def with_app(fn):

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from .context import exit_on_policy_problems, with_app
+from .context import exit_on_policy_problems, report_plugin_problems, with_app
 from .group import cli
 
 
@@ -21,26 +21,33 @@ def policy():
 def policy_check(directory):
     """Load the default, plugin and admin policy files and compile every read rule for lists;
     exit 1 naming the file and line of each problem."""
+    from ..app import check_plugins, policy_problem
     from ..authz import Authorizer, PolicyError, plugin_policy_origins, policy_origins
     from ..content import is_sensitive
     from ..plugins import create_plugin_manager
     from ..settings import Settings
 
     settings = Settings.from_env()
-    pm = create_plugin_manager(settings.disabled_plugins)
-    content_types = {ctype.name: ctype for types in pm.hook.aladdin_content_types() for ctype in (types or ())}
+    plugin_problems: list = []  # a broken plugin is named and left out; the others' rules are checked
+    pm = create_plugin_manager(settings.disabled_plugins, problems=plugin_problems)
+    content_types = check_plugins(settings, pm, plugin_problems)
+    origins = {}
     try:
         origins = policy_origins(plugin_policy_origins(pm), directory or settings.policy_dir)
         authz = Authorizer(origins, lambda user_id, project_id: None,
                            sensitive=functools.partial(is_sensitive, content_types))
         problems = authz.check_reads(sorted(content_types))
     except PolicyError as exc:
-        problems = [str(exc)]
+        named = policy_problem(exc, origins)
+        problems = [str(exc) if named is None else f"{named.where}: {exc} (plugin {named.plugin!r}; {named.hint})"]
+    report_plugin_problems(plugin_problems)
     exit_on_policy_problems(problems)
     for path, origin in origins.items():
         click.echo(f"ok {path} ({origin})")
     click.echo(f"{len(origins)} policy files load cleanly; content:view rules compile for "
                f"{len(content_types)} collections")
+    if plugin_problems:
+        sys.exit(1)  # the files load, but the app would not start
 
 
 

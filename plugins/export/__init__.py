@@ -4,7 +4,11 @@ Hook implementations only; logic lives in service/tasks/pipeline (timeline, segm
 posters, previews)/render/webhooks/cleanup."""
 from __future__ import annotations
 
+import logging
+
 from core.hookspecs import hookimpl
+
+log = logging.getLogger("aladdin.export")
 
 
 @hookimpl
@@ -24,8 +28,10 @@ def aladdin_cli_commands():
 @hookimpl
 def aladdin_startup(app):
     from .cleanup import schedule_cleanup
+    from .service import all_presets
 
     schedule_cleanup(app)
+    all_presets(app, report=log.warning)  # bad plugin presets: one line each at start-up
 
 
 @hookimpl

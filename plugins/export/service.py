@@ -16,6 +16,7 @@ from core.errors import AladdinError, NotFound, without_paths
 from core.events import emit
 from core.media import download_url
 from core.models import JobRecord, isoformat, utcnow
+from core.plugins import call_each
 
 from .presets import BUILTIN_PRESETS, Preset, preset_from_dict
 from .sanitize import display_filename
@@ -60,19 +61,24 @@ def rq_job_id(job_id: str) -> str:
 
 # ------------------------------------------------------------------------------- presets
 
-def all_presets(app) -> dict[str, Preset]:
-    """Built-in presets plus valid ones from ``aladdin_export_presets``; an invalid or
-    clashing plugin preset is logged and left out rather than breaking every export."""
+def all_presets(app, report=log.debug) -> dict[str, Preset]:
+    """Built-in presets plus valid ones from ``aladdin_export_presets``, asked one plugin at a
+    time: a plugin whose hook raises (logged and counted by the core) or whose preset is invalid
+    or clashing is left out, named, rather than breaking every export. Start-up reports bad
+    presets as warnings (``report``); each request after that only at debug level."""
     presets = dict(BUILTIN_PRESETS)
-    for extra in app.extensions["aladdin"].pm.hook.aladdin_export_presets():
+    ext = app.extensions["aladdin"]
+    for plugin, extra in reversed(call_each(ext.pm, "aladdin_export_presets", ext.plugin_failures)):
         for raw in extra or ():
             try:
                 preset = preset_from_dict(raw)
             except ValueError as exc:
-                log.warning("ignoring invalid export preset from a plugin: %s", exc)
+                report("plugin %r: export preset left out: %s; fix the preset or disable the plugin "
+                       "(ALADDIN_DISABLED_PLUGINS=%s)", plugin, exc, plugin)
                 continue
             if preset.id in presets:
-                log.warning("ignoring plugin export preset %r: the id is taken", preset.id)
+                report("plugin %r: export preset %r left out: the id is taken; rename the preset",
+                       plugin, preset.id)
                 continue
             presets[preset.id] = preset
     return presets
