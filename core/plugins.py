@@ -12,6 +12,8 @@ from typing import Any, Iterable
 
 import pluggy
 
+from .compat.pluggy import call_implementations
+
 from . import hookspecs
 from .plugin_problems import (PluginProblem, PluginStartupError, import_problem, package_of,
                               raised_at as _raised_at, validation_problem)
@@ -185,7 +187,7 @@ def call_each(pm: pluggy.PluginManager, hook: str, failures: PluginFailures | No
     answers: list[tuple[str, Any]] = []
     for impl in reversed([impl for impl in impls if not (impl.wrapper or impl.hookwrapper)]):
         try:
-            result = pm._hookexec(hook, [impl, *wrappers], kwargs, False)  # pluggy's own call, one impl
+            result = call_implementations(pm, hook, [impl, *wrappers], kwargs)
         except Exception as exc:  # noqa: BLE001 - contained: named, counted, the rest still run
             if on_error is not None:
                 on_error(impl.plugin_name, exc)

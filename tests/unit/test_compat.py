@@ -25,7 +25,7 @@ from core.compat.redis import subscription_socket
 from core.ratelimit import create_limiter
 
 MODULES = {"flask-limiter": "flask_limiter", "mongoengine": "mongoengine", "mongomock": "mongomock",
-           "redis": "redis"}
+           "redis": "redis", "pluggy": "pluggy"}
 
 
 def changed(library: str, internal: str, what: str) -> str:
@@ -207,3 +207,45 @@ def test_redis_subscription_socket_is_the_live_connection(redis_server):
     finally:
         pubsub.close()
         client.close()
+
+
+# --- pluggy ---------------------------------------------------------------------------------------
+
+def test_pluggy_calls_one_implementation_with_its_wrappers():
+    import pluggy
+
+    from core.compat.pluggy import call_implementations
+
+    spec, impl = pluggy.HookspecMarker("compat"), pluggy.HookimplMarker("compat")
+
+    class Spec:
+        @spec
+        def ask(self, x):
+            """A hook."""
+
+    class One:
+        @impl
+        def ask(self, x):
+            return x + 1
+
+    class Two:
+        @impl
+        def ask(self, x):
+            raise RuntimeError("two fails")
+
+    class Wrap:
+        @impl(wrapper=True)
+        def ask(self, x):
+            return [answer * 10 for answer in (yield)]
+
+    pm = pluggy.PluginManager("compat")
+    pm.add_hookspecs(Spec)
+    for plugin in (One(), Two(), Wrap()):
+        pm.register(plugin)
+    impls = pm.hook.ask.get_hookimpls()
+    one = next(i for i in impls if isinstance(i.plugin, One))
+    wrap = next(i for i in impls if isinstance(i.plugin, Wrap))
+    try:
+        assert call_implementations(pm, "ask", [one, wrap], {"x": 1}) == [20]
+    except (AttributeError, TypeError) as exc:
+        pytest.fail(changed("pluggy", "PluginManager._hookexec", f"{type(exc).__name__}: {exc}"))
