@@ -4,6 +4,7 @@ runner, plugins loaded by entry point, apps that close without waiting, and its 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -173,6 +174,13 @@ def test_the_pytest11_entry_point_names_the_kit():
         "include"][0]
 
 
+def _aladdin_installed(install_plugin) -> Path:
+    """A site directory where Aladdin looks installed to pytest: its pytest11 entry point, as declared."""
+    (name, value), = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["pytest11"].items()
+    aladdin = install_plugin(name, value, distribution="aladdin", version="0.1.0", group="pytest11")
+    return Path(aladdin.locate_file(""))
+
+
 def _pytest(project: Path, tmp_path: Path, *args: str, pythonpath: list[Path] = ()) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in (*pythonpath, ROOT))}
     env.pop("PYTEST_ADDOPTS", None)
@@ -184,10 +192,7 @@ def _pytest(project: Path, tmp_path: Path, *args: str, pythonpath: list[Path] = 
 def test_an_installed_aladdin_gives_pytest_the_kit(install_plugin, tmp_path):
     """A project of its own with Aladdin "installed" (its pytest11 entry point on the path, as
     from pyproject.toml) uses the fixtures without declaring anything, and with the declaration too."""
-    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["pytest11"]
-    (name, value), = declared.items()
-    aladdin = install_plugin(name, value, distribution="aladdin", version="0.1.0", group="pytest11")
-    site = Path(aladdin.locate_file(""))
+    site = _aladdin_installed(install_plugin)
     project = tmp_path / "author"
     project.mkdir()
     (project / "pytest.ini").write_text("[pytest]\n")
@@ -210,3 +215,31 @@ def test_the_example_plugin_suite_passes_with_the_kit(tmp_path):
     done = _pytest(ROOT, tmp_path, "examples/aladdin-storyboards/tests")
     assert done.returncode == 0, done.stdout + done.stderr
     assert " passed" in done.stdout
+
+
+def _blocks(markdown: str, language: str) -> dict[str, str]:
+    """The fenced ``language`` blocks of ``markdown`` that open with a ``# path`` comment, by path."""
+    found = {}
+    for block in re.findall(rf"```{language}\n(.*?)```", markdown, flags=re.S):
+        first, _, rest = block.partition("\n")
+        if first.startswith("# ") and "/" in first:
+            found[first[2:].strip()] = rest
+    return found
+
+
+def test_the_docs_worked_example_passes(install_plugin, tmp_path):
+    """docs/plugin_hooks.md's plugin (``my_plugin``) and its "Testing your plugin" tests, as written."""
+    docs = (ROOT / "docs" / "plugin_hooks.md").read_text()
+    files = _blocks(docs, "python")
+    assert {"my_plugin/__init__.py", "tests/conftest.py", "tests/test_props.py"} <= set(files)
+    project = tmp_path / "my-plugin"
+    for path, text in files.items():
+        if path.startswith(("my_plugin/", "tests/")):
+            (project / path).parent.mkdir(parents=True, exist_ok=True)
+            (project / path).write_text(text)
+    entry_points = re.search(r"```toml\n(\[project\.entry-points\.\"aladdin\.plugins\"\].*?)```", docs, re.S).group(1)
+    (project / "pyproject.toml").write_text(f'[project]\nname = "my-plugin"\nversion = "1.0.0"\n\n{entry_points}'
+                                            '\n[tool.pytest.ini_options]\npythonpath = ["."]\n')
+    done = _pytest(project, tmp_path, pythonpath=[_aladdin_installed(install_plugin)])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
