@@ -11,5 +11,5 @@ import pytest  # noqa: E402
 pytest.register_assert_rewrite("core.testing")  # before the import below, as pytest would for a plugin
 
 # Re-exported: test modules import these helpers from here.
-from core.testing import (Actors, _docstore, database_names, docstore_uri, drop_new_databases,  # noqa: E402,F401
-                          make_settings)
+from core.testing import Actors, database_names, docstore_uri, drop_new_databases, make_settings  # noqa: E402,F401
+from core.testing.stores import _docstore  # noqa: E402,F401

@@ -95,6 +95,19 @@ def test_cli_runner_runs_core_and_plugin_commands_on_the_app(app, client, cli_ru
     assert cli_runner.env["ALADDIN_PLATFORM_DB"] == app.extensions["aladdin"].settings.platform_db
 
 
+def test_settings_env_builds_the_same_settings_again(tmp_path, redis_server):
+    from core.settings import Settings
+    from core.testing import make_settings, settings_env
+
+    settings = make_settings(tmp_path, redis_server, disabled_plugins={"export"}, clone_async_threshold=3,
+                             policy_dir=tmp_path / "rules")
+    again = Settings.from_env(settings_env(settings))
+    for field in ("data_dir", "mongodb_uri", "redis_url", "secret_key", "platform_db", "storage_url",
+                  "disabled_plugins", "policy_dir"):
+        assert getattr(again, field) == getattr(settings, field), field
+    assert again.get("clone_async_threshold", 0) == 3
+
+
 def test_make_app_builds_apps_on_their_own_data_dirs(app, make_app):
     other = make_app(plugins=())
     ext, other_ext = app.extensions["aladdin"], other.extensions["aladdin"]
