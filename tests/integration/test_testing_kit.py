@@ -113,7 +113,8 @@ def test_make_app_builds_apps_on_their_own_data_dirs(app, make_app):
     ext, other_ext = app.extensions["aladdin"], other.extensions["aladdin"]
     assert other_ext.settings.data_dir != ext.settings.data_dir
     assert other_ext.settings.platform_db != ext.settings.platform_db
-    assert not other_ext.pm.get_plugins() & {p for p in ext.pm.get_plugins() if isinstance(p, Greeter)}
+    assert any(isinstance(p, Greeter) for p in ext.pm.get_plugins())  # aladdin_plugins, by default
+    assert not any(isinstance(p, Greeter) for p in other_ext.pm.get_plugins())
     assert any(isinstance(p, Greeter) for p in make_app().extensions["aladdin"].pm.get_plugins())
 
 
@@ -165,7 +166,7 @@ def test_install_plugin_loads_it_by_its_entry_point(make_app, install_plugin, tm
         sys.modules.pop("kit_demo_plugin", None)
 
 
-def test_install_plugin_by_name_and_value(make_app, install_plugin, aladdin_plugins):
+def test_install_plugin_by_name_and_value(make_app, install_plugin):
     install_plugin("greeter", "tests.integration.test_testing_kit:GREETER", version="0.3.0")
     pm = make_app(plugins=(), load_entry_points=True).extensions["aladdin"].pm
     assert pm.get_plugin("greeter") is GREETER
@@ -256,3 +257,19 @@ def test_the_docs_worked_example_passes(install_plugin, tmp_path):
     done = _pytest(project, tmp_path, pythonpath=[_aladdin_installed(install_plugin)])
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout
+
+
+def test_an_installed_plugin_leaves_with_its_test(tmp_path):
+    import importlib.metadata
+
+    from core.plugins import ENTRY_POINT_GROUP
+    from core.testing import PluginInstaller
+
+    def names():
+        return {ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+    installer = PluginInstaller(tmp_path)
+    installer("passing-through", "json", distribution="passing-through", version="9.9")
+    assert "passing-through" in names() and importlib.metadata.version("passing-through") == "9.9"
+    installer.undo()
+    assert "passing-through" not in names()
