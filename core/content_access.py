@@ -66,17 +66,22 @@ class WriteAuthorization:
         self.content_type(collection)
         self._ext.authz.authorize(user, READ, project)  # outsiders: the project, not the document, is missing
         document = self.get(project, collection, doc_id, reader=user)
-        for permission in write_actions(collection, action):
-            self._ext.authz.authorize(user, permission, project, collection, document)
+        self.authorize_write(user, project, collection, document, action)
         return document
 
+    def authorize_write(self, user, project, collection: str, document: dict, action: str = "update") -> None:
+        """Raise unless ``user`` may ``action`` this ``document``, one already in hand (a plugin
+        changing something that belongs to it, as a relationship from it): Forbidden, or
+        NotFound when ``user`` may not view it."""
+        if acting(user) is SYSTEM:
+            return
+        for permission in write_actions(collection, action):
+            self._ext.authz.authorize(user, permission, project, collection, document)
+
     def may_write(self, user, project, collection: str, document: dict, action: str = "update") -> bool:
-        """Whether ``user`` may ``action`` this ``document`` (in hand, and visible to them)."""
-        if user is SYSTEM:
-            return True
+        """:meth:`authorize_write` as a boolean (NotFound still raises)."""
         try:
-            for permission in write_actions(collection, action):
-                self._ext.authz.authorize(user, permission, project, collection, document)
+            self.authorize_write(user, project, collection, document, action)
         except Forbidden:
             return False
         return True
