@@ -13,6 +13,7 @@ from flask_smorest import Blueprint as SmorestBlueprint
 from . import __version__
 from .api.docs_assets import REDOC_URL, SWAGGER_UI_URL
 from .authz import Authorizer, PolicyError, plugin_policy_origins, policy_origins
+from .authz.scope import close_scope, open_scope
 from .bodies import guard_json_body
 from .content import ContentService, ContentType
 from .crypto import ContentCodec, KeyRing
@@ -182,6 +183,8 @@ def _bind(app: Flask, ext: Aladdin, pm, settings: Settings, problems: list) -> N
     ext.limiter = create_limiter(app, ext.jobs.limiter_storage_uri)
 
     register_error_handlers(app)
+    app.before_request(open_scope)  # one actor, hence one role lookup, per request
+    app.teardown_request(close_scope)
     app.before_request(authenticate)
     app.before_request(guard_json_body)  # after authentication: outsiders learn nothing from a 422
     app.after_request(security_headers)

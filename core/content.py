@@ -19,6 +19,7 @@ from pymongo.errors import DuplicateKeyError
 
 from .authz import EVERYTHING
 from .bodies import MAX_DEPTH, bad_text
+from .content_access import MEDIA, SYSTEM, WriteAuthorization
 from .db import count_matching, is_embedded, list_sort, matched_count
 from .dotted import apply_dotted, get_path
 from .errors import Conflict, NotFound, WriteRefused
@@ -35,16 +36,6 @@ COLLECTION_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}\Z")
 PLATFORM_FIELDS = ("projectId", "createdBy", "createdAt", "updatedAt", "version")
 CLONE_FIELDS = ("clonedFrom", "isClone", "cloneDepth", "originalCreator")
 MAX_PAGE = 200
-
-
-class _System:
-    """The platform itself as a reader: no read policy applies (see ``ContentService.get``)."""
-
-    def __repr__(self):
-        return "SYSTEM"
-
-
-SYSTEM = _System()
 
 
 class RelatedDocumentSchema(ma.Schema):
@@ -200,11 +191,14 @@ def check_content_key(key: Any, where: str = "content") -> None:
 PATCH_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+){0,15}\Z")
 
 
-class ContentService:
+class ContentService(WriteAuthorization):
     """Create, read, update and delete content in a project, firing lifecycle hooks and events.
 
     Every writer (REST, realtime, CLI) goes through here so hooks, versions and the
-    activity log see every change exactly once."""
+    activity log see every change exactly once. Every read and write is also authorized here,
+    against the document, for the acting user (``reader=`` / ``user``): REST routes, socket
+    handlers and plugins acting for a user never decide content permissions themselves.
+    :data:`SYSTEM` as the actor is the platform's own read or write, which no policy limits."""
 
     def __init__(self, app):
         self.app = app
@@ -278,11 +272,13 @@ class ContentService:
     # --- writes ---------------------------------------------------------------------------
 
     def _before(self, project, collection, action, document, previous, user):
+        user = None if user is SYSTEM else user  # plugins see the platform's own writes as nobody's
         self._ext.pm.hook.aladdin_before_content_write(
             app=self.app, project=project, collection=collection, action=action,
             document=document, previous=previous, user=user)
 
     def _after(self, project, collection, action, document, previous, user):
+        user = None if user is SYSTEM else user
         # The write is stored: a plugin failing here is logged and counted, never the client's 500.
         call_each(self._ext.pm, "aladdin_after_content_write", self._ext.plugin_failures,
                   context=f" after a {action} of {collection}", app=self.app, project=project,
@@ -292,12 +288,16 @@ class ContentService:
              version=document.get("version"))
 
     def create(self, project, collection: str, data: dict, user) -> dict:
+        """Create a document as ``user`` (authorized, see :meth:`authorize_create`), or as
+        :data:`SYSTEM` (not authorized, created by nobody)."""
+        self.authorize_create(project, collection, user)
         ctype = self.content_type(collection)
+        author = None if user is SYSTEM else user
         now = utcnow()
         document = {
             "_id": ObjectId(),
             "projectId": str(project.id),
-            "createdBy": str(user.id) if user else None,
+            "createdBy": str(author.id) if author else None,
             "createdAt": now,
             "updatedAt": now,
             "version": 1,
@@ -306,7 +306,7 @@ class ContentService:
             "clonedFrom": None,
             "isClone": False,
             "cloneDepth": 0,
-            "originalCreator": str(user.id) if user else None,
+            "originalCreator": str(author.id) if author else None,
         }
         check_content(data.get("content") or {})
         check_content(data.get("relatedDocuments") or [], "relatedDocuments")
@@ -325,8 +325,10 @@ class ContentService:
                base_version: int | None = None) -> dict:
         """Apply ``patch`` (dotted field paths → values) if ``base_version`` is still current.
 
-        The compare-and-set on ``version`` makes concurrent writers (REST and realtime) safe:
-        a stale writer gets ``Conflict`` carrying the current document to rebase on."""
+        ``user`` must be able to view and edit the document (:meth:`writable`, checked before
+        anything about the patch), or be :data:`SYSTEM`. The compare-and-set on ``version``
+        makes concurrent writers (REST and realtime) safe: a stale writer gets ``Conflict`` carrying the current document to rebase on."""
+        previous = self.writable(project, collection, doc_id, user, "update")
         ctype = self.content_type(collection)
         writable = ("content", "relatedDocuments", *[f for f in ctype.fields if f not in ctype.readonly_fields])
         for key, value in patch.items():
@@ -342,7 +344,6 @@ class ContentService:
             elif key == "content":
                 check_content(value)
         coll = self.collection(project, collection)
-        previous = self.get(project, collection, doc_id, reader=SYSTEM)
         if base_version is not None and previous.get("version") != base_version:
             raise Conflict("version conflict", version=previous.get("version"),
                            document=serialize(previous))
@@ -370,7 +371,10 @@ class ContentService:
         return document
 
     def delete(self, project, collection: str, doc_id: str, user) -> dict:
-        previous = self.get(project, collection, doc_id, reader=SYSTEM)
+        """Delete a document ``user`` may view and delete (:meth:`writable`; media needs
+        ``media:delete`` too), or as :data:`SYSTEM`; returns it as it was. A media document's
+        file goes only after its document: a refused or failed deletion leaves both."""
+        previous = self.writable(project, collection, doc_id, user, "delete")
         self._before(project, collection, "delete", previous, previous, user)
         self.collection(project, collection).delete_one({"_id": previous["_id"]})
         # A deleted document leaves no node behind: its relationships would otherwise still
@@ -380,6 +384,8 @@ class ContentService:
         except Exception:  # noqa: BLE001 - the document is gone either way; say what is left
             log.exception("could not remove graph node %s/%s of project %s", collection, previous["_id"],
                           project.slug)
+        if collection == MEDIA and previous.get("storageKey"):
+            self._ext.storage.delete(previous["storageKey"])
         self._after(project, collection, "delete", previous, previous, user)
         return previous
 

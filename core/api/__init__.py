@@ -56,27 +56,21 @@ def authorized_project_ref(pid: str, action: str, collection: str | None = None,
     return project
 
 
-MEDIA = "media"  # the collection whose documents own a stored file
+def content_project(pid: str):
+    """The project of a content or media route that writes: an outsider gets 404 before anything
+    in the request is looked at. What the user may do to content is the content service's
+    decision (``ContentService.writable`` and ``authorize_create``), not the route's."""
+    return authorized_project(pid, "content:view")
 
 
 def delete_document(pid: str, collection: str, doc_id: str) -> dict:
-    """Delete a document the request's user may view and may delete; returns it as it was.
+    """Delete a document as the request's user; returns it as it was.
 
-    The one path by which HTTP deletes content: ``DELETE .../content/{collection}/{id}`` and
-    ``DELETE .../media/{id}`` both call it, so a rule decides the same whichever URL is used
-    (an admin's ``denied`` rule about locked media once held on one route and not the other).
-    Every check is made on the document itself (ownership, admin rules on its fields), never
-    on the project alone. Media needs ``media:delete`` as well as ``content:delete``, and its
-    file goes only after its document: a refused or failed deletion leaves both."""
-    project = authorized_project(pid, "content:view")
-    existing = ext().content.get(project, collection, doc_id, reader=g.user)  # hidden: 404, like missing
-    ext().authz.authorize(g.user, "content:delete", project, collection, existing)
-    if collection == MEDIA:
-        ext().authz.authorize(g.user, "media:delete", project, collection, existing)
-    ext().content.delete(project, collection, doc_id, g.user)
-    if collection == MEDIA and existing.get("storageKey"):
-        ext().storage.delete(existing["storageKey"])
-    return existing
+    ``DELETE .../content/{collection}/{id}`` and ``DELETE .../media/{id}`` both call it, so a
+    rule decides the same whichever URL is used: the content service checks ``content:delete``
+    (and ``media:delete`` for media) on the document itself, and removes a media file only
+    after its document."""
+    return ext().content.delete(content_project(pid), collection, doc_id, g.user)
 
 
 def register_core_api(app, api) -> None:

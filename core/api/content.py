@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 
 from ..content import PATCH_KEY_RE, check_content, serialize
 from ..errors import AladdinError
-from . import authorized_project, authorized_project_ref, delete_document, ext
+from . import authorized_project_ref, content_project, delete_document, ext
 from .schemas import ContentListSchema, ContentSchema, ContentWriteSchema, ListArgsSchema
 
 RESERVED_ARGS = {"limit", "offset", "sort"}
@@ -96,7 +96,8 @@ def create_blueprint() -> Blueprint:
         @bp.response(201, ContentSchema)
         @bp.alt_response(422, description="invalid document or refused by a plugin")
         def post(self, body, pid, collection):
-            project = authorized_project(pid, "content:create")
+            project = content_project(pid)
+            ext().content.authorize_create(project, collection, g.user)  # refused before the body is read
             ctype = _content_type(collection)
             data = _validated(ctype, body, partial=False)
             return ext().content.create(project, collection, data, g.user)
@@ -116,10 +117,8 @@ def create_blueprint() -> Blueprint:
         def patch(self, body, pid, collection, doc_id):
             """Update fields; ``content`` keys merge, other fields replace. Send the version you
             edited as ``If-Match`` or ``baseVersion`` to be refused (409) if someone changed it since."""
-            project = authorized_project(pid, "content:view")
+            project = content_project(pid)
             ctype = _content_type(collection)
-            existing = ext().content.get(project, collection, doc_id, reader=g.user)
-            ext().authz.authorize(g.user, "content:edit", project, collection, existing)
             base_version = _base_version(body)
             data = _validated(ctype, body, partial=True)
             patch = {}
@@ -129,6 +128,7 @@ def create_blueprint() -> Blueprint:
                     patch.update({f"content.{k}": v for k, v in value.items()})
                 else:
                     patch[key] = value
+            # The service loads the document the user may view and authorizes the edit on it.
             doc = ext().content.update(project, collection, doc_id, patch, g.user, base_version)
             return doc, 200, {"ETag": f'"{doc.get("version", 1)}"'}
 

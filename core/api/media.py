@@ -7,10 +7,10 @@ from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from ..content import serialize
+from ..content import MEDIA as COLLECTION, serialize
 from ..errors import AladdinError
 from ..media import check_type, download_url, media_key, safe_filename
-from . import MEDIA as COLLECTION, authorized_project, delete_document, ext
+from . import authorized_project, content_project, delete_document, ext
 from .schemas import ContentListSchema, ListArgsSchema, MediaSchema, MediaUploadSchema
 
 
@@ -39,7 +39,8 @@ def create_blueprint() -> Blueprint:
         @bp.alt_response(415, description="unsupported type, or content not matching the declared type")
         def post(self, files, pid):
             """Upload a file (multipart field ``file``); answers its id and a signed download URL."""
-            project = authorized_project(pid, "media:upload")
+            project = content_project(pid)
+            ext().content.authorize_create(project, COLLECTION, g.user)  # before anything is stored
             upload = request.files.get("file")
             if upload is None or not getattr(upload, "filename", None):
                 raise AladdinError("send the file as multipart field 'file'", status=400)

@@ -38,7 +38,7 @@ def create_blueprint() -> Blueprint:
         @bp.response(200, ProjectSchema)
         def get(self, pid):
             project = authorized_project(pid, "project:view")
-            return project.to_json(role=ext().role_of(str(g.user.id), str(project.id)))
+            return project.to_json(role=ext().authz.role(g.user, project))
 
         @bp.arguments(ProjectUpdateSchema)
         @bp.response(200, ProjectSchema)
@@ -48,7 +48,7 @@ def create_blueprint() -> Blueprint:
                 setattr(project, key, value)
             project.updatedAt = utcnow()
             project.save()
-            return project.to_json(role=ext().role_of(str(g.user.id), str(project.id)))
+            return project.to_json(role=ext().authz.role(g.user, project))
 
         @bp.response(204)
         def delete(self, pid):

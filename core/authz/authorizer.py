@@ -13,6 +13,7 @@ from .explain import Explainer
 from .policy import ROLES, PolicyError, build_oso
 from .reads import EVERYTHING, READ, CompileError, ReadFilter, compile_read_filter
 from .resources import Content, ListReader, Project, User
+from .scope import actors
 
 DECISION_CACHE_SIZE = 50_000  # memoised polar answers per app; cleared wholesale when full
 
@@ -41,7 +42,22 @@ class Authorizer:
     # --- resources ---------------------------------------------------------------------
 
     def actor(self, user) -> User:
-        return user if isinstance(user, User) else User(str(user.id), getattr(user, "email", ""), self.role_lookup)
+        """The policy actor for ``user``: the request's (or socket event's) own, so its role in a
+        project is resolved once per request however many checks ask (see :mod:`.scope`)."""
+        if isinstance(user, User):
+            return user
+        kept = actors()
+        key = (str(user.id), getattr(user, "email", ""))
+        actor = kept.get(key) if kept is not None else None
+        if actor is None:
+            actor = User(key[0], key[1], self.role_lookup)
+            if kept is not None:
+                kept[key] = actor
+        return actor
+
+    def role(self, user, project) -> str | None:
+        """``user``'s role in ``project``, resolved once per request like every check's."""
+        return self.actor(user).role_in(self.project_resource(project))
 
     @staticmethod
     def project_resource(project) -> Project:
@@ -79,7 +95,7 @@ class Authorizer:
         on the actor's id, email and role in the resource's project, the action and the
         resource's fields. A document's fields are covered by its id and version (every write
         bumps the version; a stub without fields, as realtime passes, has none). The role is looked up
-        fresh on every request (not cached here), so a role change takes effect at once; the
+        once per request (not cached here), so a role change takes effect with the next one; the
         memo only skips re-running the polar VM, the most expensive step of an authorized request."""
         if isinstance(resource, Project):
             project, extra = resource, None

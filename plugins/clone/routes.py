@@ -196,7 +196,7 @@ def create_graph_blueprint() -> Blueprint:
             source, doc = _existing_node(project, body["from_"], None)
             target, _ = _existing_node(project, body["to"])
             store = ext().graph
-            ext().authz.authorize(g.user, "content:edit", project, source.collection, doc)
+            ext().content.authorize_write(g.user, project, source.collection, doc)  # content:edit of "from"
             try:
                 rel = Relationship(source, target, body["type"])
                 created = store.add_relationships(project.slug, [rel])

@@ -18,6 +18,7 @@ from typing import Any, Callable
 from bson import json_util
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from core.authz.scope import actor_scope
 from core.errors import NotFound
 
 from .audience import Audience
@@ -211,14 +212,14 @@ class Realtime:
             message = json.loads(raw)
             kind = message.get("t")
             if kind == "content":  # from any process, this one's included: see announce_content
-                with self.app.app_context():
+                with self.app.app_context(), actor_scope():  # each viewer's role looked up once per message
                     self.deliver_content(message)
                 return
             if message.get("o") == self.process_id:
                 return
             key = tuple(message["k"]) if message.get("k") else None
             payload = base64.b64decode(message["u"]) if "u" in message else None
-            with self.app.app_context():
+            with self.app.app_context(), actor_scope():
                 if kind == "yjs" and "doc" in message:  # a server update: only for who may view
                     ysync.deliver(self, key, payload, message.get("v"), json_util.loads(message["doc"]))
                 elif kind == "yjs":

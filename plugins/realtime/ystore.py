@@ -82,18 +82,23 @@ class YStore:
 
     def load(self, slug: str, key: DocKey, client_id: int | None = None) -> tuple[Doc, dict | None, int]:
         """(document, head, stored updates not yet compacted): the head is read first, so the
-        document holds at least every change the head says it does."""
+        document holds at least every change the head says it does.
+
+        The updates are read before the snapshot, without the document's lock: a compaction
+        (another process's, meanwhile) first writes a snapshot holding the updates it merged,
+        then deletes them, so an update gone from the first read is in the snapshot the second
+        read finds. Read the other way round, a compaction between the two reads lost every
+        update it merged (a second process opening a document mid-stream missed typed text)."""
         ops = self.ops(slug)
         head = self.head(slug, key)
-        doc = Doc(client_id=client_id) if client_id else Doc()
+        records = list(ops.find({**self.query(key), "kind": "update"}).sort([("_id", 1)]))
         snapshot = ops.find_one({**self.query(key), "kind": "snapshot"})
+        doc = Doc(client_id=client_id) if client_id else Doc()
         if snapshot:
             doc.apply_update(bytes(snapshot["update"]))
-        updates = 0
-        for record in ops.find({**self.query(key), "kind": "update"}).sort([("_id", 1)]):
+        for record in records:
             doc.apply_update(bytes(record["update"]))  # updates commute: order is only for speed
-            updates += 1
-        return doc, head, updates
+        return doc, head, len(records)
 
     # --- seeding and writes made elsewhere -------------------------------------------------
 

@@ -15,6 +15,7 @@ from flask import request
 from pycrdt import YSyncMessageType
 from socketio.exceptions import ConnectionRefusedError
 
+from core.authz.scope import actor_scope
 from core.content import SYSTEM, serialize
 from core.errors import AladdinError, AuthenticationFailed, Conflict, Forbidden, NotFound
 from core.projects import find_project
@@ -58,7 +59,8 @@ def register(socketio, app, rt: Realtime) -> None:
                 credentials.drop(rt, session, delay=0.2)
                 return error("unauthenticated", credentials.REVOKED_MESSAGE)
             try:
-                return fn(session, v.check_payload(data))
+                with actor_scope():  # the sender's role is resolved once for the whole event
+                    return fn(session, v.check_payload(data))
             except v.InvalidMessage as exc:
                 return error(exc.code, exc.message)
             except Refused as exc:
@@ -127,8 +129,7 @@ def register(socketio, app, rt: Realtime) -> None:
         key = (pid, collection, document_id)
         state = rt.hub.docs.get(key) if key in session.docs else None
         if state is None:
-            stored = ext.content.get(project, collection, document_id, reader=session.user)
-            authz.authorize(session.user, "content:view", project, collection, stored)
+            stored = ext.content.get(project, collection, document_id, reader=session.user)  # hidden: NotFound
             state = rt.hub.open(project.slug, key, stored.get("createdBy"), session.sid,
                                 fetch=lambda: stored_now(project, collection, document_id),
                                 skip=ysync.sensitive(app, collection))
@@ -160,11 +161,7 @@ def register(socketio, app, rt: Realtime) -> None:
     def can_edit(session: Session, project, key: tuple, created_by: str | None,
                  stored: dict | None = None) -> bool:
         document = stored if stored is not None else content_resource(key, created_by)
-        try:
-            authz.authorize(session.user, "content:edit", project, key[1], document)
-            return True
-        except Forbidden:
-            return False
+        return ext.content.may_write(session.user, project, key[1], document)
 
     def stamp(session: Session, project_id: str, **fields: Any) -> dict:
         return {"projectId": project_id, **fields, "userId": session.user_id,
@@ -280,9 +277,7 @@ def register(socketio, app, rt: Realtime) -> None:
         pid = str(project.id)
         collection, document_id = v.collection_name(data), v.document_id(data)
         patch, base = v.patch(data), v.base_version(data)
-        existing = ext.content.get(project, collection, document_id, reader=session.user)
-        authz.authorize(session.user, "content:edit", project, collection, existing)
-        with socket_write():
+        with socket_write():  # the service loads the document the sender may view and authorizes the edit
             document = ext.content.update(project, collection, document_id, patch, session.user, base)
         # Only to the room's sockets whose user may view the changed document, never the sender.
         announce_content(app, pid, collection, document,
@@ -335,8 +330,9 @@ def register(socketio, app, rt: Realtime) -> None:
         base = v.base_version(data)
         project, key, state, _stored = open_doc(session, data)
         pid, collection, document_id = key
-        existing = ext.content.get(project, collection, document_id, reader=session.user)
-        authz.authorize(session.user, "content:edit", project, collection, existing)
+        # Refused (hidden, or not editable) before anything below: a viewer's commit is
+        # forbidden, not a version conflict. ``update`` checks again under the lock.
+        ext.content.writable(project, collection, document_id, session.user, "update")
         skip, store = ysync.sensitive(app, collection), rt.hub.store
         with store.locked(key):
             current = ext.content.get(project, collection, document_id, reader=SYSTEM)
