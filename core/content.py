@@ -1,4 +1,5 @@
-"""Content types and the one write path every content change goes through (REST, realtime, clone).
+"""The one write path every content change goes through (REST, realtime, clone); content types
+are declared in ``core.content_types`` (re-exported here).
 
 Content lives in the project's own database; a document carries platform fields (below),
 free-form ``content``, ``relatedDocuments`` and the fields its type adds."""
@@ -6,12 +7,10 @@ free-form ``content``, ``relatedDocuments`` and the fields its type adds."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging
 import re
 from typing import Any
 
-import marshmallow as ma
 from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo import ReturnDocument
@@ -20,6 +19,8 @@ from pymongo.errors import DuplicateKeyError
 from .authz import EVERYTHING
 from .bodies import MAX_DEPTH, bad_text
 from .content_access import MEDIA, SYSTEM, WriteAuthorization
+from .content_types import (COLLECTION_RE, PLATFORM_SCALARS, ContentType,  # noqa: F401 - re-exported
+                            RelatedDocumentSchema, is_sensitive)
 from .db import count_matching, is_embedded, list_sort, matched_count
 from .dotted import apply_dotted, get_path
 from .errors import Conflict, NotFound, WriteRefused
@@ -31,71 +32,10 @@ from .plugins import call_each
 
 log = logging.getLogger("aladdin.content")
 
-COLLECTION_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}\Z")
 # Fields the platform owns: clients cannot set them through the API.
 PLATFORM_FIELDS = ("projectId", "createdBy", "createdAt", "updatedAt", "version")
 CLONE_FIELDS = ("clonedFrom", "isClone", "cloneDepth", "originalCreator")
 MAX_PAGE = 200
-
-
-class RelatedDocumentSchema(ma.Schema):
-    collection = ma.fields.String(required=True, validate=ma.validate.Regexp(COLLECTION_RE))
-    documentId = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
-
-
-#: Top-level fields the platform writes with plain values only (ids as strings, counters, flags).
-PLATFORM_SCALARS = frozenset({"createdBy", "updatedBy", "version", "isClone", "cloneDepth"})
-
-
-@dataclasses.dataclass
-class ContentType:
-    """A collection every project database gets, declared by a plugin."""
-
-    name: str
-    title: str = ""
-    fields: dict[str, ma.fields.Field] = dataclasses.field(default_factory=dict)
-    reference_fields: tuple = ()     # dotted paths holding ids: "path" or ("path", "collection")
-    sensitive_fields: tuple[str, ...] = ()  # dotted paths under content encrypted at rest
-    indexes: tuple = ()              # extra pymongo index specs: ("field", ...) tuples
-    readonly_fields: tuple[str, ...] = ()  # top-level fields only the platform writes (media's storageKey)
-    description: str = ""
-    unique: tuple = ()               # field sets unique per project: ("content.number",) or ("a", "b") tuples
-    belongs_to: tuple = ()           # ("content.sceneId", "scenes"): deep clones of a scene bring its docs
-
-    def __post_init__(self):
-        if not COLLECTION_RE.match(self.name):
-            raise ValueError(f"content type name {self.name!r} must match {COLLECTION_RE.pattern}")
-        for spec in self.unique:
-            fields = spec if isinstance(spec, (list, tuple)) else (spec,)
-            if not fields or any(not isinstance(f, str) or is_sensitive({self.name: self}, self.name, f)
-                                 for f in fields):
-                raise ValueError(f"{self.name}: unique={spec!r} must name dotted paths, none encrypted")
-        for item in self.belongs_to:
-            if not (isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item)):
-                raise ValueError(f"{self.name}: belongs_to items are (field path, collection), got {item!r}")
-        self.title = self.title or self.name.capitalize()
-        self._schemas: dict[bool, ma.Schema] = {}
-
-    @property
-    def scalar_fields(self) -> frozenset[str]:
-        """Top-level fields that only ever hold a plain value (never an array or an object): the
-        platform's own and this type's string, number and boolean fields. A count of equalities on
-        them can be answered the server's fastest way (``core.nx_compat.count``)."""
-        typed = (ma.fields.String, ma.fields.Integer, ma.fields.Float, ma.fields.Boolean)
-        return PLATFORM_SCALARS | {name for name, field in self.fields.items()
-                                   if isinstance(field, typed) and name not in self.sensitive_fields}
-
-    def schema(self, partial: bool = False) -> ma.Schema:
-        """The marshmallow schema validating POST (and, partial, PATCH) bodies of this type."""
-        if partial not in self._schemas:
-            attrs = {
-                "content": ma.fields.Dict(keys=ma.fields.String()),
-                "relatedDocuments": ma.fields.List(ma.fields.Nested(RelatedDocumentSchema)),
-                **{name: copy.deepcopy(field) for name, field in self.fields.items()},
-            }
-            cls = ma.Schema.from_dict(attrs, name=f"{self.title}Write")
-            self._schemas[partial] = cls(partial=partial, unknown=ma.RAISE)
-        return self._schemas[partial]
 
 
 def parse_object_id(value: str) -> ObjectId:
@@ -395,11 +335,3 @@ class ContentService(WriteAuthorization):
         errors = ctype.schema(partial=True).validate(body)
         if errors:
             raise WriteRefused("invalid document", status=422, errors=errors)
-
-
-def is_sensitive(content_types: dict, collection: str, path: str) -> bool:
-    """Does the stored field ``path`` of ``collection`` hold, or lie inside, an encrypted field?"""
-    ctype = content_types.get(collection)
-    return any(path == field or path.startswith(field + ".") or field.startswith(path + ".")
-               for field in (ctype.sensitive_fields if ctype else ()))
-
