@@ -6,7 +6,7 @@ own process (HTTP, authentication, the read policy, serialization) and the embed
 server it shares with this process. Three pages: the default order (``createdAt``, ties by
 ``_id``), filtered by a top-level field (``createdBy``, half the documents), and at offset 5,000.
 The floor asks the server for what the API needs for one page: the page itself and its exact
-total (the ``count`` command; with no filter, the collection's size).
+total (``$count``, exact on a field that only holds strings; with no filter, the collection's size).
 
 Headline: ``list ratio`` = API time / floor time at 100,000 (goal 1.5); also the page time at
 100,000 / at 10,000 (goal 1.5: flat with indexes) and the bulk-load rate."""
@@ -118,11 +118,12 @@ def main(argv: list[str] | None = None) -> int:
                 return call
 
             def floor(query, skip):
-                # The page, and the server's count command for its total (with no filter, the
-                # collection's size): what raw pymongo needs for a page and an exact total here.
+                # The page, and its total the fastest exact way raw pymongo has here: ``$count``
+                # (createdBy only ever holds a string, where the server's $count is exact), or the
+                # collection's size with no filter.
                 def call():
                     page = list(coll.find(query).sort(sort).skip(skip).limit(PAGE))
-                    total = coll.database.command("count", coll.name, query=query)["n"] if query else \
+                    total = list(coll.aggregate([{"$match": query}, {"$count": "n"}]))[0]["n"] if query else \
                         coll.estimated_document_count()
                     assert len(page) == PAGE and total
                 return call
