@@ -25,7 +25,7 @@ from core.compat.redis import subscription_socket
 from core.ratelimit import create_limiter
 
 MODULES = {"flask-limiter": "flask_limiter", "mongoengine": "mongoengine", "mongomock": "mongomock",
-           "redis": "redis", "pluggy": "pluggy"}
+           "redis": "redis", "pluggy": "pluggy", "python-socketio": "socketio"}
 
 
 def changed(library: str, internal: str, what: str) -> str:
@@ -249,3 +249,47 @@ def test_pluggy_calls_one_implementation_with_its_wrappers():
         assert call_implementations(pm, "ask", [one, wrap], {"x": 1}) == [20]
     except (AttributeError, TypeError) as exc:
         pytest.fail(changed("pluggy", "PluginManager._hookexec", f"{type(exc).__name__}: {exc}"))
+
+
+# --- python-socketio --------------------------------------------------------------------------
+
+def test_socketio_packets_with_attachments_are_queued_whole():
+    """Two threads emitting binary events to one socket: each event's header is followed by its
+    own attachment in the socket's queue (without the compat lock they interleave)."""
+    import threading
+    import time
+
+    import socketio
+
+    from core.compat.socketio import send_packets_whole
+
+    server = socketio.Server(async_mode="threading")
+    queued: list = []
+
+    class SlowQueue:
+        def send(self, eio_sid, data):
+            queued.append(data)
+            time.sleep(0.001)  # widen the window another thread's packet could fall into
+
+    server.eio = SlowQueue()
+    send_packets_whole(server)
+    try:
+        packet = socketio.packet.Packet(socketio.packet.EVENT, data=["yjs", {"message": b"x" * 8}], namespace="/collab")
+        assert isinstance(packet.encode(), list)
+    except (AttributeError, TypeError) as exc:
+        pytest.fail(changed("python-socketio", "Server._send_packet / Packet.encode", f"{type(exc).__name__}: {exc}"))
+
+    def emit(n: int) -> None:
+        for i in range(20):
+            server._send_packet("eio", socketio.packet.Packet(
+                socketio.packet.EVENT, data=["yjs", {"n": n, "message": bytes([n, i])}], namespace="/collab"))
+
+    threads = [threading.Thread(target=emit, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(queued) == 3 * 20 * 2
+    for header, attachment in zip(queued[::2], queued[1::2]):
+        assert isinstance(header, str) and isinstance(attachment, bytes), (header, attachment)
+        assert f'"n":{attachment[0]}' in header.replace(" ", ""), (header, attachment)
