@@ -15,7 +15,6 @@ that can upgrade to an exclusive lock on leaving knows it is last and stops it a
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import fcntl
 import os
@@ -26,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
+from .embedded_server import SharedServer, wait_gone
 
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 15.0
@@ -36,80 +35,30 @@ IDLE_LOOKS = 2
 HOST = "127.0.0.1"
 
 
-class EmbeddedMongo:
+class EmbeddedMongo(SharedServer):
     """Join (starting if needed) and leave (stopping if last) the data dir's document server."""
 
     def __init__(self, data_dir: Path | str):
+        super().__init__()
         self.dir = Path(data_dir).absolute() / "docstore"
         self.data = self.dir / "data"
         self.pidfile = self.dir / "server.pid"
         self.portfile = self.dir / "server.port"
         self.logfile = self.dir / "server.log"
-        self._users_fd: int | None = None
-        self._joined_pid: int | None = None
-        self._server_pid: int | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def join(self) -> str:
-        """Use the server from now until :meth:`leave` (or this process's exit); its URI."""
-        self.data.mkdir(parents=True, exist_ok=True)
-        with _flock(self.dir / "start.lock"):
-            fd = os.open(self.dir / "users.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            self._users_fd, self._joined_pid = fd, os.getpid()
-            if self.pid() is None:
-                try:
-                    self._start()
-                except BaseException:
-                    self._users_fd = None
-                    os.close(fd)
-                    raise
-            port = self.port()
-            self._server_pid = self.pid()
-        atexit.register(self.leave)
-        return f"mongodb://{HOST}:{port}/"
-
-    def leave(self) -> bool:
-        """Stop using the server; stops it when no other process uses it. True if it stopped it."""
-        if self._users_fd is None or self._joined_pid != os.getpid():
-            return False  # never joined, left already, or a forked child of the process that joined
-        fd, self._users_fd = self._users_fd, None
-        with _flock(self.dir / "start.lock"):
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                return False
-            try:
-                self._stop()
-            finally:
-                os.close(fd)
-        return True
 
     # -- the server process ----------------------------------------------------------------
 
+    def _prepare(self) -> None:
+        self.data.mkdir(parents=True, exist_ok=True)
+
+    def _owns(self, cmdline: list[str]) -> bool:
+        return str(self.dir) in cmdline
+
+    def _address(self) -> str:
+        return f"mongodb://{HOST}:{self.port()}/"
+
     def port(self) -> int:
         return int(self.portfile.read_text().strip())
-
-    def pid(self) -> int | None:
-        """The running server's pid, or None (a stale pidfile from a killed server is ignored).
-
-        When the data dir was removed under a running installation (a test or bench deleting
-        its temporary dir), the pid this process saw when it joined still identifies it."""
-        try:
-            try:
-                pid = int(self.pidfile.read_text().strip())
-            except FileNotFoundError:
-                pid = self._server_pid
-                if pid is None:
-                    return None
-            process = psutil.Process(pid)
-            if process.status() == psutil.STATUS_ZOMBIE or str(self.dir) not in process.cmdline():
-                return None
-            return pid
-        except (OSError, ValueError, psutil.Error):
-            return None
 
     def _start(self) -> None:
         """Start the server on a free loopback port; retried when another program takes the port
@@ -142,26 +91,12 @@ class EmbeddedMongo:
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        if not _wait_gone(pid, STOP_TIMEOUT):
+        if not wait_gone(pid, STOP_TIMEOUT):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            _wait_gone(pid, 5)
+            wait_gone(pid, 5)
         with contextlib.suppress(FileNotFoundError):
             self.portfile.unlink()
-
-
-@contextlib.contextmanager
-def _flock(path: Path):
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except FileNotFoundError:  # the data dir is gone: no process can start a server there
-        yield
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _free_port() -> int:
@@ -187,16 +122,6 @@ def _wait_ready(process: subprocess.Popen, port: int, timeout: float) -> bool:
         finally:
             client.close()
     return False
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    try:
-        psutil.Process(pid).wait(timeout)
-        return True
-    except psutil.NoSuchProcess:
-        return True
-    except psutil.TimeoutExpired:
-        return False
 
 
 # -- inside the server process ---------------------------------------------------------------

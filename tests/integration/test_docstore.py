@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from core.embedded_mongo import EmbeddedMongo
+from tests.integration.test_operator import servers  # noqa: F401 - the fixture: servers stopped at teardown
 from tests.integration.test_processes import ROOT, STARTUP_DEADLINE, Server, _alive, _embedded_env
 from tests.waiting import wait_for
 
@@ -30,14 +31,6 @@ def _cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
 
 def _server_pid(data_dir: Path) -> int | None:
     return EmbeddedMongo(data_dir).pid()
-
-
-@pytest.fixture
-def servers():
-    started: list[Server] = []
-    yield started
-    for server in started:
-        server.stop()
 
 
 def _serve(servers, data_dir: Path) -> Server:
