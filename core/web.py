@@ -29,6 +29,8 @@ def authenticate():
     endpoint = request.endpoint
     if endpoint is None or endpoint in ext.public_endpoints:
         return None
+    if request.method == "OPTIONS":
+        return None  # a CORS preflight never carries credentials: Flask-CORS answers it (core/cors.py)
     view = current_app.view_functions.get(endpoint)
     if getattr(view, "__aladdin_public__", False) or not request.path.startswith("/api/"):
         return None
