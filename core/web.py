@@ -34,6 +34,8 @@ def authenticate():
     view = current_app.view_functions.get(endpoint)
     if getattr(view, "__aladdin_public__", False) or not request.path.startswith("/api/"):
         return None
+    if request.method in getattr(getattr(view, "view_class", None), "public_methods", ()):
+        return None  # a MethodView open for some methods only (an invitation link's GET)
     user = ext.pm.hook.aladdin_authenticate(app=current_app, request=request)
     if user is None:
         raise AuthenticationFailed("authentication required: send 'Authorization: Bearer <token>'")

@@ -75,9 +75,10 @@ def delete_document(pid: str, collection: str, doc_id: str) -> dict:
 
 
 def register_core_api(app, api) -> None:
-    from . import content, docs_assets, files, media, plugins_api, projects, system
+    from . import auth, content, docs_assets, files, media, pages, plugins_api, projects, system
 
-    for module in (system, projects, content, media, files, plugins_api):
+    for module in (system, auth, projects, content, media, files, plugins_api):
         bp = module.create_blueprint()
         api.register_blueprint(bp)
     app.register_blueprint(docs_assets.create_blueprint())  # plain Flask: not part of the OpenAPI document
+    app.register_blueprint(pages.create_blueprint())
