@@ -152,7 +152,8 @@ def aladdin_before_clone(app, source, target, plan, user) -> None:
     ``plan`` is a :class:`core.cloneplan.ClonePlan`: ``plan.root`` (collection, source_id,
     new_id), ``plan.documents`` (entries with ``collection``, ``source_id``, ``new_id`` and
     ``document``, the copy as it will be written), ``plan.media``, ``plan.relationships``,
-    ``plan.dry_run``; ids are strings. The return value is ignored."""
+    ``plan.dry_run``; ids are strings. ``user`` is the cloning user, or ``None`` for the
+    platform's own clone (the CLI's without ``--as``). The return value is ignored."""
 
 
 # --- team ---------------------------------------------------------------------------------
