@@ -498,3 +498,104 @@ def test_plugins_list_shows_the_installations_failure_counts(installed, hook_app
     recorder = rows.index(next(row for row in rows if row.startswith("recorder ")))
     failures = rows[recorder + 2]
     assert failures.startswith("    failures: ") and int(failures.split()[1]) >= 4  # project, members, content
+
+
+RAISING_POLICY_FILES = """
+    from core.hookspecs import hookimpl
+
+
+    @hookimpl
+    def aladdin_policy_files():
+        raise FileNotFoundError("policies/shots.polar is missing from the wheel")
+"""
+
+
+def test_a_raising_policy_files_hook_is_one_line_and_the_tools_still_run(installed):
+    path = installed("shots", RAISING_POLICY_FILES)
+    line = (f"error: plugin 'shots' ({path}:7): aladdin_policy_files raised FileNotFoundError: policies/shots.polar "
+            "is missing from the wheel; fix the plugin, or start without it: ALADDIN_DISABLED_PLUGINS=shots")
+    served = invoke("serve", "--port", "0")
+    assert served.exit_code == 1 and served.stdout == "" and served.stderr.splitlines() == [line]
+    checked = invoke("policy", "check")  # everyone else's rules are still checked
+    assert checked.exit_code == 1 and "load cleanly" in checked.stdout and "team.polar" in checked.stdout
+    assert checked.stderr.splitlines() == [line]
+    listed = invoke("plugins", "list")
+    assert listed.exit_code == 1 and "export 0.1.0 (built-in, plugins.export)" in listed.stdout
+    assert [row for row in listed.stdout.splitlines() if row.startswith("shots ")][0].endswith("BROKEN")
+    assert listed.stderr.splitlines()[0] == line
+    assert "Traceback" not in served.stderr + checked.stderr + listed.stderr
+    debug = invoke("--debug", "plugins", "list")
+    assert line in debug.stderr and "Traceback (most recent call last)" in debug.stderr
+    assert 'raise FileNotFoundError("policies/shots.polar is missing from the wheel")' in debug.stderr
+
+
+DUPLICATE_MIGRATIONS = """
+    import types
+
+    from core.hookspecs import hookimpl
+
+
+    def index_numbers(app, db):
+        db["shots"].create_index("content.number")
+
+
+    def renumber(app, db):
+        db["shots"].update_many({}, {"$inc": {"content.number": 1}})
+
+
+    FIRST = types.SimpleNamespace(NAME="m0001_shots", SCOPE="project", upgrade=index_numbers)
+    SECOND = types.SimpleNamespace(NAME="m0001_shots", SCOPE="project", upgrade=renumber)
+
+
+    @hookimpl
+    def aladdin_migrations():
+        return [FIRST, SECOND]
+"""
+
+
+def test_a_migration_named_twice_is_one_line_and_the_tools_still_run(installed):
+    path = installed("shots", DUPLICATE_MIGRATIONS)
+    line = (f"error: plugin 'shots' ({path}:11): migration 'm0001_shots' is given twice (its second definition "
+            "is here); give each migration a name of its own (an applied one keeps its name), or start without "
+            "it: ALADDIN_DISABLED_PLUGINS=shots")
+    for command in (("serve", "--port", "0"), ("migrate",)):
+        refused = invoke(*command)
+        assert refused.exit_code == 1 and refused.stdout == "" and refused.stderr.splitlines() == [line], command
+    listed = invoke("plugins", "list")
+    assert listed.exit_code == 1 and "clone 0.1.0 (built-in, plugins.clone)" in listed.stdout
+    assert [row for row in listed.stdout.splitlines() if row.startswith("shots ")][0].endswith("BROKEN")
+    assert listed.stderr.splitlines()[0] == line
+    checked = invoke("policy", "check")
+    assert checked.exit_code == 1 and "load cleanly" in checked.stdout and checked.stderr.splitlines() == [line]
+    assert "Traceback" not in listed.stderr + checked.stderr
+
+
+def test_a_raising_or_badly_named_migration_is_one_line(hook_app):
+    class Raising:
+        __name__ = "shots"
+
+        @hookimpl
+        def aladdin_migrations(self):
+            raise ImportError("cannot import name 'm0002_takes'")
+
+    [line] = startup_error(hook_app, Raising())
+    assert line.startswith(f"plugin 'shots' ({__file__}:")
+    assert "aladdin_migrations raised ImportError: cannot import name 'm0002_takes'" in line
+
+    def upgrade(app, db):
+        pass
+
+    class BadlyNamed:
+        __name__ = "takes"
+
+        @hookimpl
+        def aladdin_migrations(self):
+            import types
+
+            return [types.SimpleNamespace(NAME="add takes index", SCOPE="project", upgrade=upgrade),
+                    types.SimpleNamespace(NAME="m0002_takes", SCOPE="projects", upgrade=upgrade)]
+
+    lines = startup_error(hook_app, BadlyNamed())
+    assert lines[0].startswith(f"plugin 'takes' ({__file__}:")
+    assert "migration name 'add takes index' is not mNNNN_words; name it like m0001_add_shot_index" in lines[0]
+    assert "migration 'm0002_takes' needs SCOPE 'platform' or 'project' and upgrade(app, db)" in lines[1]
