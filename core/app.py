@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
                   keyring=keyring, codec=ContentCodec(keyring), content_types=content_types, app=app,
                   plugin_migrations=collect_migrations(pm, problems))
     app.extensions["aladdin"] = ext
-    failures.redis, failures.key = ext.jobs.redis, failures_key(settings.platform_db)
+    failures.bind(ext.jobs.redis, failures_key(settings.platform_db))
     ext.plugin_failures = failures
     try:
         _bind(app, ext, pm, settings, problems)

@@ -185,6 +185,7 @@ class Planner:
         self._plan_media(plan)
         if opts.include_relationships:
             self._plan_relationships(plan)
+        plan.warnings += self.refs.warnings  # plugins whose reference hook failed, by name
         if self.tracker is not None:
             self.tracker.planned()
         return plan

@@ -599,3 +599,87 @@ def test_a_raising_or_badly_named_migration_is_one_line(hook_app):
     assert lines[0].startswith(f"plugin 'takes' ({__file__}:")
     assert "migration name 'add takes index' is not mNNNN_words; name it like m0001_add_shot_index" in lines[0]
     assert "migration 'm0002_takes' needs SCOPE 'platform' or 'project' and upgrade(app, db)" in lines[1]
+
+
+def test_a_raising_relationship_types_hook_leaves_the_others_types_and_is_counted(hook_app, caplog):
+    class Raising:
+        __name__ = "shots"
+
+        @hookimpl
+        def aladdin_relationship_types(self):
+            raise KeyError("SHOT_OF")
+
+    class Takes:
+        __name__ = "takes"
+
+        @hookimpl
+        def aladdin_relationship_types(self):
+            return ["TAKE_OF"]
+
+    caplog.set_level(logging.ERROR, "aladdin.plugins")
+    app = hook_app(Raising(), Takes())  # starts: the whitelist is a contribution the product works without
+    allowed = app.extensions["aladdin"].graph.allowed_types
+    assert "TAKE_OF" in allowed and "APPEARS_IN" in allowed
+    [line] = failure_lines(caplog, "shots")
+    assert "aladdin_relationship_types" in line.getMessage()
+    # Counted before the app had its Redis, and still visible where operators look.
+    assert app.test_client().get("/healthz").json["plugins"]["failures"] == {"shots": 1}
+
+
+def test_a_raising_clone_hook_is_named_and_the_clone_never_half_right(hook_app, caplog):
+    """A plugin's failing ``aladdin_clone_references`` is left out and named in the clone's
+    warnings (its fields keep naming the source); a failing ``aladdin_clone_drop_fields`` stops
+    the clone, named, with nothing written (a copy must not carry what the plugin leaves behind)."""
+
+    class References:
+        __name__ = "shots"
+
+        @hookimpl
+        def aladdin_clone_references(self, content_type):
+            raise AttributeError("'ContentType' object has no attribute 'shot_fields'")
+
+    class Rival:
+        __name__ = "rivals"
+
+        @hookimpl
+        def aladdin_clone_references(self, content_type):
+            return [("content.nemesisId", "characters")] if content_type.name == "characters" else []
+
+    caplog.set_level(logging.ERROR, "aladdin.clone")
+    app = hook_app(References(), Rival())
+    people = crew(app)
+    client, owner = app.test_client(), people["owner"]
+    content, project = app.extensions["aladdin"].content, people["project"]
+    villain = content.create(project, "characters", {"content": {"name": "Vex"}}, owner)
+    hero = content.create(project, "characters", {"content": {"name": "Ada", "nemesisId": str(villain["_id"])}},
+                          owner)
+    url = f"/api/v1/projects/{project.slug}/clone"
+    body = {"targetProjectId": project.slug, "contentType": "characters", "documentId": str(hero["_id"])}
+    r = client.post(url, json=body, headers=owner.headers)
+    assert r.status_code == 201, r.json
+    assert r.json["clonedCount"] == 2  # the clone went on: Ada and the villain her content names
+    assert any(w.startswith("plugin 'shots' failed in aladdin_clone_references for characters") for w in r.json["warnings"])
+    assert any("shots" in rec.getMessage() and rec.exc_info for rec in caplog.records)
+    assert app.extensions["aladdin"].plugin_failures.counts()["shots"] >= 1
+
+    class Drops:
+        __name__ = "drops"
+
+        @hookimpl
+        def aladdin_clone_drop_fields(self, content_type):
+            raise RuntimeError("review service unreachable")
+
+    app = hook_app(Drops())
+    people = crew(app)
+    client, owner, project = app.test_client(), people["owner"], people["project"]
+    scene = app.extensions["aladdin"].content.create(project, "scenes", {"content": {"title": "Pier"}}, owner)
+    db = app.extensions["aladdin"].db.project(project.slug)
+    for dry_run in (True, False):
+        r = client.post(f"/api/v1/projects/{project.slug}/clone", headers=owner.headers, json={
+            "targetProjectId": project.slug, "contentType": "scenes", "documentId": str(scene["_id"]), "dryRun": dry_run})
+        assert r.status_code == 500, r.json
+        assert r.json["message"].startswith("plugin 'drops' failed in aladdin_clone_drop_fields for scenes")
+        assert "nothing was cloned" in r.json["message"] and "Traceback" not in r.json["message"]
+    assert db["scenes"].count_documents({}) == 1
+    # The rest of the product still works.
+    assert client.get(f"/api/v1/projects/{project.slug}/content/scenes", headers=owner.headers).json["total"] == 1
