@@ -43,3 +43,37 @@ def test_the_built_in_content_types_table_names_every_type_and_field():
         if ctype.readonly_fields:
             assert "read-only" in row, row
     assert all(f"`{status}`" in table for status in VIDEO_STATUSES)
+
+
+def test_the_polar_advice_in_the_docs_holds(tmp_path):
+    """docs/plugin_hooks.md and docs/policies.md tell authors to spell an unused parameter
+    ``_actor`` (Polar's "Singleton variable actor is unused" otherwise) and to grant their own
+    actions through the core's ``role_permission(role, action)``: both are true of the rule book."""
+    from core.authz import DEFAULT_POLICY_FILES, PolicyError, build_oso
+    from core.authz.resources import Content, Project, User
+
+    for text in (HOOKS_DOC, (ROOT / "docs" / "policies.md").read_text()):
+        assert "Singleton variable actor is unused" in text and "`_actor`" in text and "role_permission(" in text
+    unused = tmp_path / "unused.polar"
+    unused.write_text('denied(actor: User, "content:delete", doc: Content) if doc.content.locked = true;\n')
+    try:
+        build_oso([*DEFAULT_POLICY_FILES, unused])
+    except PolicyError as exc:
+        assert "Singleton variable actor is unused" in str(exc)
+    else:
+        raise AssertionError("Polar accepted an unused parameter; the docs' advice is out of date")
+    rules = tmp_path / "shots.polar"
+    rules.write_text('denied(_actor: User, "content:delete", doc: Content) if doc.content.locked = true;\n'
+                     'permitted(actor: User, "shots:approve", doc: Content) if\n'
+                     '    role_permission(actor.role_in(doc.project), "content:edit");\n')
+    oso = build_oso([*DEFAULT_POLICY_FILES, rules])
+    project = Project("p1", "film", "owner")
+    shot = Content(project, "shots", "s1", "someone", {"content": {}})
+    roles = {"editor": True, "collaborator": True, "viewer": False}
+    for role, allowed in roles.items():
+        user = User(f"u-{role}", f"{role}@example.com", lambda _user, _project, r=role: r)
+        assert bool(oso.is_allowed(user, "shots:approve", shot)) is allowed, role
+    locked = Content(project, "shots", "s2", "someone", {"content": {"locked": True}})
+    owner = User("u-owner", "owner@example.com", lambda _user, _project: "owner")
+    assert not oso.is_allowed(owner, "content:delete", locked)
+    assert oso.is_allowed(owner, "content:delete", shot)
