@@ -19,7 +19,7 @@ from pymongo.errors import DuplicateKeyError
 
 from .authz import EVERYTHING
 from .bodies import MAX_DEPTH, bad_text
-from .content_access import MEDIA, SYSTEM, WriteAuthorization
+from .content_access import MEDIA, SYSTEM, WriteAuthorization, actor_id  # noqa: F401 - actor_id re-exported
 from .content_types import (COLLECTION_RE, PLATFORM_SCALARS, ContentType,  # noqa: F401 - re-exported
                             RelatedDocumentSchema, is_sensitive)
 from .db import count_matching, is_embedded, list_sort, matched_count
@@ -229,8 +229,9 @@ class ContentService(WriteAuthorization):
              version=document.get("version"))
 
     def create(self, project, collection: str, data: dict, user) -> dict:
-        """Create a document as ``user`` (authorized, see :meth:`authorize_create`), or as
-        :data:`SYSTEM` (not authorized, created by nobody)."""
+        """Create a document as ``user``, or as :data:`SYSTEM` (not authorized, created by nobody).
+        ``user`` needs ``content:create`` in the project (:meth:`authorize_create`) and for this
+        document as it will be stored (:meth:`authorize_write`: rules about its fields hold)."""
         self.authorize_create(project, collection, user)
         ctype = self.content_type(collection)
         author = None if user is SYSTEM else user
@@ -252,6 +253,7 @@ class ContentService(WriteAuthorization):
         check_content(data.get("content") or {})
         check_content(data.get("relatedDocuments") or [], "relatedDocuments")
         document.update(copy.deepcopy(data))
+        self.authorize_write(user, project, collection, document, "create")
         self._before(project, collection, "create", document, None, user)
         self._ext.codec.encrypt_document(ctype, document)
         try:

@@ -145,24 +145,54 @@ class Authorizer:
         form). A user without a role sees nothing."""
         actor = self.actor(user)
         proj = self.project_resource(project)
-        role = actor.role_in(proj)
-        if role is None:
+        if actor.role_in(proj) is None:
             return ReadFilter({"_id": {"$in": []}})
-        key = (actor.id, actor.email, role, proj.id, proj.slug, proj.owner_id, collection)
+        try:
+            return self._compiled(actor, proj, collection, READ)
+        except CompileError as exc:
+            raise PolicyError(f"the read policy cannot be applied to {collection}: {exc} "
+                              f"(run `aladdin policy check`)") from exc
+
+    def _compiled(self, actor: User, proj: Project, collection: str, action: str) -> ReadFilter:
+        """``action`` compiled for ``actor`` on ``collection`` (cached; a rule that does not compile
+        raises :class:`CompileError` each time, from the cache too). Reads skip encrypted fields
+        (the database holds ciphertext); other actions match documents in hand, in plain text."""
+        key = (actor.id, actor.email, actor.role_in(proj), proj.id, proj.slug, proj.owner_id, collection, action)
         cached = self._reads.get(key)
+        if isinstance(cached, CompileError):
+            raise cached
         if cached is not None:
             return cached
+        sensitive = (lambda path: self.sensitive(collection, path)) if action == READ else (lambda path: False)
         with self._lock:
             try:
-                compiled = compile_read_filter(self.oso, ListReader(actor, proj), proj, collection,
-                                               lambda path: self.sensitive(collection, path))
+                compiled = compile_read_filter(self.oso, ListReader(actor, proj), proj, collection, sensitive,
+                                               action)
             except CompileError as exc:
-                raise PolicyError(f"the read policy cannot be applied to {collection}: {exc} "
-                                  f"(run `aladdin policy check`)") from exc
+                compiled = exc
             if len(self._reads) >= DECISION_CACHE_SIZE:
                 self._reads.clear()
             self._reads[key] = compiled
+        if isinstance(compiled, CompileError):
+            raise compiled
         return compiled
+
+    def allowed_documents(self, user, action: str, project, collection: str, documents: list[dict]) -> list[bool]:
+        """May ``user`` ``action`` each of ``documents`` (in hand, as they are or will be stored)?
+
+        The rule is compiled once for the collection, as for a list, and matched against each
+        document, so a clone's thousands of copies cost what one check does (Polar itself takes
+        about half a millisecond per document); a rule the compiler cannot translate is asked of
+        Polar per document, with the same answers. No role in the project: NotFound."""
+        actor = self.actor(user)
+        proj = self.project_resource(project)
+        if actor.role_in(proj) is None:
+            raise NotFound("project not found", detail=lambda: self._no_role_detail(user, proj.slug))
+        try:
+            rule = self._compiled(actor, proj, collection, action)
+        except CompileError:
+            return [self.is_allowed(actor, action, Content.of(proj, collection, d)) for d in documents]
+        return [rule.matches(d) for d in documents]
 
     def can_view(self, user, project, collection: str, document: dict) -> bool:
         """May ``user`` view this stored ``document``? The list filter, matched against it."""

@@ -46,15 +46,6 @@ def policy_origins(extra: Iterable[Path] | dict = (), admin_dir: Path | None = N
     return origins
 
 
-def plugin_policy_origins(pm) -> dict[Path, str]:
-    """Plugin policy files (``aladdin_policy_files``) mapped to the plugin that declared each."""
-    out: dict[Path, str] = {}
-    for impl in reversed(pm.hook.aladdin_policy_files.get_hookimpls()):
-        for path in impl.function() or ():
-            out[Path(path)] = impl.plugin_name
-    return out
-
-
 def build_oso(files: Iterable[Path]) -> Oso:
     oso = Oso()
     oso.register_class(User)

@@ -22,7 +22,7 @@ def policy_check(directory):
     """Load the default, plugin and admin policy files and compile every read rule for lists;
     exit 1 naming the file and line of each problem."""
     from ..app import check_plugins, policy_problem
-    from ..authz import Authorizer, PolicyError, plugin_policy_origins, policy_origins
+    from ..authz import Authorizer, PolicyError, policy_origins
     from ..content import is_sensitive
     from ..plugins import create_plugin_manager
     from ..settings import Settings
@@ -30,10 +30,10 @@ def policy_check(directory):
     settings = Settings.from_env()
     plugin_problems: list = []  # a broken plugin is named and left out; the others' rules are checked
     pm = create_plugin_manager(settings.disabled_plugins, problems=plugin_problems)
-    content_types = check_plugins(settings, pm, plugin_problems)
+    content_types, plugin_policies = check_plugins(settings, pm, plugin_problems)
     origins = {}
     try:
-        origins = policy_origins(plugin_policy_origins(pm), directory or settings.policy_dir)
+        origins = policy_origins(plugin_policies, directory or settings.policy_dir)
         authz = Authorizer(origins, lambda user_id, project_id: None,
                            sensitive=functools.partial(is_sensitive, content_types))
         problems = authz.check_reads(sorted(content_types))

@@ -225,7 +225,8 @@ def test_errors_name_what_they_mean_and_list_the_valid_choices(run, app):
     owner = User.objects(email="owner@example.com").first()
     scene = app.extensions["aladdin"].content.create(find_project("harbour"), "scenes",
                                                      {"content": {"title": "One"}}, owner)
-    hidden = run("clone", "harbour", "scenes", str(scene["_id"]), "--to", "storm", code=1).output
+    hidden = run("clone", "harbour", "scenes", str(scene["_id"]), "--to", "storm", "--as", "owner@example.com",
+                 code=1).output
     assert "owner@example.com has no role in project 'storm'; owner@example.com can see: harbour" in hidden
     typo = run("clone", "harbour", "scene", str(scene["_id"]), "--to", "harbour", code=1).output
     valid = ", ".join(sorted(app.extensions["aladdin"].content_types))
