@@ -20,6 +20,7 @@ from .crypto import ContentCodec, KeyRing
 from .db import Database
 from .graph import DEFAULT_RELATIONSHIP_TYPES, create_graph_store
 from .jobs import Jobs
+from .media_access import MediaInheritance
 from .nearcache import NearCache
 from .plugin_problems import (PluginProblem, PluginStartupError, RouteOwners, disable_hint, hook_problem, one_line,
                               package_of)
@@ -174,7 +175,9 @@ def _bind(app: Flask, ext: Aladdin, pm, settings: Settings, problems: list) -> N
     ext.content = ContentService(app)
     origins = policy_origins(plugin_policy_origins(pm), settings.policy_dir)
     try:
-        ext.authz = Authorizer(origins, ext.role_of, sensitive=ext.content.is_sensitive, member_slugs=project_slugs)
+        # A file follows the documents that use it (core/media_access.py).
+        ext.authz = Authorizer(origins, ext.role_of, sensitive=ext.content.is_sensitive, member_slugs=project_slugs,
+                               inherited=MediaInheritance(app))
     except PolicyError as exc:
         problem = policy_problem(exc, origins)
         if problem is None:
