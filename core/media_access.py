@@ -14,6 +14,7 @@ from __future__ import annotations
 from bson import ObjectId
 
 from .content_access import MEDIA
+from .dotted import get_path
 
 
 class MediaInheritance:
@@ -49,12 +50,12 @@ class MediaInheritance:
         hidden: set[ObjectId] = set()
         for name, path, rf in restricted:
             unseen = {} if rf.nothing else {"$nor": [rf.query]}
-            hidden |= _ids(db[name].distinct(path, unseen))
+            hidden |= _referenced(db[name], path, unseen)
         if not hidden:
             return None
         named = _stored_forms(hidden)
         for name, path, rf in users:  # a file some visible document uses stays visible
-            hidden -= _ids(db[name].distinct(path, rf.combine({path: {"$in": named}})))
+            hidden -= _referenced(db[name], path, rf.combine({path: {"$in": named}}))
         return {"_id": {"$nin": sorted(hidden)}} if hidden else None
 
     def hidden_by(self, actor, project, collection: str, document: dict) -> list[tuple[str, dict]]:
@@ -69,6 +70,17 @@ class MediaInheritance:
             rf = authz.own_read_filter(actor, project, name)
             out += [(name, doc) for doc in db[name].find({path: {"$in": named}}) if not rf.matches(doc)]
         return out
+
+
+def _referenced(collection, path: str, query: dict) -> set[ObjectId]:
+    """The media ids at ``path`` of the documents matching ``query``. Read with ``find`` and a
+    projection rather than ``distinct``: the embedded server's ``distinct`` drops part of an
+    ``$and`` query, and this must be exact on every backend."""
+    values = []
+    for doc in collection.find(query, {path: 1}):
+        value = get_path(doc, path)
+        values += value if isinstance(value, list) else [value]
+    return _ids(values)
 
 
 def _ids(values) -> set[ObjectId]:
