@@ -17,10 +17,10 @@ from ..settings import PREFIX, Settings
 from .actors import ROLES, Actors, AladdinClient
 from .commands import AppCliRunner
 from .entry_points import PluginInstaller
-from .stores import (database_names, docstore_started, docstore_uri, drop_new_databases,
+from .stores import (admin_policies, database_names, docstore_started, docstore_uri, drop_new_databases,
                      make_settings, settings_env, stop_docstore)
 
-__all__ = ["ROLES", "Actors", "AladdinClient", "AppCliRunner", "PluginInstaller", "database_names",
+__all__ = ["ROLES", "Actors", "AladdinClient", "AppCliRunner", "PluginInstaller", "admin_policies", "database_names",
            "docstore_started", "docstore_uri", "drop_new_databases", "make_settings", "new_app", "settings_env",
            "stop_docstore"]
 

@@ -69,6 +69,16 @@ def drop_new_databases(before: set[str]) -> None:
         client.close()
 
 
+def admin_policies(tmp_path: Path, files: dict[str, str]) -> Path:
+    """An ``ALADDIN_POLICY_DIR`` under ``tmp_path`` holding ``files`` (name -> Polar text), as an
+    admin would write it (pass it as ``make_settings(..., policy_dir=...)``)."""
+    folder = Path(tmp_path) / "admin-policies"
+    folder.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return folder
+
+
 def make_settings(tmp_path: Path, redis_url: str, /, **overrides: Any) -> Settings:
     """Settings for one test app: its data dir under ``tmp_path``, the shared servers, and a
     platform database and secret of its own (``overrides`` as for :meth:`Settings.from_env`,

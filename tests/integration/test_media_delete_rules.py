@@ -23,12 +23,10 @@ ROUTES = ("media", "content")
 
 @pytest.fixture
 def settings(tmp_path, redis_server):
-    from tests.conftest import make_settings
+    from core.testing import admin_policies, make_settings
 
-    policy_dir = tmp_path / "admin-policies"
-    policy_dir.mkdir()
-    (policy_dir / "media.polar").write_text(LOCKED_MEDIA_RULES)
-    return make_settings(tmp_path, redis_server, policy_dir=policy_dir)
+    return make_settings(tmp_path, redis_server,
+                         policy_dir=admin_policies(tmp_path, {"media.polar": LOCKED_MEDIA_RULES}))
 
 
 @pytest.fixture

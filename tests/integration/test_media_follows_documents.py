@@ -11,7 +11,7 @@ import pytest
 from bson import ObjectId
 
 from core.projects import add_member, create_project
-from core.testing import make_settings
+from core.testing import admin_policies, make_settings
 from tests.integration.test_clone import api, clone, post, upload
 from tests.media import make_image
 
@@ -23,10 +23,7 @@ denied(actor: User, "content:view", doc: Content) if
 
 @pytest.fixture
 def settings(tmp_path, redis_server):
-    rules = tmp_path / "admin-policies"
-    rules.mkdir()
-    (rules / "drafts.polar").write_text(RULES)
-    return make_settings(tmp_path, redis_server, policy_dir=rules)
+    return make_settings(tmp_path, redis_server, policy_dir=admin_policies(tmp_path, {"drafts.polar": RULES}))
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 import core.cli
 from core.cli import cli
-from core.testing import make_settings
+from core.testing import admin_policies, make_settings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "policies.md"
 # An admin widening edits: viewers may edit characters marked open. It grants content:edit on a
@@ -40,18 +40,9 @@ def docs_examples() -> str:
 
 
 @pytest.fixture
-def policy_dir(tmp_path):
-    d = tmp_path / "admin-policies"
-    d.mkdir()
-    (d / "examples.polar").write_text(docs_examples())
-    (d / "notes.polar").write_text(NOTES)
-    (d / "spoilers.polar").write_text(SPOILERS)
-    return d
-
-
-@pytest.fixture
-def settings(tmp_path, redis_server, policy_dir):
-    return make_settings(tmp_path, redis_server, policy_dir=policy_dir)
+def settings(tmp_path, redis_server):
+    rules = {"examples.polar": docs_examples(), "notes.polar": NOTES, "spoilers.polar": SPOILERS}
+    return make_settings(tmp_path, redis_server, policy_dir=admin_policies(tmp_path, rules))
 
 
 @pytest.fixture
