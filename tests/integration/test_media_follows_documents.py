@@ -1,6 +1,7 @@
 """Files follow their documents (issue 22): a rule hiding a draft video hides its file, on the
 media list and GET, in download URLs, on ``/content/media``, in clones and in ``policy explain``;
-a file some visible video also uses stays visible, and publishing the video shows its file at once."""
+a file some visible video also uses stays visible (and exports of it render), and publishing the
+video shows its file at once."""
 
 from __future__ import annotations
 
@@ -11,19 +12,20 @@ import pytest
 from bson import ObjectId
 
 from core.projects import add_member, create_project
-from core.testing import admin_policies, make_settings
+from core.testing import admin_policies
 from tests.integration.test_clone import api, clone, post, upload
-from tests.media import make_image
+from tests.integration.test_export_helpers import add_scene, export_settings, run_jobs
+from tests.media import make_image, make_scene
 
-RULES = '''# viewers do not see draft videos
+RULES = '''# only the owner sees draft videos
 denied(actor: User, "content:view", doc: Content) if
-    doc.collection = "videos" and doc.status = "draft" and actor.role_in(doc.project) = "viewer";
+    doc.collection = "videos" and doc.status = "draft" and actor.role_in(doc.project) != "owner";
 '''
 
 
 @pytest.fixture
 def settings(tmp_path, redis_server):
-    return make_settings(tmp_path, redis_server, policy_dir=admin_policies(tmp_path, {"drafts.polar": RULES}))
+    return export_settings(tmp_path, redis_server, policy_dir=admin_policies(tmp_path, {"drafts.polar": RULES}))
 
 
 @pytest.fixture
@@ -113,3 +115,25 @@ def test_a_clone_leaves_a_hidden_file_behind_and_reports_it(app, client, reel):
     r = clone(client, owner, slug, body)
     assert r.status_code == 201 and r.json["hidden"] == [] and cut in r.json["idMap"], r.json
     assert db["media"].count_documents({"clonedFrom.documentId": cut}) == 1
+
+
+def test_an_export_renders_a_file_a_hidden_draft_shares_with_a_visible_video(app, client, team, tmp_path):
+    """The editor may not view the draft, but the completed video using the same file is visible,
+    so the file is too: the editor's export renders it, and the owner's export of it shows the
+    editor its download link."""
+    project, owner, editor = team["project"], team["owner"], team["editor"]
+    final = add_scene(app, project, owner, make_scene(tmp_path / "final.mp4", seconds=0.5), 1)
+    draft = app.extensions["aladdin"].content.create(
+        project, "videos", {"sceneNumber": 2, "status": "draft", "content": {"mediaId": final["content"]["mediaId"]}},
+        owner)
+    base = api(project.slug, "/exports")
+    assert client.get(api(project.slug, f"/content/videos/{draft['_id']}"), headers=editor.headers).status_code == 404
+    assert _media(client, {**team, "slug": project.slug}, "editor", final["content"]["mediaId"]).status_code == 200
+    mine = client.post(base, json={"preset": "mp4-good", "includeScenes": [str(final["_id"])]}, headers=editor.headers)
+    theirs = client.post(base, json={"preset": "mp4-good"}, headers=owner.headers)
+    assert mine.status_code == theirs.status_code == 202, (mine.json, theirs.json)
+    run_jobs(app)
+    done = client.get(mine.json["statusUrl"], headers=editor.headers).json
+    assert done["status"] == "completed" and done["sceneCount"] == 1, done["error"]
+    owners = client.get(theirs.json["statusUrl"], headers=editor.headers).json
+    assert owners["status"] == "completed" and owners["downloadUrl"], owners
