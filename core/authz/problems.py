@@ -86,3 +86,24 @@ def rewrite(clause: Clause) -> str | None:
 
 def clause_problem(clause: Clause, error: str) -> Problem:
     return Problem(clause.where, why(clause, error), clause.written, rewrite(clause))
+
+
+_LOAD_AT = re.compile(r"\s*at line (\d+), column (\d+) of file (.+?):\s*$", re.M)
+
+
+def load_problem(error: str, origins: dict) -> Problem:
+    """A file Polar refuses to load (a syntax error), as one line: ``file:line (origin)``, the
+    line as written, and Polar's words without its source excerpt and help link."""
+    first = error.strip().splitlines()[0] if error.strip() else error
+    at = _LOAD_AT.search(first)
+    if at is None:
+        return Problem("policy files", first.strip())
+    line, column, path = int(at.group(1)), at.group(2), at.group(3)
+    origin = next((o for p, o in origins.items() if str(p) == path), None)
+    name = path.rsplit("/", 1)[-1]
+    where = f"{name}:{line}" + (f" ({origin})" if origin else "")
+    try:
+        written = " ".join(open(path).read().splitlines()[line - 1].split())
+    except (OSError, IndexError):
+        written = ""
+    return Problem(where, f"{first[:at.start()].strip()} (column {column}); the file does not load", written)

@@ -62,3 +62,15 @@ def test_one_line_per_refused_clause_with_where_what_why_and_a_rewrite(tmp_path,
     result = _check(monkeypatch, fixed)
     assert result.exit_code == 0, result.output
     assert "content:view rules compile" in result.output
+
+
+def test_a_file_that_does_not_load_is_one_line_naming_file_and_line(tmp_path, monkeypatch):
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "typo.polar").write_text('# a typo\ndenied(_actor: User, "content:view", doc: Content) if\n'
+                                  '    doc.content.x = ;\n')
+    result = _check(monkeypatch, d)
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "policy error: typo.polar:3 (admin): `doc.content.x = ;`: did not expect to find the token ';' "
+        "(column 21); the file does not load"]
