@@ -36,9 +36,10 @@ class MediaInheritance:
                     out.append((name, item[0]))
         return out
 
-    def filter(self, actor, project, collection: str) -> dict | None:
+    def filter(self, actor, project, collection: str, only: list | None = None) -> dict | None:
         """``{"_id": {"$nin": [...]}}``: the files whose every user ``actor`` may not view; None
-        when no rule hides a user (the common case costs no query)."""
+        when no rule hides a user (the common case costs no query). ``only`` (ids) limits the
+        question to those files: a single read asks about one file, not the whole project."""
         if collection != MEDIA:
             return None
         authz = self._ext.authz
@@ -47,16 +48,29 @@ class MediaInheritance:
         if not restricted:
             return None
         db = self._ext.db.project(project.slug)
-        hidden: set[ObjectId] = set()
-        for name, path, rf in restricted:
-            unseen = {} if rf.nothing else {"$nor": [rf.query]}
-            hidden |= _referenced(db[name], path, unseen)
-        if not hidden:
-            return None
-        named = _stored_forms(hidden)
-        for name, path, rf in users:  # a file some visible document uses stays visible
-            hidden -= _referenced(db[name], path, rf.combine({path: {"$in": named}}))
+        if only is not None:
+            hidden = self._hidden_among(db, users, _ids(only))
+        else:
+            hidden = set()
+            for name, path, rf in restricted:
+                hidden |= _referenced(db[name], path, {} if rf.nothing else {"$nor": [rf.query]})
+            if hidden:
+                named = _stored_forms(hidden)
+                for name, path, rf in users:  # a file some visible document uses stays visible
+                    hidden -= _referenced(db[name], path, rf.combine({path: {"$in": named}}))
         return {"_id": {"$nin": sorted(hidden)}} if hidden else None
+
+    @staticmethod
+    def _hidden_among(db, users: list, ids: set[ObjectId]) -> set[ObjectId]:
+        """Which of ``ids`` are hidden: their users found through the field's index, each matched
+        against its collection's filter in hand (one indexed query per using collection)."""
+        hidden: set[ObjectId] = set()
+        shown: set[ObjectId] = set()
+        named = _stored_forms(ids)
+        for name, path, rf in users:
+            for doc in db[name].find({path: {"$in": named}}):
+                (shown if rf.matches(doc) else hidden).update(_ids(_values(doc, path)))
+        return (hidden - shown) & ids
 
     def hidden_by(self, actor, project, collection: str, document: dict) -> list[tuple[str, dict]]:
         """The documents using ``document`` (a media document) that ``actor`` may not view."""
@@ -78,9 +92,13 @@ def _referenced(collection, path: str, query: dict) -> set[ObjectId]:
     ``$and`` query, and this must be exact on every backend."""
     values = []
     for doc in collection.find(query, {path: 1}):
-        value = get_path(doc, path)
-        values += value if isinstance(value, list) else [value]
+        values += _values(doc, path)
     return _ids(values)
+
+
+def _values(doc: dict, path: str) -> list:
+    value = get_path(doc, path)
+    return value if isinstance(value, list) else [value]
 
 
 def _ids(values) -> set[ObjectId]:

@@ -39,10 +39,11 @@ class Inheritance(Protocol):
     """Visibility a collection takes from other documents (media from the documents using them).
 
     ``filter`` narrows ``collection``'s read filter for ``actor`` (None: nothing to add; it reads
-    data, so it is asked per read, never cached); ``hidden_by`` names the documents that hide
+    data, so it is asked per read, never cached), for the documents ``only`` names when the read
+    is about those alone; ``hidden_by`` names the documents that hide
     ``document`` (``(collection, stored document)`` pairs), for ``policy explain``."""
 
-    def filter(self, actor: User, project, collection: str) -> dict | None: ...
+    def filter(self, actor: User, project, collection: str, only: list | None = None) -> dict | None: ...
 
     def hidden_by(self, actor: User, project, collection: str, document: dict) -> list[tuple[str, dict]]: ...
 
@@ -184,16 +185,17 @@ class Authorizer:
 
     # --- reads: the one choke point -----------------------------------------------------
 
-    def read_filter(self, user, project, collection: str) -> ReadFilter:
+    def read_filter(self, user, project, collection: str, only: list | None = None) -> ReadFilter:
         """Which documents of ``collection`` ``user`` may view, as a MongoDB filter.
 
         Every surface that reads content asks this (or :meth:`can_view`, its single-document
         form). A user without a role sees nothing. The rules' part is compiled once and cached;
-        what the collection inherits (see :class:`Inheritance`) is added per call."""
+        what the collection inherits (see :class:`Inheritance`) is added per call, for the ids
+        ``only`` names when the caller reads just those (the filter is then exact for them alone)."""
         own = self.own_read_filter(user, project, collection)
         if self.inherited is None or own.nothing:
             return own
-        extra = self.inherited.filter(self.actor(user), project, collection)
+        extra = self.inherited.filter(self.actor(user), project, collection, only)
         return own if extra is None else ReadFilter(own.combine(extra))
 
     def own_read_filter(self, user, project, collection: str) -> ReadFilter:
@@ -222,7 +224,8 @@ class Authorizer:
 
     def can_view(self, user, project, collection: str, document: dict) -> bool:
         """May ``user`` view this stored ``document``? The list filter, matched against it."""
-        return self.read_filter(user, project, collection).matches(document)
+        only = [document["_id"]] if "_id" in document else None
+        return self.read_filter(user, project, collection, only).matches(document)
 
     # --- admins' tools -----------------------------------------------------------------
 
