@@ -12,7 +12,7 @@ from typing import Callable
 
 from .policy import build_oso
 from .problems import Problem, clause_problem, one_per_clause, rewrite
-from .reads import READ, CompileError, ReadFilter, compile_read_filter, compile_rule
+from .reads import READ, CompileError, compile_read_filter, compile_rule, rule_filter
 from .resources import Content, ListReader, Project
 from .rules import Clause, index_clauses, probe_source
 
@@ -50,11 +50,11 @@ class Explainer:
             if clause.rule != rule:
                 continue
             try:
-                condition = compile_rule(self.oso, clause.probe, reader, project, collection,
-                                         lambda path: self.sensitive(collection, path))
+                holds = rule_filter(self.oso, clause.probe, reader, project, collection,
+                                    lambda path: self.sensitive(collection, path))
             except CompileError:
                 continue  # `policy check` refuses such a clause; a running app never has one
-            if condition is True or (isinstance(condition, dict) and ReadFilter(condition).matches(document)):
+            if holds.matches(document):
                 out.append(clause)
         return out
 

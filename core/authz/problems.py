@@ -37,7 +37,7 @@ def one_per_clause(problems: list[Problem]) -> list[Problem]:
 
 # --- why -----------------------------------------------------------------------------------
 
-_METHOD_CALL = re.compile(r"cannot call method on unbound variable|method calls on a document")
+_METHOD_CALL = re.compile(r"cannot call method|method calls? on a document|calling a method on the document")
 _UNNAMED = re.compile(r"unbound variable")
 _POSITION = re.compile(r"\s*at line \d+, col(?:umn)? \d+(?: in (?:file|query) \S+)?")
 _INTERNAL = re.compile(r"_aladdin_clause_\d+|Variable\('_*\w+?'\)|\b_+value_\d+_\d+\b")
