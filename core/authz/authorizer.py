@@ -256,7 +256,7 @@ class Authorizer:
         actor = self.actor(user)
         decision = self.decide(actor, action, project, collection, document)
         if decision.role is None:
-            return False, f"{actor.email} has no role in project {project.slug}: denied (404 over HTTP)"
+            return False, f"{actor.email} has no role in project {project.slug}: denied ({decision.status} over HTTP)"
         hidden_by = None
         if decision.hidden and self.inherited is not None:
             hidden_by = self.inherited.hidden_by(actor, project, collection, document)

@@ -67,12 +67,12 @@ class Explainer:
         if collection is not None and document is not None and (action == READ or decision.hidden):
             view = self.view_reason(decision.hidden, actor, role, project, collection, document, hidden_by)
             if action == READ:
-                return view + (" (404 over HTTP, like a missing document)" if decision.hidden else "")
+                return view + (f" ({decision.status} over HTTP, like a missing document)" if decision.hidden else "")
             return (f"{actor.email} may not view this document, so {action!r} is refused like a missing "
-                    f"document (404 over HTTP), whatever the {action} rules say: {view}")
+                    f"document ({decision.status} over HTTP), whatever the {action} rules say: {view}")
         resource = project if collection is None else Content.of(project, collection, document)
         text = self.polar_reason(decision.allowed, actor, role, action, resource)
-        return text if decision.allowed else text + " (403 over HTTP)"
+        return text if decision.allowed else f"{text} ({decision.status} over HTTP)"
 
     def view_reason(self, hidden: bool, actor, role: str, project: Project, collection: str, document: dict,
                     hidden_by: list | None = None) -> str:
