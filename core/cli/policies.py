@@ -40,8 +40,9 @@ def policy_check(directory):
         problems = authz.check_reads(sorted(content_types))
     except PolicyError as exc:
         named = policy_problem(exc, origins)
-        problems = [str(load_problem(str(exc), origins)) if named is None
-                    else f"{named.where}: {exc} (plugin {named.plugin!r}; {named.hint})"]
+        problem = load_problem(str(exc), origins)
+        problems = [str(problem) if named is None
+                    else f"{named.where}: {problem.why} (plugin {named.plugin!r}; {named.hint})"]
     report_plugin_problems(plugin_problems)
     exit_on_policy_problems(problems)
     for path, origin in origins.items():

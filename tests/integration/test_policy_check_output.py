@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from click.testing import CliRunner
 
 from core.cli import cli
@@ -74,3 +75,19 @@ def test_a_file_that_does_not_load_is_one_line_naming_file_and_line(tmp_path, mo
     assert result.output.splitlines() == [
         "policy error: typo.polar:3 (admin): `doc.content.x = ;`: did not expect to find the token ';' "
         "(column 21); the file does not load"]
+
+
+def test_serve_says_a_file_that_does_not_load_the_same_way(tmp_path, monkeypatch):
+    """``serve`` (any command building the app) reports Polar's refusal as ``policy check`` does."""
+    from core.authz import PolicyError, build_oso
+    from core.cli.context import admin_load_problem
+
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "typo.polar").write_text('denied(_actor: User, "content:view", doc: Content) if\n    doc.content.x = ;\n')
+    monkeypatch.setenv("ALADDIN_POLICY_DIR", str(d))
+    with pytest.raises(PolicyError) as refused:
+        build_oso([d / "typo.polar"])
+    assert admin_load_problem(refused.value) == (
+        "typo.polar:2 (admin): `doc.content.x = ;`: did not expect to find the token ';' (column 21); "
+        "the file does not load")
