@@ -1,5 +1,6 @@
 """Files follow their documents (issue 22): a rule hiding a draft video hides its file, on the
-media list and GET, in download URLs, on ``/content/media``, in clones and in ``policy explain``;
+media list and GET, in download URLs, on ``/content/media``, in the activity log, in clones and
+in ``policy explain``;
 a file some visible video also uses stays visible (and exports of it render), and publishing the
 video shows its file at once."""
 
@@ -71,6 +72,10 @@ def test_a_draft_videos_file_is_hidden_with_the_video(app, client, reel):
     url = _media(client, reel, "owner", cut).json["downloadUrl"]
     download = client.get(urlsplit(url).path)
     assert download.status_code == 200 and download.data.startswith(b"\x89PNG")
+    # The activity log leaves out the upload of the hidden file (the owner's shows it).
+    for role, shown in ((viewer, False), ("owner", True)):
+        log = client.get(api(reel["slug"], "/activity?limit=200"), headers=reel[role].headers).json["items"]
+        assert (cut in {e.get("resourceId") for e in log}) is shown, role
     # A file a visible video also uses is visible (the viewer reaches it through that video).
     shared = _media(client, reel, viewer, files["shared"])
     assert shared.status_code == 200 and client.get(urlsplit(shared.json["downloadUrl"]).path).status_code == 200
