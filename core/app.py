@@ -24,6 +24,7 @@ from .db import Database
 from .graph import DEFAULT_RELATIONSHIP_TYPES, create_graph_store
 from .jobs import Jobs
 from .migrations_runner import Migration, plugin_migrations
+from .media_access import MediaInheritance
 from .nearcache import NearCache
 from .plugin_problems import (PluginProblem, PluginStartupError, RouteOwners, disable_hint, hook_problem, one_line,
                               package_of)
@@ -185,7 +186,9 @@ def _bind(app: Flask, ext: Aladdin, pm, settings: Settings, problems: list) -> N
     ext.content = ContentService(app)
     origins = policy_origins(collect_policy_files(pm, problems), settings.policy_dir)
     try:
-        ext.authz = Authorizer(origins, ext.role_of, sensitive=ext.content.is_sensitive, member_slugs=project_slugs)
+        # A file follows the documents that use it (core/media_access.py).
+        ext.authz = Authorizer(origins, ext.role_of, sensitive=ext.content.is_sensitive, member_slugs=project_slugs,
+                               inherited=MediaInheritance(app))
     except PolicyError as exc:
         problem = policy_problem(exc, origins)
         if problem is None:

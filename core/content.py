@@ -168,7 +168,7 @@ class ContentService(WriteAuthorization):
         platform's own reads (writes re-reading what they change, migrations)."""
         query = {"_id": parse_object_id(doc_id)}
         if reader is not SYSTEM:
-            query = self.read_filter(reader, project, collection).combine(query)
+            query = self.read_filter(reader, project, collection, only=[query["_id"]]).combine(query)
         doc = self.collection(project, collection).find_one(query)
         if doc is None:
             raise NotFound("document not found")
@@ -196,11 +196,12 @@ class ContentService(WriteAuthorization):
             self._ext.codec.decrypt_document(ctype, doc)
         return docs, total
 
-    def read_filter(self, reader, project, collection: str):
-        """The reader's ``content:view`` filter for ``collection`` (see ``Authorizer.read_filter``)."""
+    def read_filter(self, reader, project, collection: str, only: list | None = None):
+        """The reader's ``content:view`` filter for ``collection`` (see ``Authorizer.read_filter``;
+        ``only``: the ids the read is limited to)."""
         if reader is SYSTEM:
             return EVERYTHING
-        return self._ext.authz.read_filter(reader, project, collection)
+        return self._ext.authz.read_filter(reader, project, collection, only)
 
     def can_view(self, reader, project, collection: str, document: dict) -> bool:
         """May ``reader`` view ``document`` (a stored document in hand)? Same rule as lists."""

@@ -80,6 +80,13 @@ def compile_rule(oso, rule_name: str, reader, project: Project, collection: str,
     return _Translator(project, collection, sensitive).any_of(_partials(oso, rule_name, reader))
 
 
+def rule_filter(oso, rule_name: str, reader, project: Project, collection: str,
+                sensitive: Callable[[str], bool] = lambda path: False) -> ReadFilter:
+    """The documents one rule alone holds for, as a filter: ``policy explain`` matches each
+    clause's own filter against a document, the way the whole filter decided it."""
+    return ReadFilter(_to_query(compile_rule(oso, rule_name, reader, project, collection, sensitive)))
+
+
 def _partials(oso, rule: str, reader, action: str = READ) -> list:
     """Every answer of ``rule(reader, action, doc)`` with ``doc`` an unbound Content."""
     doc = Variable(_DOC)

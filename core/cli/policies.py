@@ -23,6 +23,7 @@ def policy_check(directory):
     exit 1 naming the file and line of each problem."""
     from ..app import check_plugins, policy_problem
     from ..authz import Authorizer, PolicyError, policy_origins
+    from ..authz.problems import load_problem
     from ..content import is_sensitive
     from ..plugins import create_plugin_manager
     from ..settings import Settings
@@ -39,7 +40,9 @@ def policy_check(directory):
         problems = authz.check_reads(sorted(content_types))
     except PolicyError as exc:
         named = policy_problem(exc, origins)
-        problems = [str(exc) if named is None else f"{named.where}: {exc} (plugin {named.plugin!r}; {named.hint})"]
+        problem = load_problem(str(exc), origins)
+        problems = [str(problem) if named is None
+                    else f"{named.where}: {problem.why} (plugin {named.plugin!r}; {named.hint})"]
     report_plugin_problems(plugin_problems)
     exit_on_policy_problems(problems)
     for path, origin in origins.items():

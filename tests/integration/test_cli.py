@@ -88,7 +88,7 @@ def test_policy_check_ok_and_error_names_file_and_line(run, tmp_path, monkeypatc
     (bad / "broken.polar").write_text('# admin rules\npermitted(actor: User, "x", _r) if\n    actor.id = ;\n')
     result = CliRunner().invoke(cli, ["policy", "check", str(bad)])
     assert result.exit_code != 0
-    assert "broken.polar" in result.output and "line 3" in result.output
+    assert "broken.polar:3 (admin)" in result.output and len(result.output.splitlines()) == 1
 
 
 def test_policy_explain_allowed_denied_and_ownership(run, app, team):

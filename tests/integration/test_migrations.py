@@ -16,7 +16,8 @@ from core.testing import Actors
 NEW = "m9001_mark_characters"
 NEW_PLATFORM = "m9000_platform_marker"
 #: The shipped migrations by scope (a project created now is born with every project one applied).
-PROJECT_MIGRATIONS = {"m0002_project_content_indexes", "m0003_list_indexes", "m0005_declared_indexes"}
+PROJECT_MIGRATIONS = {"m0002_project_content_indexes", "m0003_list_indexes", "m0005_declared_indexes",
+                      "m0006_media_reference_indexes"}
 PLATFORM_MIGRATIONS = ["m0001_platform_indexes", "m0004_token_user_ids"]
 
 
