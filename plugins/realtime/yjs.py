@@ -10,8 +10,9 @@ server updates (:func:`.announce.on_content_write`).
 
 Mapping to content (:mod:`.ycontent`, ``yjs_commit``): the Y.Doc of ``{collection}/{documentId}``
 has a ``Y.Map`` named ``"content"``; each entry is one field of the document's ``content``
-object. Committing writes ``content.<field>`` for every entry through the versioned core write
-path; fields absent from the map are left unchanged, and entry names must be plain identifiers.
+object. Committing writes the entries that differ through the versioned core write path and
+removes the mapped fields absent from the map (:func:`.ysync.commit_patch`); entry names must be
+plain identifiers.
 """
 
 from __future__ import annotations

@@ -9,9 +9,11 @@ import json
 import subprocess
 
 import pytest
+import requests
+from pycrdt import Map
 
-from tests.e2e.realtime_support import JS_DIR, installed, npm_ready, serving_pair
-from tests.waiting import TIMEOUT
+from tests.e2e.realtime_support import JS_DIR, installed, npm_ready, serving_pair, YClient
+from tests.waiting import TIMEOUT, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -56,4 +58,54 @@ def test_a_reconnecting_clients_presence_is_seen_again_from_its_reannouncement(i
     print(f"\npresence visible again {seen['reappearedMs']} ms after the reconnecting client re-announced")
     assert seen["removedSeen"]
     assert seen["clockWhenSeen"] == seen["clockBefore"], seen
+
+
+def peer(server, installation, role: str, doc_id: str, clients) -> YClient:
+    client = YClient(server.url, installation.token(role), ref(installation, doc_id))
+    clients.append(client)
+    assert client.call("join", {"projectId": installation.pid})["ok"]
+    client.sync()
+    return client
+
+
+def rest_get(server, installation, doc_id: str) -> dict:
+    resp = requests.get(f"{server.url}/api/v1/projects/{installation.pid}/content/scenes/{doc_id}",
+                        headers={"Authorization": f"Bearer {installation.token('owner')}"}, timeout=60)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def test_a_removed_field_is_removed_and_null_stays_null_through_a_commit(installation, servers, clients):
+    a, b = servers
+    doc_id = installation.create_doc(title="Keep", notes="drop me", mood="calm", **{"two words": "not mapped"})
+    editor = peer(a, installation, "editor", doc_id, clients)
+    watcher = peer(b, installation, "viewer", doc_id, clients)
+    assert editor.edit(lambda d: d.get("content", type=Map).pop("notes")) == {"ok": True}
+    wait_for(lambda: "notes" not in watcher.doc.get("content", type=Map), message="the removal on the other process")
+    ack = editor.call("yjs_commit", {**ref(installation, doc_id), "baseVersion": 1})
+    assert ack["ok"] and "unchanged" not in ack, ack
+    stored = rest_get(b, installation, doc_id)
+    assert stored["version"] == 2
+    # Removed, and only that: a field the Y.Doc never holds (not a plain identifier) stays.
+    assert stored["content"] == {"title": "Keep", "mood": "calm", "two words": "not mapped"}, stored
+
+    def set_null(doc):
+        doc.get("content", type=Map)["mood"] = None
+
+    assert editor.edit(set_null) == {"ok": True}
+    ack = editor.call("yjs_commit", {**ref(installation, doc_id), "baseVersion": 2})
+    assert ack["ok"] and ack["document"]["content"]["mood"] is None, ack
+    stored = rest_get(b, installation, doc_id)
+    assert stored["content"] == {"title": "Keep", "mood": None, "two words": "not mapped"}, stored
+    # The round trip is stable: the Y.Doc says what is stored, null included.
+    again = editor.call("yjs_commit", {**ref(installation, doc_id), "baseVersion": 3})
+    assert again["unchanged"] and again["version"] == 3, again
+    late = peer(b, installation, "viewer", doc_id, clients)
+    assert late.doc.get("content", type=Map).to_py() == {"title": "Keep", "mood": None}
+    # A write made elsewhere that removes the null field removes it from the live document too.
+    resp = requests.patch(f"{a.url}/api/v1/projects/{installation.pid}/content/scenes/{doc_id}",
+                          json={"content": {"mood": None}, "baseVersion": 3},
+                          headers={"Authorization": f"Bearer {installation.token('owner')}"}, timeout=60)
+    assert resp.status_code == 200, resp.text
+    wait_for(lambda: "mood" not in late.doc.get("content", type=Map), message="the REST removal in the Y.Doc")
 

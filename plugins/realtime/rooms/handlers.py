@@ -269,7 +269,7 @@ class Collab(Namespace):
             rt.hub.catch_up(state)
             if current.get("version") != base:
                 raise Conflict("version conflict", version=current.get("version"), document=serialize(current))
-            patch = ysync.changed_only(rt.hub.content_patch(state, skip), current)
+            patch = ysync.commit_patch(rt.hub.content_patch(state, skip), current, skip)
             if not patch:
                 return {"ok": True, "version": current["version"], "document": serialize(current),
                         "unchanged": True}
