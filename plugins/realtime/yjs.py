@@ -255,6 +255,9 @@ class YjsHub:
                 state.doc.apply_update(payload)
             except (ValueError, RuntimeError) as exc:
                 raise InvalidMessage(f"malformed Yjs update: {exc}")
+            if _has_new_structs(payload, state.doc.get_state()):  # held back: it builds on what we lack
+                raise InvalidMessage("this update builds on changes the server never accepted (a refused "
+                                     "update): drop the local document and sync again", code="out_of_sync")
             if state.changes == before and not _has_new_structs(payload, before_state):
                 return [], None  # nothing we did not have (a rejoin's delete set): no record
         self.store_update(state, payload, user_id)

@@ -109,3 +109,32 @@ def test_a_removed_field_is_removed_and_null_stays_null_through_a_commit(install
     assert resp.status_code == 200, resp.text
     wait_for(lambda: "mood" not in late.doc.get("content", type=Map), message="the REST removal in the Y.Doc")
 
+
+def test_a_refused_paste_does_not_wedge_the_client(installation, servers, clients, node):
+    """A stock client pastes over the limit (just over it, and over twice it: both answered in
+    an ack, the connection stays), keeps typing (refused too, never acked ``ok``: its update
+    builds on the refused paste), then resyncs as the refusal asks; every edit acked ``ok``
+    reaches a peer on the other process and a late joiner, and nothing refused was stored."""
+    a, b = servers
+    doc_id = installation.create_doc(title="Opening")
+    watcher = peer(b, installation, "viewer", doc_id, clients)
+    limit = 1024 * 1024
+    seen = run_node("paste_recovery.mjs", a.url, installation.token("editor"), installation.pid, "scenes", doc_id,
+                    str(limit + 200 * 1024), str(2 * limit + 512 * 1024))
+    acks = seen["acks"]
+    assert acks["typed"] == {"ok": True}
+    for ack in acks["pastes"]:
+        assert ack["error"] == "too_large" and ack["resync"] is True, ack
+    assert acks["kept"]["error"] == "out_of_sync" and acks["kept"]["resync"] is True, acks["kept"]
+    assert acks["recovered"] == {"ok": True}
+    assert seen["disconnects"] == 0 and seen["title"] == "Opening abc def", seen
+    expected = "Opening abc def"
+    wait_for(lambda: title(watcher) == expected, message=lambda: f"the acked typing on the other process: {title(watcher)!r}")
+    for server in (a, b):
+        assert title(peer(server, installation, "viewer", doc_id, clients)) == expected
+    db = installation.app.extensions["aladdin"].db.project(installation.project.slug)
+    assert all(len(bytes(r["update"])) < limit for r in db["operations"].find({"documentId": doc_id, "update": {"$exists": True}}))
+
+
+def title(client: YClient) -> str:
+    return str(client.doc.get("content", type=Map).get("title"))

@@ -6,14 +6,11 @@
 // It waits on events, never on the clock: the timer below only reports a hang.
 import { io } from "socket.io-client";
 import * as Y from "yjs";
-import * as syncProtocol from "y-protocols/sync";
 import * as awarenessProtocol from "y-protocols/awareness";
-import * as encoding from "lib0/encoding";
-import * as decoding from "lib0/decoding";
+import { followSync, REMOTE, syncStep1 } from "./collab.mjs";
 
 const [clientUrl, watcherUrl, clientToken, watcherToken, projectId, collection, documentId] = process.argv.slice(2);
 const ref = { projectId, collection, documentId };
-const REMOTE = "server";
 const fail = (msg) => { console.error(msg); process.exit(1); };
 let step = "start";
 setTimeout(() => fail(`timed out at ${step}`), 90000);
@@ -25,25 +22,14 @@ function connect(url, token, doc, awareness) {
   let synced;
   const ready = new Promise((resolve) => { synced = resolve; });
   socket.on("connect_error", (err) => fail(`connect_error ${err.message}`));
-  socket.on("yjs", (data) => {
-    const decoder = decoding.createDecoder(new Uint8Array(data.message));
-    if (decoding.readVarUint(decoder) !== 0) return;
-    const encoder = encoding.createEncoder();
-    encoding.writeVarUint(encoder, 0);
-    const type = syncProtocol.readSyncMessage(decoder, encoder, doc, REMOTE);
-    if (encoding.length(encoder) > 1) socket.emit("yjs", { ...ref, message: encoding.toUint8Array(encoder) });
-    if (type === syncProtocol.messageYjsSyncStep2) synced();
-  });
+  followSync(socket, ref, () => doc, () => synced());
   socket.on("awareness", (data) => {
     awarenessProtocol.applyAwarenessUpdate(awareness, new Uint8Array(data.message), REMOTE);
   });
   socket.on("connect", async () => {
     const join = await socket.emitWithAck("join", { projectId });
     if (!join.ok) fail(`join refused ${JSON.stringify(join)}`);
-    const encoder = encoding.createEncoder();
-    encoding.writeVarUint(encoder, 0);
-    syncProtocol.writeSyncStep1(encoder, doc);
-    const ack = await socket.emitWithAck("yjs", { ...ref, message: encoding.toUint8Array(encoder) });
+    const ack = await socket.emitWithAck("yjs", { ...ref, message: syncStep1(doc) });
     if (!ack.ok) fail(`sync refused ${JSON.stringify(ack)}`);
   });
   return { socket, ready };

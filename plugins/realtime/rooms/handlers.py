@@ -42,10 +42,21 @@ def error(code: str, message: str, **extra: Any) -> dict:
     return {"error": code, "message": message, **extra}
 
 
-def guarded(method):
+# A refused Yjs update leaves the sender's document ahead of every other copy: its later
+# updates build on it and could never apply anywhere. These refusals tell it to resync (see the
+# README's "Refused updates": drop the local document, sync a fresh one).
+RESYNC = ("too_large", "forbidden", "out_of_sync")
+
+
+def guarded(method=None, *, resync: tuple[str, ...] = ()):
     """An event method's frame: find the session, re-check its credentials, validate the
-    payload, resolve the role once, and translate refusals to error acks. The method gets
-    ``(session, payload)``."""
+    payload, resolve the role once, and translate refusals to error acks (with ``resync: true``
+    for the codes in ``resync``). The method gets ``(session, payload)``."""
+    if method is None:
+        return functools.partial(guarded, resync=resync)
+
+    def refuse(code: str, message: str, **extra: Any) -> dict:
+        return error(code, message, **extra, **({"resync": True} if code in resync else {}))
 
     @functools.wraps(method)
     def handler(self: "Collab", data=None, *_ignored):
@@ -62,17 +73,17 @@ def guarded(method):
             with actor_scope():  # the sender's role is resolved once for the whole event
                 return method(self, session, v.check_payload(data))
         except v.InvalidMessage as exc:
-            return error(exc.code, exc.message)
+            return refuse(exc.code, exc.message)
         except Refused as exc:
-            return error(exc.code, exc.message, **exc.extra)
+            return refuse(exc.code, exc.message, **exc.extra)
         except Conflict as exc:
-            return error("conflict", exc.message, **exc.extra)
+            return refuse("conflict", exc.message, **exc.extra)
         except NotFound as exc:
-            return error("not_found", exc.message)
+            return refuse("not_found", exc.message)
         except (Forbidden, PermissionError) as exc:
-            return error("forbidden", getattr(exc, "message", None) or str(exc))
+            return refuse("forbidden", getattr(exc, "message", None) or str(exc))
         except AladdinError as exc:
-            return error("invalid", exc.message, **exc.extra)
+            return refuse("invalid", exc.message, **exc.extra)
 
     return handler
 
@@ -214,7 +225,7 @@ class Collab(Namespace):
 
     # --- Yjs --------------------------------------------------------------------------------
 
-    @guarded
+    @guarded(resync=RESYNC)
     def on_yjs(self, session: Session, data: dict):
         rt = self.rt
         message = v.binary(data)
