@@ -2,7 +2,8 @@
 // its presence again from the state it re-announces, as providers (y-websocket, Hocuspocus) do on
 // reconnect: the same clock it had, no local change.
 // Usage: node awareness_reconnect.mjs <clientUrl> <watcherUrl> <clientToken> <watcherToken> <projectId> <collection> <documentId>
-// Prints one JSON line: {clientID, clockBefore, clockWhenSeen, reappearedMs, removedSeen}.
+// Prints one JSON line: {clientID, clock, reannounced (its ack), reappearedMs, removedSeen}. Nothing
+// else is sent after the re-announcement (no listener sends the Awareness's own renewals).
 // It waits on events, never on the clock: the timer below only reports a hang.
 import { io } from "socket.io-client";
 import * as Y from "yjs";
@@ -74,7 +75,7 @@ const started = Date.now();
 const again = await announce(c.socket);
 if (!again.ok) fail(`re-announce refused ${JSON.stringify(again)}`);
 await until(watcher, () => watcher.getStates().get(me)?.cursor?.anchor === 3);
-console.log(JSON.stringify({ clientID: me, clockBefore, clockWhenSeen: awareness.meta.get(me).clock,
+console.log(JSON.stringify({ clientID: me, clock: clockBefore, reannounced: again,
                              reappearedMs: Date.now() - started, removedSeen: true }));
 c.socket.disconnect();
 w.socket.disconnect();
