@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 from flask import Flask
+from flask_cors import CORS
 from flask_smorest import Blueprint as SmorestBlueprint
 
 from . import __version__
@@ -16,6 +17,7 @@ from .authz import Authorizer, PolicyError, plugin_policy_origins, policy_origin
 from .authz.scope import close_scope, open_scope
 from .bodies import guard_json_body
 from .content import ContentService, ContentType
+from .cors import ALLOW_HEADERS, EXPOSE_HEADERS, PREFLIGHT_MAX_AGE, CorsPolicy
 from .crypto import ContentCodec, KeyRing
 from .db import Database
 from .graph import DEFAULT_RELATIONSHIP_TYPES, create_graph_store
@@ -48,6 +50,7 @@ class Aladdin:
     limiter: Any = None
     api: Any = None
     socketio: Any = None
+    cors: CorsPolicy = None
     content: ContentService = None
     near_cache: NearCache = None
     public_endpoints: set = dataclasses.field(default_factory=set)
@@ -188,6 +191,11 @@ def _bind(app: Flask, ext: Aladdin, pm, settings: Settings, problems: list) -> N
     app.before_request(authenticate)
     app.before_request(guard_json_body)  # after authentication: outsiders learn nothing from a 422
     app.after_request(security_headers)
+    ext.cors = CorsPolicy(settings.cors_origins)
+    # Flask-CORS answers preflights and adds the headers to every /api/ answer, errors included,
+    # so a page on an allowed origin can read a 401 or a 409 too.
+    CORS(app, resources={r"/api/*": {"origins": ext.cors.flask_cors_origins()}}, allow_headers=ALLOW_HEADERS,
+         expose_headers=EXPOSE_HEADERS, max_age=PREFLIGHT_MAX_AGE, supports_credentials=False)
 
     api = ext.api = new_api(app)
     ext.public_endpoints.update({"api-docs.openapi_json", "api-docs.openapi_swagger_ui",
@@ -209,7 +217,7 @@ def _bind(app: Flask, ext: Aladdin, pm, settings: Settings, problems: list) -> N
     # included, which Flask-SocketIO's URL sniffing would send to kombu).
     manager = python_socketio.RedisManager(ext.jobs.url, channel=socketio_channel(settings))
     socketio = SocketIO(app, client_manager=manager, async_mode="threading",
-                        cors_allowed_origins="*", max_http_buffer_size=MAX_MESSAGE_BYTES)
+                        cors_allowed_origins=ext.cors.socket_allows, max_http_buffer_size=MAX_MESSAGE_BYTES)
     send_packets_whole(socketio.server)  # a binary event's parts never interleave with another emit
     answer_oversized(socketio.server.eio, MAX_MESSAGE_BYTES)  # over the limit: an ack, not a closed socket
     ext.socketio = socketio

@@ -7,6 +7,7 @@ free-form ``content``, ``relatedDocuments`` and the fields its type adds."""
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import logging
 import re
 from typing import Any
@@ -57,8 +58,8 @@ def serialize(doc: dict) -> dict:
 
 
 def _jsonable(value: Any) -> Any:
-    import datetime as dt
-
+    if value is None or isinstance(value, (str, int, float)):  # most values: answered first
+        return value
     if isinstance(value, ObjectId):
         return str(value)
     if isinstance(value, dt.datetime):

@@ -155,6 +155,18 @@ def aladdin_before_clone(app, source, target, plan, user) -> None:
     ``plan.dry_run``; ids are strings. The return value is ignored."""
 
 
+# --- accounts -------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def aladdin_send_mail(app, to: str, subject: str, body: str, kind: str) -> Any:
+    """Deliver a message to one person (``kind``: ``password_reset``; the body holds a one-time link).
+
+    firstresult=True: return a truthy value once delivered. The team plugin's default keeps the
+    message in its outbox and sends mail when ``ALADDIN_SMTP_URL`` is set; with no
+    implementation the core logs that nothing was sent."""
+
+
 # --- team ---------------------------------------------------------------------------------
 
 

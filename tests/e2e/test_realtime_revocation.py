@@ -364,6 +364,9 @@ def test_stock_js_awareness_peer_cannot_forge_and_is_cut_off_when_revoked(instal
                 break
             if line["t"] == kind:
                 return line
+            if line["t"] == "disconnect":  # it exits on disconnect: waiting longer only hides why
+                raise AssertionError(f"the JS peer was disconnected before {kind!r}: {line}; "
+                                     f"{peer.stderr.read()[-2000:]}")
         peer.kill()
         raise AssertionError(f"no {kind!r} from the JS peer: {peer.stderr.read()[-2000:]}")
 
