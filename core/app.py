@@ -221,14 +221,16 @@ def _bind(app: Flask, ext: Aladdin, pm, settings: Settings, problems: list) -> N
     import socketio as python_socketio
     from flask_socketio import SocketIO
 
+    from .compat.engineio import MAX_MESSAGE_BYTES, answer_oversized
     from .compat.socketio import send_packets_whole
 
     # Socket.IO shares rooms across web processes through the app's Redis (unix sockets
     # included, which Flask-SocketIO's URL sniffing would send to kombu).
     manager = python_socketio.RedisManager(ext.jobs.url, channel=socketio_channel(settings))
     socketio = SocketIO(app, client_manager=manager, async_mode="threading",
-                        cors_allowed_origins=ext.cors.socket_allows, max_http_buffer_size=2 * 1024 * 1024)
+                        cors_allowed_origins=ext.cors.socket_allows, max_http_buffer_size=MAX_MESSAGE_BYTES)
     send_packets_whole(socketio.server)  # a binary event's parts never interleave with another emit
+    answer_oversized(socketio.server.eio, MAX_MESSAGE_BYTES)  # over the limit: an ack, not a closed socket
     ext.socketio = socketio
     if settings.trusted_proxies:
         # Outermost, so REST and Socket.IO requests alike see the client behind the proxies.
