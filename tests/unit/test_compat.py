@@ -255,8 +255,9 @@ def test_pluggy_calls_one_implementation_with_its_wrappers():
 # --- python-socketio --------------------------------------------------------------------------
 
 def test_socketio_packets_with_attachments_are_queued_whole():
-    """Two threads emitting binary events to one socket: each event's header is followed by its
-    own attachment in the socket's queue (without the compat lock they interleave)."""
+    """Threads emitting binary events to one socket, through ``_send_packet`` and through the
+    manager's room emit: each event's header is followed by its own attachment in the socket's
+    queue (without the compat lock they interleave)."""
     import threading
     import time
 
@@ -272,6 +273,12 @@ def test_socketio_packets_with_attachments_are_queued_whole():
             queued.append(data)
             time.sleep(0.001)  # widen the window another thread's packet could fall into
 
+        def send_packet(self, eio_sid, eio_pkt):  # the manager's room emits come this way
+            self.send(eio_sid, eio_pkt.data)
+
+        def generate_id(self):
+            return "sid"
+
     server.eio = SlowQueue()
     send_packets_whole(server)
     try:
@@ -280,17 +287,24 @@ def test_socketio_packets_with_attachments_are_queued_whole():
     except (AttributeError, TypeError) as exc:
         pytest.fail(changed("python-socketio", "Server._send_packet / Packet.encode", f"{type(exc).__name__}: {exc}"))
 
+    sid = server.manager.connect("eio", "/collab")
+
     def emit(n: int) -> None:
         for i in range(20):
             server._send_packet("eio", socketio.packet.Packet(
                 socketio.packet.EVENT, data=["yjs", {"n": n, "message": bytes([n, i])}], namespace="/collab"))
 
-    threads = [threading.Thread(target=emit, args=(n,)) for n in range(3)]
+    def room_emit(n: int) -> None:
+        for i in range(20):
+            server.manager.emit("yjs", {"n": n, "message": bytes([n, i])}, namespace="/collab", to=sid)
+
+    threads = [threading.Thread(target=emit, args=(n,)) for n in range(2)]
+    threads += [threading.Thread(target=room_emit, args=(n,)) for n in range(2, 4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(queued) == 3 * 20 * 2
+    assert len(queued) == 4 * 20 * 2
     for header, attachment in zip(queued[::2], queued[1::2]):
         assert isinstance(header, str) and isinstance(attachment, bytes), (header, attachment)
         assert f'"n":{attachment[0]}' in header.replace(" ", ""), (header, attachment)
