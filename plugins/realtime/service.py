@@ -16,7 +16,7 @@ import uuid
 from typing import Any, Callable
 
 from bson import json_util
-from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
 
 from core.authz.scope import actor_scope
 from core.errors import NotFound
@@ -125,6 +125,8 @@ class Realtime:
         self._started = False
         self._start_lock = threading.Lock()
         self._subscribed = threading.Event()
+        self._owed: set[tuple] = set()   # documents whose stored updates the bus could not relay
+        self._owed_lock = threading.Lock()
         self.audience = Audience(self.may_view)
 
     # --- background services --------------------------------------------------------------
@@ -148,15 +150,19 @@ class Realtime:
         self._subscribed.wait(10)
 
     def _listen(self) -> None:
+        """Listen to the bus. Every subscription after the first (redis-py re-subscribes by
+        itself after a lost connection; a longer outage lands in the loop below) means messages
+        were lost meanwhile: the open documents catch up from storage."""
         stopping = self.ext.stopping
         while not stopping.is_set():
             try:
-                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                pubsub = self.redis.pubsub()
                 pubsub.subscribe(self.channel)
-                self._subscribed.set()
                 for message in pubsub.listen():
                     if message.get("type") == "message":
                         self._on_bus(message["data"])
+                    elif message.get("type") == "subscribe":
+                        self._on_subscribed()
             except Exception as exc:
                 if stopping.is_set():
                     return  # the process is shutting down and its Redis connections close under us
@@ -165,6 +171,17 @@ class Realtime:
                 else:
                     log.exception("realtime bus listener failed; reconnecting")
                 stopping.wait(1)
+
+    def _on_subscribed(self) -> None:
+        if not self._subscribed.is_set():
+            self._subscribed.set()
+            return
+        log.warning("realtime bus back: open documents catch up from storage")
+        try:
+            with self.app.app_context():
+                self.hub.resync_all()
+        except Exception:
+            log.exception("realtime could not catch up after the bus returned")
 
     def shutdown(self) -> None:
         """At exit: what the open documents stored since their last compaction is compacted."""
@@ -190,6 +207,7 @@ class Realtime:
                 log.exception("realtime sweep failed")
 
     def sweep(self) -> None:
+        self._relay_owed()
         for project_id, kind, record in self.presence.sweep():
             if kind == "left":  # gone: where its cursor was is nobody's business any more
                 self.emit("user_left", {**record, "cursor": None, "projectId": project_id},
@@ -202,10 +220,31 @@ class Realtime:
     # --- the bus between server processes -------------------------------------------------
 
     def publish(self, kind: str, key: Any, payload: bytes | None = None, **extra: Any) -> None:
+        """Tell the other processes. A Yjs update is stored before this: when Redis is away it
+        is not lost but owed, and the sweeper tells the others to catch up from storage once
+        Redis is back (see ``_relay_owed``); what else is lost with Redis is live-only."""
         message = {"t": kind, "o": self.process_id, "k": list(key) if key else None, **extra}
         if payload is not None:
             message["u"] = base64.b64encode(payload).decode()
-        self.redis.publish(self.channel, json.dumps(message))
+        try:
+            self.redis.publish(self.channel, json.dumps(message))
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            if kind == "yjs" and key:
+                with self._owed_lock:
+                    self._owed.add(tuple(key))
+            log.warning("realtime bus could not relay %s (%s): owed until Redis is back", kind, exc)
+
+    def _relay_owed(self) -> None:
+        """Updates stored while the bus was down: every process catches those documents up."""
+        with self._owed_lock:
+            owed, self._owed = self._owed, set()
+        for index, key in enumerate(sorted(owed)):
+            try:
+                self.redis.publish(self.channel, json.dumps({"t": "resync", "o": self.process_id, "k": list(key)}))
+            except (RedisConnectionError, RedisTimeoutError):
+                with self._owed_lock:
+                    self._owed.update(sorted(owed)[index:])
+                return
 
     def _on_bus(self, raw: bytes) -> None:
         try:
@@ -237,6 +276,10 @@ class Realtime:
                     self.roles_changed(message["project"])
                 elif kind == "awareness_query":
                     self.answer_awareness(key, message["sid"])
+                elif kind == "resync":
+                    state = self.hub.docs.get(key)
+                    if state is not None:
+                        self.hub.catch_up(state)
         except Exception:
             log.exception("bad realtime bus message")
 
@@ -303,9 +346,12 @@ class Realtime:
         if not force and now - session.touched.get(project_id, 0.0) < 1.0:
             return
         session.touched[project_id] = now
-        if self.presence.touch(project_id, session.user_id, status=status, cursor=cursor) is None:
-            # The presence expired while the socket stayed: it is back.
-            self.join_presence(session, project_id)
+        try:
+            if self.presence.touch(project_id, session.user_id, status=status, cursor=cursor) is None:
+                # The presence expired while the socket stayed: it is back.
+                self.join_presence(session, project_id)
+        except (RedisConnectionError, RedisTimeoutError):
+            session.touched.pop(project_id, None)  # Redis is away: the edit stands, presence waits
 
     def close_doc(self, session: Session, key: tuple) -> None:
         session.docs.discard(key)

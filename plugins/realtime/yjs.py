@@ -23,6 +23,8 @@ from typing import Any, Callable
 from pycrdt import (Awareness, Decoder, Doc, Encoder, Map, YMessageType, YSyncMessageType,
                     create_sync_message, create_update_message, handle_sync_message)
 
+from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+
 from core.errors import NotFound
 
 from . import ycontent
@@ -198,12 +200,24 @@ class YjsHub:
                     state.stored_since_compaction = 0
 
     def catch_up(self, state: OpenDoc) -> None:
-        """Make the open copy hold every stored change (a Yjs commit must see every write)."""
-        head = self.store.head(state.slug, state.key)
-        if head is not None and head["version"] > state.head_version:
-            doc, head, _ = self.store.load(state.slug, state.key)
-            update = doc.get_update(state.doc.get_state())
-            self.apply_local(state, update, head["version"] if head else None)
+        """Make the open copy hold every stored update, and send what it lacked to its sockets.
+
+        Decided by state vectors, not by the head's version: an update another process stored
+        while the bus could not relay it (a Redis restart) changes no version, and a commit from
+        a copy without it would store text missing acknowledged edits."""
+        doc, head, _ = self.store.load(state.slug, state.key)
+        with state.lock:
+            missing = doc.get_update(state.doc.get_state())
+        sids = self.apply_local(state, missing, head["version"] if head else None)
+        if sids:
+            self.send(state, sids, missing)
+
+    def resync_all(self) -> None:
+        """The bus was down: every open copy catches up from storage (the stored updates are the
+        truth), since what peers relayed meanwhile never arrived."""
+        for state in list(self.docs.values()):
+            if not state.closed:
+                self.catch_up(state)
 
     def apply_local(self, state: OpenDoc, update: bytes, version: int | None) -> list[str]:
         """Apply a server update to the open copy; returns the local sockets to send it to."""
@@ -298,7 +312,10 @@ class YjsHub:
         """A socket's own Yjs update: the client ids it writes under are its own from now on
         (free ones only; a refused claim refuses nothing here, the role decides about writes)."""
         if self.owners is not None:
-            self.owners.claim(state.key, sid, user_id, update_clients(update))
+            try:
+                self.owners.claim(state.key, sid, user_id, update_clients(update))
+            except (RedisConnectionError, RedisTimeoutError):
+                pass  # Redis is away: the update is stored already, its claim comes with the next one
 
     def local_awareness(self, state: OpenDoc) -> bytes | None:
         """The states of this process's sockets' clients only (each process answers for its own
