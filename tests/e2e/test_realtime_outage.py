@@ -110,3 +110,29 @@ def test_every_acknowledged_edit_survives_a_redis_restart_mid_edit(redis_down_an
     missing = [t for t in everything() if t not in stored]
     assert not missing, f"acked edits missing from the stored title {stored!r}: {missing}"
     assert stored == title(a) == title(b)
+
+
+def test_a_commit_from_a_copy_behind_storage_catches_up_first(installation, servers, clients):
+    """A process stored an update and died before relaying it: no bus message will ever bring
+    it, and no version changed. A commit from another process still stores it."""
+    from plugins.realtime.ystore import ystore_for
+
+    one, _two = servers
+    doc_id = installation.create_doc(title="kept")
+    ref = {"projectId": installation.pid, "collection": "scenes", "documentId": doc_id}
+    peer = YClient(one.url, installation.token("owner"), ref)
+    clients.append(peer)
+    assert peer.call("join", {"projectId": installation.pid})["ok"]
+    peer.sync()
+    key, slug = (installation.pid, "scenes", doc_id), installation.project.slug
+    store = ystore_for(installation.app)
+    stored, _head, _ = store.load(slug, key)
+    before = stored.get_state()
+    stored.get("content", type=Map)["title"].insert(0, "unrelayed ")
+    store.insert_update(slug, key, stored.get_update(before), str(installation.users["editor"].id))
+    peer.edit(lambda d: d.get("content", type=Map)["title"].insert(len("kept"), " typed"))
+
+    ack = peer.call("yjs_commit", {**ref, "baseVersion": installation.get_doc(doc_id)["version"]})
+    assert ack.get("ok"), ack
+    assert installation.get_doc(doc_id)["content"]["title"] == "unrelayed kept typed"
+    wait_for(lambda: title(peer) == "unrelayed kept typed", message="the peer to get the update it missed")
