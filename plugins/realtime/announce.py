@@ -14,9 +14,9 @@ from core.errors import NotFound
 from core.events import Event
 from core.projects import find_project
 
-from . import ysync
+from . import bus, ysync
 from .credentials import CREDENTIALS_CHANGED, recheck_user
-from .emitter import Emitter, announce_content, bus_channel
+from .emitter import Emitter, announce_content
 from .service import Realtime, now_ms
 
 log = logging.getLogger("aladdin.realtime")
@@ -61,10 +61,9 @@ def on_content_write(app, project, collection: str, action: str, document: dict,
     Yjs becomes a server Yjs update after the event (which unsubscribes sockets whose user may
     no longer view the document before the update reaches them)."""
     rt: Realtime | None = app.extensions.get("realtime")
-    ext = app.extensions["aladdin"]
 
-    def send(message: dict) -> None:
-        ext.jobs.redis.publish(bus_channel(ext.settings), json.dumps(message))
+    def send(message: bus.Message) -> None:
+        bus.send(app, message)
 
     if action == "delete":
         try:
@@ -100,26 +99,19 @@ def on_event(app, event: Event) -> None:
     if event.name == CREDENTIALS_CHANGED and event.resource_id:
         # A token revoked, a user deleted or changed: each process re-checks its sockets of the
         # user (this one's first), after the near cache has dropped the old answer everywhere.
-        ext = app.extensions["aladdin"]
         if rt is not None:
             recheck_user(rt, event.resource_id)
-        ext.jobs.redis.publish(bus_channel(ext.settings), json.dumps(
-            {"t": "credentials", "o": rt.process_id if rt else None, "k": None, "user": event.resource_id}))
+        bus.send(app, bus.CredentialsChanged(event.resource_id, origin=rt.process_id if rt else None))
         return
     if event.name in ROLE_EVENTS and event.project_id:
         # Who may view what changed: every process forgets its answers for the project and
         # closes open documents its sockets may no longer view (through the bus, in order
         # with the content events around it).
-        ext = app.extensions["aladdin"]
-        ext.jobs.redis.publish(bus_channel(ext.settings), json.dumps(
-            {"t": "roles", "o": None, "k": None, "project": event.project_id}))
+        bus.send(app, bus.RolesChanged(event.project_id))
     if event.name == "member.removed" and event.project_id and event.resource_id:
-        ext = app.extensions["aladdin"]
-        message = {"t": "kick", "o": rt.process_id if rt else None, "k": None,
-                   "project": event.project_id, "user": event.resource_id}
         if rt is not None:  # this process's sockets first, then every other server's
             rt.kick(event.project_id, event.resource_id)
-        ext.jobs.redis.publish(bus_channel(ext.settings), json.dumps(message))
+        bus.send(app, bus.Kick(event.project_id, event.resource_id, origin=rt.process_id if rt else None))
         return
     prefix = event.name.split(".", 1)[0]
     if prefix in PROGRESS_EVENTS and event.project_id:

@@ -8,14 +8,11 @@ writes a copy that is behind storage, and never reverts a write it did not see."
 
 from __future__ import annotations
 
-import json
-
 from core.content import SYSTEM, serialize
 from core.errors import Conflict
 
-from . import ysync
+from . import bus, ysync
 from .announce import socket_write
-from .emitter import bus_channel
 
 
 def commit(rt, project, key: tuple, state, user, base: int | None) -> tuple[dict, dict | None]:
@@ -26,14 +23,11 @@ def commit(rt, project, key: tuple, state, user, base: int | None) -> tuple[dict
     _pid, collection, document_id = key
     skip, store = ysync.sensitive(rt.app, collection), rt.hub.store
 
-    def send(message: dict) -> None:
-        ext.jobs.redis.publish(bus_channel(ext.settings), json.dumps(message))
-
     with store.locked(key) as lease:
         current = ext.content.get(project, collection, document_id, reader=SYSTEM)
         update, version = store.sync_locked(project.slug, key, current, skip)
         if update is not None:
-            ysync.announce_update(rt, send, key, update, version, current)
+            ysync.announce_update(rt, lambda message: bus.send(rt.app, message), key, update, version, current)
         rt.hub.catch_up(state)
         if base is not None and current.get("version") != base:
             raise Conflict("version conflict", version=current.get("version"), document=serialize(current))

@@ -27,7 +27,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutErr
 
 from core.errors import NotFound
 
-from . import ycontent
+from . import bus, ycontent
 from .ystore import YStore
 from .awareness import AwarenessOwners, encode_awareness, parse_awareness, stamp_state, update_clients
 from .validation import InvalidMessage
@@ -77,7 +77,7 @@ class _Loading:
 
 
 class YjsHub:
-    """The process's open documents. ``publish(kind, key, update)`` tells peer processes."""
+    """The process's open documents. ``publish(message)`` tells peer processes (:mod:`.bus`)."""
 
     owners: AwarenessOwners | None = None  # which socket holds which Yjs client id (set by Realtime)
 
@@ -270,7 +270,7 @@ class YjsHub:
             if state.changes == before and not _has_new_structs(payload, before_state):
                 return [], None  # nothing we did not have (a rejoin's delete set): no record
         self.store_update(state, payload, user_id)
-        self.publish("yjs", state.key, payload)
+        self.publish(bus.YjsUpdate(state.key, payload))
         return [], payload
 
     def apply_remote(self, key: DocKey, update: bytes, version: int | None = None) -> None:
@@ -305,7 +305,7 @@ class YjsHub:
         with state.lock:
             state.awareness.apply_awareness_update(accepted, sid)
         state.awareness_clients.setdefault(sid, set()).update(client for client, _, _ in kept)
-        self.publish("awareness", state.key, accepted)
+        self.publish(bus.Awareness(state.key, accepted))
         return accepted, dropped
 
     def claim_update(self, state: OpenDoc, sid: str, user_id: str, update: bytes) -> None:
@@ -354,7 +354,7 @@ class YjsHub:
         update = encoder.to_bytes()
         with state.lock:
             state.awareness.apply_awareness_update(update, sid)
-        self.publish("awareness", state.key, update)
+        self.publish(bus.Awareness(state.key, update))
         return update
 
     # --- commit to content ---------------------------------------------------------------

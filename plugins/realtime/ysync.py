@@ -7,17 +7,15 @@ every other server process, which applies it and passes it to its own sockets.""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import contextvars
 from typing import Callable
 
-from bson import json_util
-
+from . import bus
 from .yjs import doc_room
 from .ystore import content_json, ystore_for
 
-Send = Callable[[dict], None]  # puts one message on the realtime bus
+Send = Callable[[bus.Message], None]  # puts one message on the realtime bus
 
 # Set while a Yjs commit writes content: the Y.Doc is where that content came from.
 _yjs_write: contextvars.ContextVar[bool] = contextvars.ContextVar("aladdin_realtime_yjs_write", default=False)
@@ -59,9 +57,7 @@ def announce_update(rt, send: Send, key: tuple, update: bytes, version: int | No
     (with the document, so each process shows it only to sockets whose user may view it)."""
     if rt is not None:
         deliver(rt, key, update, version, document)
-    send({"t": "yjs", "o": rt.process_id if rt else None, "k": list(key),
-          "u": base64.b64encode(update).decode(), "v": version,
-          "doc": json_util.dumps(document, default=str)})
+    send(bus.YjsUpdate(key, update, version, document, origin=rt.process_id if rt else None))
 
 
 def deliver(rt, key: tuple, update: bytes, version: int | None, document: dict) -> None:
@@ -91,7 +87,7 @@ def close_deleted(app, rt, send: Send, project, collection: str, document: dict)
     ystore_for(app).delete(project.slug, key)
     if rt is not None:
         drop_live(rt, key, project.slug)
-    send({"t": "ydelete", "o": rt.process_id if rt else None, "k": list(key), "slug": project.slug})
+    send(bus.DocumentDeleted(key, project.slug, origin=rt.process_id if rt else None))
 
 
 def drop_live(rt, key: tuple, slug: str) -> None:
