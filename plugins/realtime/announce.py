@@ -4,8 +4,6 @@ after a removal or revocation, and job progress. Works from any process of the i
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import json
 import logging
 
@@ -18,6 +16,7 @@ from . import bus, ysync
 from .credentials import CREDENTIALS_CHANGED, recheck_user
 from .emitter import Emitter, announce_content
 from .service import Realtime, now_ms
+from .write_origin import announced_by_socket, socket_write  # noqa: F401 - handlers import it here
 
 log = logging.getLogger("aladdin.realtime")
 ROLE_EVENTS = frozenset({"member.added", "member.role_changed", "member.removed",
@@ -25,21 +24,6 @@ ROLE_EVENTS = frozenset({"member.added", "member.role_changed", "member.removed"
 # Fields of job events that name content documents (see _announce_job_about_document).
 DOCUMENT_FIELDS = frozenset({"rootId", "newRootId"})
 PROGRESS_EVENTS = {"export": "export_progress", "clone": "clone_progress"}
-
-
-# Set while a socket handler writes content: the handler announces its own write (with the
-# patch, skipping the sender's socket), so the content hook below must not announce it again.
-_socket_write: contextvars.ContextVar[bool] = contextvars.ContextVar("aladdin_realtime_socket_write",
-                                                                    default=False)
-
-
-@contextlib.contextmanager
-def socket_write():
-    token = _socket_write.set(True)
-    try:
-        yield
-    finally:
-        _socket_write.reset(token)
 
 
 def _emitter(app) -> Emitter:
@@ -70,7 +54,7 @@ def on_content_write(app, project, collection: str, action: str, document: dict,
             ysync.close_deleted(app, rt, send, project, collection, previous or document)
         except Exception:  # the document is gone either way: say what is left
             log.exception("realtime could not close the Yjs state of %s/%s", collection, document.get("_id"))
-    if not _socket_write.get():
+    if not announced_by_socket():
         _announce_write(app, project, collection, action, document, previous, user)
     if action == "update" and not ysync.from_yjs():
         ysync.into_live_doc(app, rt, send, project, collection, document)

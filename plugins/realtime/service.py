@@ -19,6 +19,7 @@ from core.authz.scope import actor_scope
 from core.errors import NotFound
 
 from .audience import Audience
+from .autosave import Autosave
 from .awareness import AwarenessOwners
 from .credentials import recheck_user
 from .cursors import CursorCoalescer
@@ -76,6 +77,9 @@ class Realtime:
                                           self.process_id, ttl=max(30.0, 6 * self.sweep_seconds))
         self.compact_idle_seconds = settings.get("REALTIME_COMPACT_IDLE_SECONDS", 30.0)
         self.emitter = Emitter(app)
+        self.autosave = Autosave(self, idle=settings.get("REALTIME_AUTOSAVE_IDLE_SECONDS", 2.0),
+                                 max_delay=settings.get("REALTIME_AUTOSAVE_MAX_SECONDS", 10.0))
+        self.hub.on_stored = self.autosave.typed
         self._started = False
         self._start_lock = threading.Lock()
         self._subscribed = threading.Event()
@@ -98,6 +102,7 @@ class Realtime:
                 if not self._started:
                     self._spawn(self._listen)
                     self._spawn(self._sweep_forever)
+                    self._spawn(self.autosave.run, self.ext.stopping)
                     # After the embedded Redis registered its own exit handler: runs before it.
                     atexit.register(self.shutdown)
                     self._started = True
@@ -138,8 +143,10 @@ class Realtime:
             log.exception("realtime could not catch up after the bus returned")
 
     def shutdown(self) -> None:
-        """At exit: what the open documents stored since their last compaction is compacted."""
+        """At exit: unsaved typing is saved, and what the open documents stored since their last
+        compaction is compacted."""
         try:
+            self.autosave.save_all()
             with self.app.app_context():
                 self.hub.compact_all()
         except Exception:
@@ -310,6 +317,8 @@ class Realtime:
         session.docs.discard(key)
         self.exit(session.sid, doc_room(key))
         removal = self.hub.close(key, session.sid)
+        if key not in self.hub.docs:  # the last local socket left: what it typed is saved now
+            self.autosave.left(key)
         if removal:
             project_id, collection, document_id = key
             self.emit("awareness", {"projectId": project_id, "collection": collection,

@@ -8,11 +8,13 @@ writes a copy that is behind storage, and never reverts a write it did not see."
 
 from __future__ import annotations
 
+import time
+
 from core.content import SYSTEM, serialize
 from core.errors import Conflict
 
 from . import bus, ysync
-from .announce import socket_write
+from .write_origin import socket_write, yjs_write
 
 
 def commit(rt, project, key: tuple, state, user, base: int | None) -> tuple[dict, dict | None]:
@@ -28,6 +30,7 @@ def commit(rt, project, key: tuple, state, user, base: int | None) -> tuple[dict
         update, version = store.sync_locked(project.slug, key, current, skip)
         if update is not None:
             ysync.announce_update(rt, lambda message: bus.send(rt.app, message), key, update, version, current)
+        caught_up = time.monotonic()
         rt.hub.catch_up(state)
         if base is not None and current.get("version") != base:
             raise Conflict("version conflict", version=current.get("version"), document=serialize(current))
@@ -35,8 +38,9 @@ def commit(rt, project, key: tuple, state, user, base: int | None) -> tuple[dict
         if not patch:
             return current, None
         lease.check()
-        with socket_write(), ysync.yjs_write():
+        with socket_write(), yjs_write():
             document = ext.content.update(project, collection, document_id, patch, user, current.get("version"))
         store.set_head(project.slug, key, document)
         state.head_version = max(state.head_version, document["version"])
+    rt.autosave.saved(key, caught_up)  # whoever saved, nothing typed before is owed any more
     return document, patch

@@ -86,6 +86,7 @@ class YjsHub:
         self.store = store
         self.publish = publish
         self.send = send or (lambda state, sids, update: None)  # an update to some local sockets
+        self.on_stored: Callable[["OpenDoc", str | None], None] = lambda state, user_id: None
         self.compact_every = compact_every
         self.docs: dict[DocKey, OpenDoc] = {}
         self._loading: dict[DocKey, _Loading] = {}
@@ -181,6 +182,7 @@ class YjsHub:
             raise NotFound("document not found")
         state.stored_since_compaction += 1
         state.last_stored = time.time()
+        self.on_stored(state, user_id)
         if state.stored_since_compaction >= self.compact_every:
             if self.store.compact(state.slug, state.key):
                 state.stored_since_compaction = 0

@@ -7,31 +7,14 @@ every other server process, which applies it and passes it to its own sockets.""
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 from typing import Callable
 
 from . import bus
+from .write_origin import from_yjs, yjs_write  # noqa: F401 - part of this module's interface
 from .yjs import doc_room
 from .ystore import content_json, ystore_for
 
 Send = Callable[[bus.Message], None]  # puts one message on the realtime bus
-
-# Set while a Yjs commit writes content: the Y.Doc is where that content came from.
-_yjs_write: contextvars.ContextVar[bool] = contextvars.ContextVar("aladdin_realtime_yjs_write", default=False)
-
-
-@contextlib.contextmanager
-def yjs_write():
-    token = _yjs_write.set(True)
-    try:
-        yield
-    finally:
-        _yjs_write.reset(token)
-
-
-def from_yjs() -> bool:
-    return _yjs_write.get()
 
 
 def sensitive(app, collection: str) -> Callable[[str], bool]:
@@ -94,6 +77,7 @@ def drop_live(rt, key: tuple, slug: str) -> None:
     """This process forgets a deleted document: its sockets leave it (a later frame opens it
     again, and finds it missing), and what a racing frame stored meanwhile goes too."""
     state = rt.hub.drop(key)
+    rt.autosave.saved(key)
     owners = getattr(rt.hub, "owners", None)
     for session in list(rt.sessions.values()):
         if key in session.docs:
