@@ -37,6 +37,21 @@ def patient_server(patient):
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def typing_on(tmp_path_factory, redis_server):
+    """An installation whose idle debounce never fires within a test: only the longest delay
+    between saves while typing goes on (one second here) saves."""
+    yield from installed(tmp_path_factory, redis_server, "realtime-autosave-max",
+                         ALADDIN_REALTIME_AUTOSAVE_IDLE_SECONDS="600", ALADDIN_REALTIME_AUTOSAVE_MAX_SECONDS="1")
+
+
+@pytest.fixture(scope="module")
+def typing_server(typing_on):
+    server = Server(typing_on.env, typing_on.tmp).start()
+    yield server
+    server.stop()
+
+
 class Rest:
     def __init__(self, server, installation, role: str = "owner"):
         self.base = f"{server.url}/api/v1/projects/{installation.pid}"
@@ -132,6 +147,22 @@ def test_autosave_never_reverts_a_write_made_elsewhere(installation, servers, cl
 
     content = wait_for(saved, message="the typed title to be saved")
     assert content["mood"] == "grim"
+
+
+def test_typing_that_never_pauses_is_saved_at_the_longest_delay(typing_on, typing_server, clients):
+    doc_id = typing_on.create_doc(title="")
+    rest = Rest(typing_server, typing_on)
+    typist = peer(typing_server, typing_on, "owner", doc_id, clients)
+    typed = []
+
+    def keep_typing_until_saved():
+        typed.append("x")
+        type_at_end(typist, "x")  # no pause reaches the ten-minute idle debounce
+        return rest.get(doc_id)["content"]["title"]
+
+    saved = wait_for(keep_typing_until_saved, interval=0, message="a save while typing goes on")
+    assert saved == "x" * len(saved) and 0 < len(saved) <= len(typed)
+    assert typist.client.connected  # saved while the typist stayed, not on its departure
 
 
 def test_the_last_socket_leaving_saves_at_once(patient, patient_server, clients):
