@@ -23,6 +23,15 @@ def servers(installation):
     yield from serving_pair(installation)
 
 
+def one_server(installation):
+    """For a module fixture (``yield from``): one server of ``installation``, stopped after."""
+    server = Server(installation.env, installation.tmp).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="module")
 def patient(tmp_path_factory, redis_server):
     """An installation whose debounce never fires within a test: only a departure saves."""
@@ -32,9 +41,7 @@ def patient(tmp_path_factory, redis_server):
 
 @pytest.fixture(scope="module")
 def patient_server(patient):
-    server = Server(patient.env, patient.tmp).start()
-    yield server
-    server.stop()
+    yield from one_server(patient)
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +54,7 @@ def typing_on(tmp_path_factory, redis_server):
 
 @pytest.fixture(scope="module")
 def typing_server(typing_on):
-    server = Server(typing_on.env, typing_on.tmp).start()
-    yield server
-    server.stop()
+    yield from one_server(typing_on)
 
 
 class Rest:
