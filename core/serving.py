@@ -24,6 +24,11 @@ def listen_or_exit(app, host: str, port: int):
         hint = " (another server running? choose --port)" if taken else ""
         click.echo(f"error: cannot listen on {host}:{port}: {reason}{hint}", err=True)
         sys.exit(1)
+    # Nagle off, inherited by every accepted connection: a Socket.IO event carrying bytes (a Yjs
+    # update) is written as two small websocket frames, header then attachment, and with Nagle
+    # the second waited for the client's delayed ACK (40 ms on Linux) before leaving: every
+    # keystroke reached the other editors ~45 ms late (bench.yjs). gunicorn sets the same.
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     with listener:  # the server keeps a duplicate of the socket
         return make_server(host, port, app, threaded=True, fd=listener.fileno())
 

@@ -135,10 +135,13 @@ class Realtime:
         if not self._subscribed.is_set():
             self._subscribed.set()
             return
+        # What peers relayed meanwhile never arrived: every open copy catches up from storage
+        # (the stored updates are the truth) and sends its sockets what they missed.
         log.warning("realtime bus back: open documents catch up from storage")
         try:
             with self.app.app_context():
-                self.hub.resync_all()
+                for state in [s for s in list(self.hub.docs.values()) if not s.closed]:
+                    self.hub.catch_up(state)
         except Exception:
             log.exception("realtime could not catch up after the bus returned")
 

@@ -34,7 +34,7 @@ def commit(rt, project, key: tuple, state, user, base: int | None) -> tuple[dict
         rt.hub.catch_up(state)
         if base is not None and current.get("version") != base:
             raise Conflict("version conflict", version=current.get("version"), document=serialize(current))
-        patch = ysync.changed_only(rt.hub.content_patch(state, skip), current)
+        patch = ysync.commit_patch(rt.hub.content_patch(state, skip), current, skip)
         if not patch:
             return current, None
         lease.check()

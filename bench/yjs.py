@@ -1,0 +1,311 @@
+"""Yjs editing against a stock Hocuspocus: keystroke to peer, connect to synced, server CPU per edit.
+
+``python -m bench.yjs [--edits N] [--connects N] [--rounds N]``. One run starts both servers on
+this machine: a stock ``@hocuspocus/server`` (default configuration: documents in memory, no
+extensions) and ``aladdin serve`` on a temporary data dir with its embedded stores, as an
+operator's first install runs it. The JavaScript side is pinned in ``bench/js`` (package.json
+and package-lock.json) and installed with ``npm ci`` there on first use.
+
+Each round, each server gets two Node clients with stock ``yjs`` (Hocuspocus: the stock
+``@hocuspocus/provider``; Aladdin: the stock ``socket.io-client`` + ``y-protocols``, as
+``tests/js/yjs_peer.mjs``) on a fresh document of its own; both type into the Y.Text
+``content.title``, which is where an Aladdin editor's typing goes. Measured:
+
+* connect to synced: a fresh client (Y.Doc + connection) created until its first sync is done;
+* keystroke to peer: one character typed (``Y.Text.insert``) until the other client's Y.Doc has
+  it, clocked on CLOCK_MONOTONIC in both Node processes; one edit in flight at a time,
+  alternating directions, ``--edits`` each way;
+* server CPU per edit: user+system time from ``/proc/<pid>/stat`` of the server process over
+  the edit phase, divided by the edits. Aladdin's embedded stores (the document server and
+  Redis) are separate processes: printed beside it, not in the ratio.
+
+The headline (last line) is the median round's ratio of p50 keystroke-to-peer latencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+JS = ROOT / "bench" / "js"
+SERVING = re.compile(r"serving (http://127\.0\.0\.1:\d+) ")
+HANG = 60.0  # seconds: a deadline that catches a hang, never a measure of speed
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+# --- processes -----------------------------------------------------------------------------
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop one process the bench started, by its pid: SIGTERM, then SIGKILL if it lingers."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def started(stack: ExitStack, args: list[str], **kwargs) -> subprocess.Popen:
+    """A subprocess that ``stack`` stops on every way out of the run."""
+    proc = subprocess.Popen(args, **kwargs)
+    stack.callback(stop, proc)
+    return proc
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime: fields 14 and 15 of stat
+
+
+def npm_ci() -> None:
+    """Install the pinned JavaScript side once (``npm ci`` in bench/js)."""
+    if (JS / "node_modules" / "@hocuspocus" / "server").is_dir():
+        return
+    for tool in ("node", "npm"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not on PATH: bench.yjs needs Node.js 18+ and npm")
+    print("installing the pinned JavaScript clients and Hocuspocus (npm ci in bench/js) ...", flush=True)
+    result = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=JS, capture_output=True, text=True,
+                            timeout=600)
+    if result.returncode != 0:
+        raise SystemExit(f"npm ci failed in bench/js:\n{result.stderr[-2000:]}")
+
+
+def wait_line(proc: subprocess.Popen, log: Path, pattern: re.Pattern, what: str) -> re.Match:
+    """The first match of ``pattern`` in what ``proc`` wrote to ``log``."""
+    deadline = time.monotonic() + HANG * 1.5
+    while time.monotonic() < deadline:
+        found = pattern.search(log.read_text())
+        if found:
+            return found
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        time.sleep(0.1)
+    raise SystemExit(f"{what} did not start:\n{log.read_text()[-3000:]}")
+
+
+class Peer:
+    """One ``bench/js/peer.mjs`` client: commands in, answers out; remote changes go to ``seen``."""
+
+    def __init__(self, stack: ExitStack, name: str, args: list[str]):
+        self.name = name
+        self.proc = started(stack, ["node", str(JS / "peer.mjs"), *args], cwd=JS, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+        self.replies: queue.Queue = queue.Queue()
+        self.seen: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            message = json.loads(line)
+            (self.seen if "seen" in message else self.replies).put(message)
+        self.replies.put(None)  # the process ended
+
+    def ask(self, **command) -> dict:
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+        return self.reply(command["op"])
+
+    def reply(self, what: str) -> dict:
+        try:
+            message = self.replies.get(timeout=HANG)
+        except queue.Empty:
+            message = None
+        if message is None:
+            self.proc.kill()
+            raise SystemExit(f"{self.name}: no answer to {what!r}: {self.proc.stderr.read()[-2000:]}")
+        return message
+
+    def seen_length(self, length: int) -> int:
+        """When (ns) this client's copy of the text reached ``length``."""
+        deadline = time.monotonic() + HANG
+        while True:
+            try:
+                message = self.seen.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                raise SystemExit(f"{self.name}: the text never reached {length} characters")
+            if message["length"] >= length:
+                return int(message["seen"])
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.write('{"op":"close"}\n')
+            self.proc.stdin.flush()
+            self.proc.wait(10)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        stop(self.proc)
+
+
+# --- one measurement -----------------------------------------------------------------------
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def measure(stack: ExitStack, peer_args: tuple[list[str], list[str]], server_pid: int, store_pids: list[int],
+            args) -> dict:
+    """Two clients of one server on one fresh document: connects, then edits both ways."""
+    a, b = (Peer(stack, name, argv) for name, argv in zip("ab", peer_args))
+    try:
+        synced = [a.ask(op="connect")["synced"], b.ask(op="connect")["synced"]]
+        for i in range(args.connects):
+            synced.append((a, b)[i % 2].ask(op="connect")["synced"])
+        length = a.ask(op="init", text="x")["length"]
+        b.ask(op="wait", length=length)
+        latencies, cpu, stores = [], 0.0, 0.0
+        for i in range(args.warmup + 2 * args.edits):
+            if i == args.warmup:
+                cpu, stores = cpu_seconds(server_pid), sum(cpu_seconds(p) for p in store_pids)
+            sender, receiver = (a, b) if i % 2 == 0 else (b, a)
+            t = int(sender.ask(op="type", char=chr(ord("a") + i % 26))["t"])
+            length += 1
+            seen = receiver.seen_length(length)
+            if i >= args.warmup:
+                latencies.append((seen - t) / 1e6)
+            time.sleep(args.gap / 1000)  # typing pace: one keystroke after the other arrived
+        edits = 2 * args.edits
+        cpu = (cpu_seconds(server_pid) - cpu) / edits * 1000
+        stores = (sum(cpu_seconds(p) for p in store_pids) - stores) / edits * 1000
+        # Both copies agree at the end (nothing was lost on the way).
+        if a.ask(op="wait", length=length)["length"] != b.ask(op="wait", length=length)["length"]:
+            raise SystemExit("the two clients' texts differ")
+    finally:
+        a.close()
+        b.close()
+    return {"synced": synced, "latencies": latencies, "cpu_ms": cpu, "stores_ms": stores}
+
+
+def describe(name: str, r: dict) -> str:
+    lat, syn = r["latencies"], r["synced"]
+    extra = f" (+ embedded stores {r['stores_ms']:.2f} ms)" if r.get("stores") else ""
+    return (f"{name}: keystroke to peer p50 {percentile(lat, 50):.2f} ms, p90 {percentile(lat, 90):.2f}, "
+            f"p99 {percentile(lat, 99):.2f}, mean {statistics.mean(lat):.2f} ({len(lat)} edits); "
+            f"connect to synced p50 {percentile(syn, 50):.1f} ms ({len(syn)} connects); "
+            f"server CPU per edit {r['cpu_ms']:.2f} ms{extra}")
+
+
+# --- the installation ----------------------------------------------------------------------
+
+def seed(env: dict, rounds: int):
+    """Two editors of one project and one scene per round, written through the core (the
+    bench process joins the installation's embedded stores, as a CLI command would)."""
+    sys.path.insert(0, str(ROOT))
+    from core.app import create_app
+    from core.models import ApiToken, User
+    from core.projects import add_member, create_project
+    from core.settings import Settings
+
+    app = create_app(Settings.from_env(env), load_entry_points=False)
+    with app.app_context():
+        owner = User(email="a@bench.example", name="Editor A").save()
+        other = User(email="b@bench.example", name="Editor B").save()
+        project = create_project(app, owner, "Bench Film", "bench-film")
+        add_member(app, project, other, "editor", owner)
+        content = app.extensions["aladdin"].content
+        scenes = [str(content.create(project, "scenes", {"content": {"title": "x"}}, owner)["_id"])
+                  for _ in range(rounds)]
+        tokens = (ApiToken.issue(owner), ApiToken.issue(other))
+    return app, str(project.id), scenes, tokens
+
+
+def store_pids(app) -> list[int]:
+    ext = app.extensions["aladdin"]
+    servers = [getattr(ext.db, "_embedded", None), getattr(ext.jobs, "_embedded", None)]
+    return [pid for pid in (s.pid() if s is not None else None for s in servers) if pid]
+
+
+def stop_stores(pids: list[int]) -> None:
+    """The embedded stores this run started, if leaving the installation left them running."""
+    import psutil
+
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            process.terminate()
+            process.wait(15)
+        except psutil.TimeoutExpired:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.yjs", description=__doc__.splitlines()[0])
+    parser.add_argument("--edits", type=int, default=200, help="single-character edits each way, per round")
+    parser.add_argument("--connects", type=int, default=20, help="extra connect-to-synced samples per round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of both servers; the median is the result")
+    parser.add_argument("--warmup", type=int, default=20, help="edits before measuring")
+    parser.add_argument("--gap", type=float, default=30, help="ms between one edit's arrival and the next keystroke")
+    args = parser.parse_args(argv)
+    npm_ci()
+    # A process manager's SIGTERM leaves through the `finally`s too: every process gets stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
+
+    tmp = Path(tempfile.mkdtemp(prefix="aladdin-bench-yjs-"))
+    env = {"ALADDIN_DATA_DIR": str(tmp / "data"), "ALADDIN_SECRET_KEY": "bench-yjs",
+           "ALADDIN_PLATFORM_DB": "bench_yjs"}
+    app = None
+    results: list[dict] = []
+    try:
+        with ExitStack() as stack:
+            app, project_id, scenes, tokens = seed(env, args.rounds)
+            pids = store_pids(app)
+            stack.callback(stop_stores, pids)  # runs last: anything the leaving below did not stop
+            stack.callback(app.extensions["aladdin"].close)  # the last to leave stops the embedded stores
+            base_env = {k: v for k, v in os.environ.items() if not k.startswith("ALADDIN_")}
+            aladdin_log, hocus_log = tmp / "aladdin.log", tmp / "hocuspocus.log"
+            aladdin = started(stack, [sys.executable, "cli.py", "serve", "--no-worker", "--port", "0"], cwd=ROOT,
+                              env={**base_env, **env, "PYTHONUNBUFFERED": "1"}, stdout=aladdin_log.open("w"),
+                              stderr=subprocess.STDOUT)
+            hocus = started(stack, ["node", str(JS / "hocuspocus_server.mjs")], cwd=JS,
+                            stdout=hocus_log.open("w"), stderr=subprocess.STDOUT)
+            url = wait_line(aladdin, aladdin_log, SERVING, "aladdin serve").group(1)
+            port = json.loads(wait_line(hocus, hocus_log, re.compile(r"\{.*\}"), "hocuspocus").group(0))["port"]
+            print(f"aladdin serve {url} (pid {aladdin.pid}, embedded stores pids {pids}); "
+                  f"hocuspocus ws://127.0.0.1:{port} (pid {hocus.pid})", flush=True)
+            for n in range(args.rounds):
+                ws = f"ws://127.0.0.1:{port}"
+                hp = measure(stack, ([ "hocuspocus", ws, f"bench-{n}"],) * 2, hocus.pid, [], args)
+                ours = measure(stack, tuple(["aladdin", url, token, project_id, "scenes", scenes[n]]
+                                            for token in tokens), aladdin.pid, pids, args)
+                ours["stores"] = True
+                print(f"round {n + 1} {describe('hocuspocus', hp)}")
+                print(f"round {n + 1} {describe('aladdin', ours)}", flush=True)
+                results.append({"hocuspocus": hp, "aladdin": ours})
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    ratio = [percentile(r["aladdin"]["latencies"], 50) / percentile(r["hocuspocus"]["latencies"], 50)
+             for r in results]
+    synced = [percentile(r["aladdin"]["synced"], 50) / percentile(r["hocuspocus"]["synced"], 50) for r in results]
+    cpu = [r["aladdin"]["cpu_ms"] / r["hocuspocus"]["cpu_ms"] for r in results if r["hocuspocus"]["cpu_ms"]]
+    stores = statistics.median(r["aladdin"]["stores_ms"] for r in results)
+    print("keystroke-to-peer p50 ratio per round: " + ", ".join(f"{x:.2f}" for x in ratio))
+    print(f"server CPU per edit: aladdin {statistics.median(r['aladdin']['cpu_ms'] for r in results):.2f} ms "
+          f"(+ embedded stores {stores:.2f} ms), hocuspocus "
+          f"{statistics.median(r['hocuspocus']['cpu_ms'] for r in results):.2f} ms; "
+          f"ratio {statistics.median(cpu) if cpu else float('inf'):.2f}")
+    print(f"connect-to-synced ratio {statistics.median(synced):.2f} (goal 1.5)")
+    print(f"yjs ratio {statistics.median(ratio):.2f} (goal 1.2)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
