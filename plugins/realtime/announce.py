@@ -4,8 +4,6 @@ after a removal or revocation, and job progress. Works from any process of the i
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import json
 import logging
 
@@ -14,10 +12,11 @@ from core.errors import NotFound
 from core.events import Event
 from core.projects import find_project
 
-from . import ysync
+from . import bus, ysync
 from .credentials import CREDENTIALS_CHANGED, recheck_user
-from .emitter import Emitter, announce_content, bus_channel
+from .emitter import Emitter, announce_content
 from .service import Realtime, now_ms
+from .write_origin import announced_by_socket, socket_write  # noqa: F401 - handlers import it here
 
 log = logging.getLogger("aladdin.realtime")
 ROLE_EVENTS = frozenset({"member.added", "member.role_changed", "member.removed",
@@ -25,21 +24,6 @@ ROLE_EVENTS = frozenset({"member.added", "member.role_changed", "member.removed"
 # Fields of job events that name content documents (see _announce_job_about_document).
 DOCUMENT_FIELDS = frozenset({"rootId", "newRootId"})
 PROGRESS_EVENTS = {"export": "export_progress", "clone": "clone_progress"}
-
-
-# Set while a socket handler writes content: the handler announces its own write (with the
-# patch, skipping the sender's socket), so the content hook below must not announce it again.
-_socket_write: contextvars.ContextVar[bool] = contextvars.ContextVar("aladdin_realtime_socket_write",
-                                                                    default=False)
-
-
-@contextlib.contextmanager
-def socket_write():
-    token = _socket_write.set(True)
-    try:
-        yield
-    finally:
-        _socket_write.reset(token)
 
 
 def _emitter(app) -> Emitter:
@@ -61,17 +45,16 @@ def on_content_write(app, project, collection: str, action: str, document: dict,
     Yjs becomes a server Yjs update after the event (which unsubscribes sockets whose user may
     no longer view the document before the update reaches them)."""
     rt: Realtime | None = app.extensions.get("realtime")
-    ext = app.extensions["aladdin"]
 
-    def send(message: dict) -> None:
-        ext.jobs.redis.publish(bus_channel(ext.settings), json.dumps(message))
+    def send(message: bus.Message) -> None:
+        bus.send(app, message)
 
     if action == "delete":
         try:
             ysync.close_deleted(app, rt, send, project, collection, previous or document)
         except Exception:  # the document is gone either way: say what is left
             log.exception("realtime could not close the Yjs state of %s/%s", collection, document.get("_id"))
-    if not _socket_write.get():
+    if not announced_by_socket():
         _announce_write(app, project, collection, action, document, previous, user)
     if action == "update" and not ysync.from_yjs():
         ysync.into_live_doc(app, rt, send, project, collection, document)
@@ -100,26 +83,19 @@ def on_event(app, event: Event) -> None:
     if event.name == CREDENTIALS_CHANGED and event.resource_id:
         # A token revoked, a user deleted or changed: each process re-checks its sockets of the
         # user (this one's first), after the near cache has dropped the old answer everywhere.
-        ext = app.extensions["aladdin"]
         if rt is not None:
             recheck_user(rt, event.resource_id)
-        ext.jobs.redis.publish(bus_channel(ext.settings), json.dumps(
-            {"t": "credentials", "o": rt.process_id if rt else None, "k": None, "user": event.resource_id}))
+        bus.send(app, bus.CredentialsChanged(event.resource_id, origin=rt.process_id if rt else None))
         return
     if event.name in ROLE_EVENTS and event.project_id:
         # Who may view what changed: every process forgets its answers for the project and
         # closes open documents its sockets may no longer view (through the bus, in order
         # with the content events around it).
-        ext = app.extensions["aladdin"]
-        ext.jobs.redis.publish(bus_channel(ext.settings), json.dumps(
-            {"t": "roles", "o": None, "k": None, "project": event.project_id}))
+        bus.send(app, bus.RolesChanged(event.project_id))
     if event.name == "member.removed" and event.project_id and event.resource_id:
-        ext = app.extensions["aladdin"]
-        message = {"t": "kick", "o": rt.process_id if rt else None, "k": None,
-                   "project": event.project_id, "user": event.resource_id}
         if rt is not None:  # this process's sockets first, then every other server's
             rt.kick(event.project_id, event.resource_id)
-        ext.jobs.redis.publish(bus_channel(ext.settings), json.dumps(message))
+        bus.send(app, bus.Kick(event.project_id, event.resource_id, origin=rt.process_id if rt else None))
         return
     prefix = event.name.split(".", 1)[0]
     if prefix in PROGRESS_EVENTS and event.project_id:

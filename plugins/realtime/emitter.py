@@ -4,14 +4,14 @@ document's viewers may receive."""
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
 
 import socketio
-from bson import json_util
 
 from core.app import socketio_channel
+
+from . import bus
 
 NAMESPACE = "/collab"
 
@@ -37,12 +37,6 @@ def emit_to(target, event: str, data: Any, to: str | list[str] | None, **options
     return True
 
 
-def bus_channel(settings) -> str:
-    """Redis channel for what Socket.IO rooms cannot carry: server-side Yjs copies, kicks and
-    events filtered per recipient."""
-    return f"aladdin-realtime-{settings.platform_db}"
-
-
 def announce_content(app, project_id: str, collection: str, document: dict, payload: dict, *,
                      skip_sid: str | None = None, event: str = "content_change",
                      redacted: dict | None = None) -> None:
@@ -55,11 +49,7 @@ def announce_content(app, project_id: str, collection: str, document: dict, payl
     the document (BSON types kept, for the read filter) and each server process delivers it to
     its own sockets in the room after ``content.can_view`` (``Realtime.deliver_content``).
     Works from any process: the publishing one needs no Socket.IO server."""
-    ext = app.extensions["aladdin"]
-    message = {"t": "content", "o": None, "k": None, "project": project_id, "collection": collection,
-               "event": event, "data": payload, "skip": skip_sid, "redacted": redacted,
-               "doc": json_util.dumps(document, default=str)}
-    ext.jobs.redis.publish(bus_channel(ext.settings), json.dumps(message))
+    bus.send(app, bus.Content(project_id, collection, event, payload, document, skip_sid, redacted))
 
 
 class Emitter:

@@ -6,27 +6,26 @@ and CLI commands that build the same app never run them."""
 from __future__ import annotations
 
 import atexit
-import base64
 import dataclasses
-import json
 import logging
 import threading
 import time
 import uuid
 from typing import Any, Callable
 
-from bson import json_util
-from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
 
 from core.authz.scope import actor_scope
 from core.errors import NotFound
 
 from .audience import Audience
+from .autosave import Autosave
 from .awareness import AwarenessOwners
 from .credentials import recheck_user
-from .emitter import NAMESPACE, Emitter, bus_channel, emit_to, project_room
+from .cursors import CursorCoalescer
+from .emitter import NAMESPACE, Emitter, emit_to, project_room
 from .presence import PresenceStore
-from . import pointers, ysync
+from . import bus, pointers, ysync
 from .yjs import YjsHub, create_update_message, doc_room
 from .ystore import ystore_for
 
@@ -53,49 +52,6 @@ class Session:
     pointed: dict = dataclasses.field(default_factory=dict)    # (projectId, documentId) -> collection
 
 
-class CursorCoalescer:
-    """At most one cursor event per socket and document every ``interval`` seconds; the
-    latest position always goes out, so a flood costs the room little and loses nothing."""
-
-    def __init__(self, interval: float, spawn: Callable):
-        self.interval = interval
-        self.spawn = spawn
-        self._lock = threading.Lock()
-        self._last: dict[tuple, float] = {}
-        self._pending: dict[tuple, Callable[[], None]] = {}
-
-    def submit(self, key: tuple, send: Callable[[], None]) -> bool:
-        """Send now or schedule; returns False when the event was coalesced."""
-        now = time.monotonic()
-        with self._lock:
-            last = self._last.get(key, 0.0)
-            if key in self._pending or now - last < self.interval:
-                schedule = key not in self._pending
-                self._pending[key] = send
-                if schedule:
-                    self.spawn(self._flush_later, key, last + self.interval - now)
-                return False
-            self._last[key] = now
-        send()
-        return True
-
-    def _flush_later(self, key: tuple, delay: float) -> None:
-        time.sleep(max(delay, 0.0))
-        with self._lock:
-            send = self._pending.pop(key, None)
-            if send is not None:
-                self._last[key] = time.monotonic()
-        if send is not None:
-            send()
-
-    def forget(self, sid: str) -> None:
-        with self._lock:
-            for key in [k for k in self._last if k[0] == sid]:
-                self._last.pop(key, None)
-            for key in [k for k in self._pending if k[0] == sid]:
-                self._pending.pop(key, None)
-
-
 class Realtime:
     """Everything one app's ``/collab`` namespace needs, kept in ``app.extensions["realtime"]``."""
 
@@ -107,7 +63,6 @@ class Realtime:
         self.process_id = uuid.uuid4().hex
         self.sessions: dict[str, Session] = {}
         self.redis = self.ext.jobs.redis
-        self.channel = bus_channel(settings)
         self.presence = PresenceStore(
             self.redis, f"aladdin:realtime:{settings.platform_db}",
             idle_after=settings.get("REALTIME_IDLE_SECONDS", 60.0),
@@ -122,9 +77,14 @@ class Realtime:
                                           self.process_id, ttl=max(30.0, 6 * self.sweep_seconds))
         self.compact_idle_seconds = settings.get("REALTIME_COMPACT_IDLE_SECONDS", 30.0)
         self.emitter = Emitter(app)
+        self.autosave = Autosave(self, idle=settings.get("REALTIME_AUTOSAVE_IDLE_SECONDS", 2.0),
+                                 max_delay=settings.get("REALTIME_AUTOSAVE_MAX_SECONDS", 10.0))
+        self.hub.on_stored = self.autosave.typed
         self._started = False
         self._start_lock = threading.Lock()
         self._subscribed = threading.Event()
+        self._owed: set[tuple] = set()   # documents whose stored updates the bus could not relay
+        self._owed_lock = threading.Lock()
         self.audience = Audience(self.may_view)
 
     # --- background services --------------------------------------------------------------
@@ -142,21 +102,26 @@ class Realtime:
                 if not self._started:
                     self._spawn(self._listen)
                     self._spawn(self._sweep_forever)
+                    self._spawn(self.autosave.run, self.ext.stopping)
                     # After the embedded Redis registered its own exit handler: runs before it.
                     atexit.register(self.shutdown)
                     self._started = True
         self._subscribed.wait(10)
 
     def _listen(self) -> None:
+        """Listen to the bus. Every subscription after the first (redis-py re-subscribes by
+        itself after a lost connection; a longer outage lands in the loop below) means messages
+        were lost meanwhile: the open documents catch up from storage."""
         stopping = self.ext.stopping
         while not stopping.is_set():
             try:
-                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(self.channel)
-                self._subscribed.set()
+                pubsub = self.redis.pubsub()
+                pubsub.subscribe(bus.bus_channel(self.ext.settings))
                 for message in pubsub.listen():
                     if message.get("type") == "message":
                         self._on_bus(message["data"])
+                    elif message.get("type") == "subscribe":
+                        self._on_subscribed()
             except Exception as exc:
                 if stopping.is_set():
                     return  # the process is shutting down and its Redis connections close under us
@@ -166,9 +131,25 @@ class Realtime:
                     log.exception("realtime bus listener failed; reconnecting")
                 stopping.wait(1)
 
-    def shutdown(self) -> None:
-        """At exit: what the open documents stored since their last compaction is compacted."""
+    def _on_subscribed(self) -> None:
+        if not self._subscribed.is_set():
+            self._subscribed.set()
+            return
+        # What peers relayed meanwhile never arrived: every open copy catches up from storage
+        # (the stored updates are the truth) and sends its sockets what they missed.
+        log.warning("realtime bus back: open documents catch up from storage")
         try:
+            with self.app.app_context():
+                for state in [s for s in list(self.hub.docs.values()) if not s.closed]:
+                    self.hub.catch_up(state)
+        except Exception:
+            log.exception("realtime could not catch up after the bus returned")
+
+    def shutdown(self) -> None:
+        """At exit: unsaved typing is saved, and what the open documents stored since their last
+        compaction is compacted."""
+        try:
+            self.autosave.save_all()
             with self.app.app_context():
                 self.hub.compact_all()
         except Exception:
@@ -190,6 +171,7 @@ class Realtime:
                 log.exception("realtime sweep failed")
 
     def sweep(self) -> None:
+        self._relay_owed()
         for project_id, kind, record in self.presence.sweep():
             if kind == "left":  # gone: where its cursor was is nobody's business any more
                 self.emit("user_left", {**record, "cursor": None, "projectId": project_id},
@@ -201,69 +183,93 @@ class Realtime:
 
     # --- the bus between server processes -------------------------------------------------
 
-    def publish(self, kind: str, key: Any, payload: bytes | None = None, **extra: Any) -> None:
-        message = {"t": kind, "o": self.process_id, "k": list(key) if key else None, **extra}
-        if payload is not None:
-            message["u"] = base64.b64encode(payload).decode()
-        self.redis.publish(self.channel, json.dumps(message))
+    def publish(self, message: bus.Message) -> None:
+        """Tell the other processes. A Yjs update is stored before this: when Redis is away it
+        is not lost but owed, and the sweeper tells the others to catch up from storage once
+        Redis is back (see ``_relay_owed``); what else is lost with Redis is live-only."""
+        try:
+            bus.publish(self.redis, self.ext.settings, dataclasses.replace(message, origin=self.process_id))
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            if isinstance(message, bus.YjsUpdate):
+                with self._owed_lock:
+                    self._owed.add(message.key)
+            log.warning("realtime bus could not relay %s (%s): owed until Redis is back", message.kind, exc)
+
+    def _relay_owed(self) -> None:
+        """Updates stored while the bus was down: every process catches those documents up."""
+        with self._owed_lock:
+            owed, self._owed = self._owed, set()
+        for index, key in enumerate(sorted(owed)):
+            try:
+                bus.publish(self.redis, self.ext.settings, bus.Resync(key, origin=self.process_id))
+            except (RedisConnectionError, RedisTimeoutError):
+                with self._owed_lock:
+                    self._owed.update(sorted(owed)[index:])
+                return
 
     def _on_bus(self, raw: bytes) -> None:
         try:
-            message = json.loads(raw)
-            kind = message.get("t")
-            if kind == "content":  # from any process, this one's included: see announce_content
-                with self.app.app_context(), actor_scope():  # each viewer's role looked up once per message
-                    self.deliver_content(message)
-                return
-            if message.get("o") == self.process_id:
-                return
-            key = tuple(message["k"]) if message.get("k") else None
-            payload = base64.b64decode(message["u"]) if "u" in message else None
-            with self.app.app_context(), actor_scope():
-                if kind == "yjs" and "doc" in message:  # a server update: only for who may view
-                    ysync.deliver(self, key, payload, message.get("v"), json_util.loads(message["doc"]))
-                elif kind == "yjs":
-                    self.hub.apply_remote(key, payload, message.get("v"))
-                elif kind == "ydelete":
-                    ysync.drop_live(self, key, message["slug"])
-                elif kind == "awareness":
-                    self.hub.apply_remote_awareness(key, payload)
-                elif kind == "kick":
-                    self.kick(message["project"], message["user"])
-                elif kind == "credentials":
-                    self.audience.forget_all()
-                    recheck_user(self, message["user"])
-                elif kind == "roles":
-                    self.roles_changed(message["project"])
-                elif kind == "awareness_query":
-                    self.answer_awareness(key, message["sid"])
+            message = bus.decode(raw)
+            if not isinstance(message, bus.Content) and message.origin == self.process_id:
+                return  # this process did it already (a content event is delivered by every process)
+            with self.app.app_context(), actor_scope():  # each viewer's role looked up once per message
+                self._bus_handlers[type(message)](message)
         except Exception:
             log.exception("bad realtime bus message")
 
+    def _on_yjs(self, message: bus.YjsUpdate) -> None:
+        if message.document is not None:  # a server update: only for who may view
+            ysync.deliver(self, message.key, message.update, message.version, message.document)
+        else:
+            self.hub.apply_remote(message.key, message.update, message.version)
+
+    def _on_resync(self, message: bus.Resync) -> None:
+        state = self.hub.docs.get(message.key)
+        if state is not None:
+            self.hub.catch_up(state)
+
+    def _on_credentials(self, message: bus.CredentialsChanged) -> None:
+        self.audience.forget_all()
+        recheck_user(self, message.user)
+
+    @property
+    def _bus_handlers(self) -> dict:
+        return {
+            bus.Content: self.deliver_content,
+            bus.YjsUpdate: self._on_yjs,
+            bus.Resync: self._on_resync,
+            bus.DocumentDeleted: lambda m: ysync.drop_live(self, m.key, m.slug),
+            bus.Awareness: lambda m: self.hub.apply_remote_awareness(m.key, m.update),
+            bus.AwarenessQuery: lambda m: self.answer_awareness(m.key, m.sid),
+            bus.Kick: lambda m: self.kick(m.project, m.user),
+            bus.CredentialsChanged: self._on_credentials,
+            bus.RolesChanged: lambda m: self.roles_changed(m.project),
+        }
+
     # --- document events: only to the sockets whose user may view the document -------------
 
-    def deliver_content(self, message: dict) -> None:
+    def deliver_content(self, message: bus.Content) -> None:
         """Send one document event (see :func:`.emitter.announce_content`) to this process's
         sockets in the project room whose user may view the document (its redacted form, if it
         has one, to the others); a socket that has the document open in Yjs but may no longer
         view it is unsubscribed from it."""
-        project_id, collection = message["project"], message["collection"]
+        project_id, collection = message.project, message.collection
         members = [(s, s.projects.get(project_id)) for s in list(self.sessions.values())]
         members = [(s, p) for s, p in members if p is not None]
         if not members:  # none of this process's sockets is in the project's room
             return
-        document = json_util.loads(message["doc"])
+        document = message.document
         key = (project_id, collection, str(document.get("_id")))
-        skip = message.get("skip")
+        skip = message.skip
         viewers, others = self.audience.split(members, collection, document, key)
         for session in others:
             if key in session.docs:
                 self.close_doc(session, key)
         # Local sockets only (every server process runs this for its own), one encoding each.
-        for sessions, data in ((viewers, message["data"]), (others, message.get("redacted"))):
+        for sessions, data in ((viewers, message.data), (others, message.redacted)):
             sids = [s.sid for s in sessions if s.sid != skip]
             if data is not None:
-                emit_to(self.socketio.server, message["event"], data, sids, ignore_queue=True)
+                emit_to(self.socketio.server, message.event, data, sids, ignore_queue=True)
 
     def may_view(self, session: Session, project, collection: str, document: dict) -> bool:
         try:
@@ -303,14 +309,19 @@ class Realtime:
         if not force and now - session.touched.get(project_id, 0.0) < 1.0:
             return
         session.touched[project_id] = now
-        if self.presence.touch(project_id, session.user_id, status=status, cursor=cursor) is None:
-            # The presence expired while the socket stayed: it is back.
-            self.join_presence(session, project_id)
+        try:
+            if self.presence.touch(project_id, session.user_id, status=status, cursor=cursor) is None:
+                # The presence expired while the socket stayed: it is back.
+                self.join_presence(session, project_id)
+        except (RedisConnectionError, RedisTimeoutError):
+            session.touched.pop(project_id, None)  # Redis is away: the edit stands, presence waits
 
     def close_doc(self, session: Session, key: tuple) -> None:
         session.docs.discard(key)
         self.exit(session.sid, doc_room(key))
         removal = self.hub.close(key, session.sid)
+        if key not in self.hub.docs:  # the last local socket left: what it typed is saved now
+            self.autosave.left(key)
         if removal:
             project_id, collection, document_id = key
             self.emit("awareness", {"projectId": project_id, "collection": collection,
@@ -340,7 +351,7 @@ class Realtime:
     def ask_awareness(self, key: tuple, sid: str) -> None:
         """``sid`` just opened ``key`` here: the other processes send it their sockets' awareness
         states (this process's own copy knows only what arrived while it had the document open)."""
-        self.publish("awareness_query", key, sid=sid)
+        self.publish(bus.AwarenessQuery(key, sid))
 
     def answer_awareness(self, key: tuple, sid: str) -> None:
         state = self.hub.docs.get(key)

@@ -24,9 +24,11 @@ from typing import Any, Callable
 from pycrdt import (Awareness, Decoder, Doc, Map, YMessageType, YSyncMessageType,
                     create_sync_message, create_update_message, handle_sync_message)
 
+from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+
 from core.errors import NotFound
 
-from . import ycontent
+from . import bus, ycontent
 from .ystore import YStore
 from .awareness import (AwarenessOwners, encode_awareness, parse_awareness, relay_clock, stamp_state,
                         update_clients)
@@ -77,7 +79,7 @@ class _Loading:
 
 
 class YjsHub:
-    """The process's open documents. ``publish(kind, key, update)`` tells peer processes."""
+    """The process's open documents. ``publish(message)`` tells peer processes (:mod:`.bus`)."""
 
     owners: AwarenessOwners | None = None  # which socket holds which Yjs client id (set by Realtime)
 
@@ -86,6 +88,7 @@ class YjsHub:
         self.store = store
         self.publish = publish
         self.send = send or (lambda state, sids, update: None)  # an update to some local sockets
+        self.on_stored: Callable[["OpenDoc", str | None], None] = lambda state, user_id: None
         self.compact_every = compact_every
         self.docs: dict[DocKey, OpenDoc] = {}
         self._loading: dict[DocKey, _Loading] = {}
@@ -181,6 +184,7 @@ class YjsHub:
             raise NotFound("document not found")
         state.stored_since_compaction += 1
         state.last_stored = time.time()
+        self.on_stored(state, user_id)
         if state.stored_since_compaction >= self.compact_every:
             if self.store.compact(state.slug, state.key):
                 state.stored_since_compaction = 0
@@ -200,12 +204,17 @@ class YjsHub:
                     state.stored_since_compaction = 0
 
     def catch_up(self, state: OpenDoc) -> None:
-        """Make the open copy hold every stored change (a Yjs commit must see every write)."""
-        head = self.store.head(state.slug, state.key)
-        if head is not None and head["version"] > state.head_version:
-            doc, head, _ = self.store.load(state.slug, state.key)
-            update = doc.get_update(state.doc.get_state())
-            self.apply_local(state, update, head["version"] if head else None)
+        """Make the open copy hold every stored update, and send what it lacked to its sockets.
+
+        Decided by state vectors, not by the head's version: an update another process stored
+        while the bus could not relay it (a Redis restart) changes no version, and a commit from
+        a copy without it would store text missing acknowledged edits."""
+        doc, head, _ = self.store.load(state.slug, state.key)
+        with state.lock:
+            missing = doc.get_update(state.doc.get_state())
+        sids = self.apply_local(state, missing, head["version"] if head else None)
+        if sids:
+            self.send(state, sids, missing)
 
     def apply_local(self, state: OpenDoc, update: bytes, version: int | None) -> list[str]:
         """Apply a server update to the open copy; returns the local sockets to send it to."""
@@ -261,7 +270,7 @@ class YjsHub:
             if state.changes == before and not _has_new_structs(payload, before_state):
                 return [], None  # nothing we did not have (a rejoin's delete set): no record
         self.store_update(state, payload, user_id)
-        self.publish("yjs", state.key, payload)
+        self.publish(bus.YjsUpdate(state.key, payload))
         return [], payload
 
     def apply_remote(self, key: DocKey, update: bytes, version: int | None = None) -> None:
@@ -302,14 +311,17 @@ class YjsHub:
         with state.lock:
             state.awareness.apply_awareness_update(accepted, sid)
         state.awareness_clients.setdefault(sid, set()).update(client for client, _, _ in kept)
-        self.publish("awareness", state.key, accepted)
+        self.publish(bus.Awareness(state.key, accepted))
         return accepted, dropped
 
     def claim_update(self, state: OpenDoc, sid: str, user_id: str, update: bytes) -> None:
         """A socket's own Yjs update: the client ids it writes under are its own from now on
         (free ones only; a refused claim refuses nothing here, the role decides about writes)."""
         if self.owners is not None:
-            self.owners.claim(state.key, sid, user_id, update_clients(update))
+            try:
+                self.owners.claim(state.key, sid, user_id, update_clients(update))
+            except (RedisConnectionError, RedisTimeoutError):
+                pass  # Redis is away: the update is stored already, its claim comes with the next one
 
     def local_awareness(self, state: OpenDoc) -> bytes | None:
         """The states of this process's sockets' clients only (each process answers for its own
@@ -346,7 +358,7 @@ class YjsHub:
             self.owners.removed(state.key, clocks)
         with state.lock:
             state.awareness.apply_awareness_update(update, sid)
-        self.publish("awareness", state.key, update)
+        self.publish(bus.Awareness(state.key, update))
         return update
 
     # --- commit to content ---------------------------------------------------------------

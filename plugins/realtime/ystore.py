@@ -23,6 +23,7 @@ from core.errors import NotFound
 from core.models import utcnow
 
 from . import ycontent
+from .doclock import DEFAULT_LEASE, lease_factory
 
 OPERATIONS = "operations"
 DocKey = tuple  # (projectId, collection, documentId)
@@ -60,7 +61,8 @@ class YStore:
 
     @contextlib.contextmanager
     def locked(self, key: DocKey, *, blocking: bool = True):
-        """The document's lock; yields False (and holds nothing) when not ``blocking`` and taken."""
+        """The document's lock (a :class:`~.doclock.Lease`: call its ``check()`` right before a
+        write it guards); yields False (and holds nothing) when not ``blocking`` and taken."""
         lock = self.lock_factory("ydoc:" + ":".join(key))
         if not lock.acquire(blocking=blocking, blocking_timeout=30 if blocking else None):
             if blocking:
@@ -68,12 +70,9 @@ class YStore:
             yield False
             return
         try:
-            yield True
+            yield lock
         finally:
-            try:
-                lock.release()
-            except Exception:  # expired under a very slow store: the work is idempotent
-                pass
+            lock.release()
 
     # --- reading -------------------------------------------------------------------------
 
@@ -178,8 +177,8 @@ class YStore:
     def compact(self, slug: str, key: DocKey, *, blocking: bool = False) -> bool:
         """Merge the snapshot and the stored updates into one snapshot; False if another process
         holds the document's lock (it will do the same work, or the next run will)."""
-        with self.locked(key, blocking=blocking) as got:
-            if not got:
+        with self.locked(key, blocking=blocking) as lease:
+            if not lease:
                 return False
             ops = self.ops(slug)
             if self.head(slug, key) is None and ops.find_one({**self.query(key), "kind": "snapshot"}) is None:
@@ -192,10 +191,20 @@ class YStore:
             doc = Doc()
             for record in ([snapshot] if snapshot else []) + updates:
                 doc.apply_update(bytes(record["update"]))
-            ops.replace_one({**self.query(key), "kind": "snapshot"},
-                            {**self.query(key), "kind": "snapshot", "update": Binary(doc.get_update()),
-                             "updates": len(updates) + (snapshot or {}).get("updates", 0),
-                             "createdAt": utcnow()}, upsert=True)
+            merged = {**self.query(key), "kind": "snapshot", "update": Binary(doc.get_update()),
+                      "updates": len(updates) + (snapshot or {}).get("updates", 0), "createdAt": utcnow()}
+            lease.check()
+            # Fenced in the store too: the snapshot is replaced only if it is still the one read
+            # above, so a holder whose lease lapsed can never overwrite a newer snapshot with an
+            # older merge (and then delete updates only the newer one holds).
+            if snapshot is None:
+                ops.insert_one(merged)
+            else:
+                fence = {"_id": snapshot["_id"]}
+                if "updates" in snapshot:
+                    fence["updates"] = snapshot["updates"]
+                if ops.replace_one(fence, merged).matched_count != 1:
+                    return False
             # Only the updates read above: ones stored meanwhile stay for the next compaction.
             ops.delete_many({"_id": {"$in": [u["_id"] for u in updates]}})
             return True
@@ -215,7 +224,8 @@ def ystore_for(app) -> YStore:
     store = app.extensions.get("realtime.ystore")
     if store is None:
         ext = app.extensions["aladdin"]
-        redis, prefix = ext.jobs.redis, f"aladdin:realtime:{ext.settings.platform_db}:"
-        store = YStore(ext.db.project, lambda name: redis.lock(prefix + name, timeout=60))
+        prefix = f"aladdin:realtime:{ext.settings.platform_db}:"
+        store = YStore(ext.db.project, lease_factory(ext.jobs.redis, prefix, float(
+            ext.settings.get("REALTIME_LOCK_LEASE_SECONDS", DEFAULT_LEASE))))
         app.extensions["realtime.ystore"] = store
     return store

@@ -7,35 +7,15 @@ every other server process, which applies it and passes it to its own sockets.""
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import copy
-import contextvars
 from typing import Callable
 
-from bson import json_util
-
-from . import ycontent
+from . import bus, ycontent
+from .write_origin import from_yjs, yjs_write  # noqa: F401 - part of this module's interface
 from .yjs import doc_room
 from .ystore import content_json, ystore_for
 
-Send = Callable[[dict], None]  # puts one message on the realtime bus
-
-# Set while a Yjs commit writes content: the Y.Doc is where that content came from.
-_yjs_write: contextvars.ContextVar[bool] = contextvars.ContextVar("aladdin_realtime_yjs_write", default=False)
-
-
-@contextlib.contextmanager
-def yjs_write():
-    token = _yjs_write.set(True)
-    try:
-        yield
-    finally:
-        _yjs_write.reset(token)
-
-
-def from_yjs() -> bool:
-    return _yjs_write.get()
+Send = Callable[[bus.Message], None]  # puts one message on the realtime bus
 
 
 def sensitive(app, collection: str) -> Callable[[str], bool]:
@@ -61,9 +41,7 @@ def announce_update(rt, send: Send, key: tuple, update: bytes, version: int | No
     (with the document, so each process shows it only to sockets whose user may view it)."""
     if rt is not None:
         deliver(rt, key, update, version, document)
-    send({"t": "yjs", "o": rt.process_id if rt else None, "k": list(key),
-          "u": base64.b64encode(update).decode(), "v": version,
-          "doc": json_util.dumps(document, default=str)})
+    send(bus.YjsUpdate(key, update, version, document, origin=rt.process_id if rt else None))
 
 
 def deliver(rt, key: tuple, update: bytes, version: int | None, document: dict) -> None:
@@ -93,13 +71,14 @@ def close_deleted(app, rt, send: Send, project, collection: str, document: dict)
     ystore_for(app).delete(project.slug, key)
     if rt is not None:
         drop_live(rt, key, project.slug)
-    send({"t": "ydelete", "o": rt.process_id if rt else None, "k": list(key), "slug": project.slug})
+    send(bus.DocumentDeleted(key, project.slug, origin=rt.process_id if rt else None))
 
 
 def drop_live(rt, key: tuple, slug: str) -> None:
     """This process forgets a deleted document: its sockets leave it (a later frame opens it
     again, and finds it missing), and what a racing frame stored meanwhile goes too."""
     state = rt.hub.drop(key)
+    rt.autosave.saved(key)
     owners = getattr(rt.hub, "owners", None)
     for session in list(rt.sessions.values()):
         if key in session.docs:

@@ -7,7 +7,6 @@ client may not do is answered with an error ack (``{"error", "message"}``), neve
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from typing import Any
 
@@ -23,7 +22,7 @@ from core.projects import find_project
 
 from .. import credentials, pointers
 from .. import validation as v
-from .. import ysync
+from .. import ycommit, ysync
 from ..announce import socket_write
 from ..emitter import NAMESPACE, announce_content, project_room
 from ..service import Realtime, Session, now_ms
@@ -261,9 +260,9 @@ class Collab(Namespace):
 
     @guarded
     def on_yjs_commit(self, session: Session, data: dict):
-        """Write the Y.Map "content" through the versioned write path. Under the document's lock,
-        so it never reverts a write it did not see: a write whose server update is still on its
-        way is applied (and sent) first. A commit that would change nothing stores nothing."""
+        """Write the Y.Map "content" through the versioned write path (:mod:`..ycommit`): never
+        from a copy behind storage, never reverting a write it did not see. A commit that would
+        change nothing stores nothing."""
         app, ext, rt = self.app, self.ext, self.rt
         base = v.base_version(data)
         project, key, state, _stored = self.open_doc(session, data)
@@ -271,23 +270,10 @@ class Collab(Namespace):
         # Refused (hidden, or not editable) before anything below: a viewer's commit is
         # forbidden, not a version conflict. ``update`` checks again under the lock.
         ext.content.writable(project, collection, document_id, session.user, "update")
-        skip, store = ysync.sensitive(app, collection), rt.hub.store
-        with store.locked(key):
-            current = ext.content.get(project, collection, document_id, reader=SYSTEM)
-            update, version = store.sync_locked(project.slug, key, current, skip)
-            if update is not None:
-                ysync.announce_update(rt, self.send_bus, key, update, version, current)
-            rt.hub.catch_up(state)
-            if current.get("version") != base:
-                raise Conflict("version conflict", version=current.get("version"), document=serialize(current))
-            patch = ysync.commit_patch(rt.hub.content_patch(state, skip), current, skip)
-            if not patch:
-                return {"ok": True, "version": current["version"], "document": serialize(current),
-                        "unchanged": True}
-            with socket_write(), ysync.yjs_write():
-                document = ext.content.update(project, collection, document_id, patch, session.user, base)
-            store.set_head(project.slug, key, document)
-            state.head_version = max(state.head_version, document["version"])
+        document, patch = ycommit.commit(rt, project, key, state, session.user, base)
+        if patch is None:
+            return {"ok": True, "version": document["version"], "document": serialize(document),
+                    "unchanged": True}
         announce_content(app, pid, collection, document,
                          stamp(session, pid, collection=collection, documentId=document_id,
                                action="updated", patch=patch, version=document["version"], source="yjs"),
@@ -369,9 +355,6 @@ class Collab(Namespace):
             return self.ext.content.get(project, collection, document_id, reader=SYSTEM)
         except NotFound:
             return None
-
-    def send_bus(self, message: dict) -> None:
-        self.rt.redis.publish(self.rt.channel, json.dumps(message))
 
     def can_edit(self, session: Session, project, key: tuple, created_by: str | None,
                  stored: dict | None = None) -> bool:
