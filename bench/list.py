@@ -64,16 +64,20 @@ def bulk_load(coll, start: int, count: int, creators: list[str]) -> float:
     return count / (time.perf_counter() - began)
 
 
-def timed(fn, rounds: int) -> float:
-    """Median milliseconds of ``fn`` over ``rounds`` calls after two warm-ups."""
+def timed(fns: tuple, rounds: int) -> list[float]:
+    """Median milliseconds of each of ``fns`` over ``rounds`` calls after two warm-ups. The calls
+    alternate (a, b, a, b, ...), so a shared machine's load drifts onto both sides of a ratio
+    alike instead of onto whichever ran second."""
     for _ in range(2):
-        fn()
-    samples = []
+        for fn in fns:
+            fn()
+    samples = [[] for _ in fns]
     for _ in range(rounds):
-        began = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - began) * 1000)
-    return statistics.median(samples)
+        for fn, out in zip(fns, samples):
+            began = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - began) * 1000)
+    return [statistics.median(out) for out in samples]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,8 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                 loaded = size
                 print(f"loaded {size:,} scenes ({rate:,.0f} documents/s bulk load)")
                 for name, (params, query, skip) in queries.items():
-                    a = timed(api(params), args.rounds)
-                    f = timed(floor(query, skip), args.rounds)
+                    a, f = timed((api(params), floor(query, skip)), args.rounds)
                     results[(size, name)] = (a, f)
                     print(f"  {size:>7,} {name:<14} API {a:7.2f} ms   raw pymongo {f:7.2f} ms   ratio {a / f:5.2f}")
         finally:

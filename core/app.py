@@ -5,21 +5,26 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask_cors import CORS
 from flask_smorest import Blueprint as SmorestBlueprint
 
 from . import __version__
 from .api.docs_assets import REDOC_URL, SWAGGER_UI_URL
-from .authz import Authorizer, PolicyError, plugin_policy_origins, policy_origins
+from .authz import Authorizer, PolicyError, policy_origins
 from .authz.scope import close_scope, open_scope
 from .bodies import guard_json_body
 from .content import ContentService, ContentType
+from .cors import ALLOW_HEADERS, EXPOSE_HEADERS, PREFLIGHT_MAX_AGE, CorsPolicy
 from .crypto import ContentCodec, KeyRing
 from .db import Database
 from .graph import DEFAULT_RELATIONSHIP_TYPES, create_graph_store
 from .jobs import Jobs
+from .migrations_runner import Migration, plugin_migrations
+from .media_access import MediaInheritance
 from .nearcache import NearCache
 from .plugin_problems import (PluginProblem, PluginStartupError, RouteOwners, disable_hint, hook_problem, one_line,
                               package_of)
@@ -48,11 +53,14 @@ class Aladdin:
     limiter: Any = None
     api: Any = None
     socketio: Any = None
+    cors: CorsPolicy = None
     content: ContentService = None
     near_cache: NearCache = None
     public_endpoints: set = dataclasses.field(default_factory=set)
     #: Exceptions of plugins' contained hooks (after-writes, events, presets), counted per plugin.
     plugin_failures: PluginFailures = None
+    #: Plugins' migrations (``aladdin_migrations``), run after the core's by ``aladdin migrate``.
+    plugin_migrations: list[Migration] = dataclasses.field(default_factory=list)
     worker_process: Any = None
     #: Set when the process shuts down cleanly: background threads stop quietly instead of
     #: reporting the connections that close under them.
@@ -96,9 +104,10 @@ def create_app(settings: Settings | None = None, *, plugins: tuple = (), load_en
     problems: list = []  # start-up problems plugins cause: all said at once, one line each
     content_types = collect_content_types(pm, problems)
     ext = Aladdin(settings=settings, pm=pm, db=db, storage=storage, graph=graph, jobs=Jobs(settings),
-                  keyring=keyring, codec=ContentCodec(keyring), content_types=content_types, app=app)
+                  keyring=keyring, codec=ContentCodec(keyring), content_types=content_types, app=app,
+                  plugin_migrations=collect_migrations(pm, problems))
     app.extensions["aladdin"] = ext
-    failures.redis, failures.key = ext.jobs.redis, failures_key(settings.platform_db)
+    failures.bind(ext.jobs.redis, failures_key(settings.platform_db))
     ext.plugin_failures = failures
     try:
         _bind(app, ext, pm, settings, problems)
@@ -152,18 +161,21 @@ def new_api(app: Flask):
     return api
 
 
-def check_plugins(settings: Settings, pm, problems: list) -> dict[str, ContentType]:
+def check_plugins(settings: Settings, pm, problems: list) -> tuple[dict[str, ContentType], dict]:
     """What ``create_app`` refuses at start-up, found without stores (``plugins list``, ``policy
-    check``): duplicate content types, blueprint name clashes and route collisions go into
-    ``problems``; returns the content types."""
+    check``): duplicate content types, raising policy or migration hooks, bad migrations, blueprint
+    name clashes and route collisions go into ``problems``; returns the content types and the
+    plugins' policy files (file -> plugin) of the plugins that gave them."""
     content_types = collect_content_types(pm, problems)
+    policies = collect_policy_files(pm, problems)
+    collect_migrations(pm, problems)
     app = flask_app(settings)
     from .api import register_core_api
 
     api = new_api(app)
     register_core_api(app, api)
     register_plugin_blueprints(app, api, pm, problems)
-    return content_types
+    return content_types, policies
 
 
 def _bind(app: Flask, ext: Aladdin, pm, settings: Settings, problems: list) -> None:
@@ -172,9 +184,11 @@ def _bind(app: Flask, ext: Aladdin, pm, settings: Settings, problems: list) -> N
     # Tokens and roles stay in each process's memory, dropped through Redis when they change.
     ext.near_cache = NearCache(ext.jobs.redis, f"aladdin:{settings.platform_db}:near-cache", settings.near_cache_ttl)
     ext.content = ContentService(app)
-    origins = policy_origins(plugin_policy_origins(pm), settings.policy_dir)
+    origins = policy_origins(collect_policy_files(pm, problems), settings.policy_dir)
     try:
-        ext.authz = Authorizer(origins, ext.role_of, sensitive=ext.content.is_sensitive, member_slugs=project_slugs)
+        # A file follows the documents that use it (core/media_access.py).
+        ext.authz = Authorizer(origins, ext.role_of, sensitive=ext.content.is_sensitive, member_slugs=project_slugs,
+                               inherited=MediaInheritance(app))
     except PolicyError as exc:
         problem = policy_problem(exc, origins)
         if problem is None:
@@ -188,6 +202,11 @@ def _bind(app: Flask, ext: Aladdin, pm, settings: Settings, problems: list) -> N
     app.before_request(authenticate)
     app.before_request(guard_json_body)  # after authentication: outsiders learn nothing from a 422
     app.after_request(security_headers)
+    ext.cors = CorsPolicy(settings.cors_origins)
+    # Flask-CORS answers preflights and adds the headers to every /api/ answer, errors included,
+    # so a page on an allowed origin can read a 401 or a 409 too.
+    CORS(app, resources={r"/api/*": {"origins": ext.cors.flask_cors_origins()}}, allow_headers=ALLOW_HEADERS,
+         expose_headers=EXPOSE_HEADERS, max_age=PREFLIGHT_MAX_AGE, supports_credentials=False)
 
     api = ext.api = new_api(app)
     ext.public_endpoints.update({"api-docs.openapi_json", "api-docs.openapi_swagger_ui",
@@ -202,14 +221,16 @@ def _bind(app: Flask, ext: Aladdin, pm, settings: Settings, problems: list) -> N
     import socketio as python_socketio
     from flask_socketio import SocketIO
 
+    from .compat.engineio import MAX_MESSAGE_BYTES, answer_oversized
     from .compat.socketio import send_packets_whole
 
     # Socket.IO shares rooms across web processes through the app's Redis (unix sockets
     # included, which Flask-SocketIO's URL sniffing would send to kombu).
     manager = python_socketio.RedisManager(ext.jobs.url, channel=socketio_channel(settings))
     socketio = SocketIO(app, client_manager=manager, async_mode="threading",
-                        cors_allowed_origins="*", max_http_buffer_size=2 * 1024 * 1024)
+                        cors_allowed_origins=ext.cors.socket_allows, max_http_buffer_size=MAX_MESSAGE_BYTES)
     send_packets_whole(socketio.server)  # a binary event's parts never interleave with another emit
+    answer_oversized(socketio.server.eio, MAX_MESSAGE_BYTES)  # over the limit: an ack, not a closed socket
     ext.socketio = socketio
     if settings.trusted_proxies:
         # Outermost, so REST and Socket.IO requests alike see the client behind the proxies.
@@ -245,6 +266,31 @@ def collect_content_types(pm, problems: list) -> dict[str, ContentType]:
                 continue
             content_types[ctype.name], owners[ctype.name] = ctype, plugin
     return content_types
+
+
+def collect_policy_files(pm, problems: list) -> dict:
+    """Each plugin's ``.polar`` files (``aladdin_policy_files``), file -> plugin, in plugin order. A
+    raising hook is a problem naming the plugin: its rules may tighten access, so the app never
+    starts without them (``policy check`` checks the other files)."""
+    out: dict = {}
+    answers = call_each(pm, "aladdin_policy_files", on_error=refuse(pm, "aladdin_policy_files", problems))
+    for plugin, paths in reversed(answers):
+        for path in paths or ():
+            out[Path(path)] = plugin
+    return out
+
+
+def collect_migrations(pm, problems: list) -> list[Migration]:
+    """Every plugin's migrations (``aladdin_migrations``), in plugin order; a raising hook, or a
+    migration badly named or named twice, is a problem naming the plugin: the app does not start
+    with a plugin's schema changes unknown."""
+    out: list[Migration] = []
+    answers = call_each(pm, "aladdin_migrations", on_error=refuse(pm, "aladdin_migrations", problems))
+    for plugin, items in reversed(answers):
+        found, bad = plugin_migrations(plugin, items)
+        out += found
+        problems.extend(bad)
+    return out
 
 
 def register_plugin_blueprints(app: Flask, api, pm, problems: list) -> None:

@@ -7,6 +7,7 @@ free-form ``content``, ``relatedDocuments`` and the fields its type adds."""
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import logging
 import re
 from typing import Any
@@ -18,7 +19,7 @@ from pymongo.errors import DuplicateKeyError
 
 from .authz import EVERYTHING
 from .bodies import MAX_DEPTH, bad_text
-from .content_access import MEDIA, SYSTEM, WriteAuthorization
+from .content_access import MEDIA, SYSTEM, WriteAuthorization, actor_id  # noqa: F401 - actor_id re-exported
 from .content_types import (COLLECTION_RE, PLATFORM_SCALARS, ContentType,  # noqa: F401 - re-exported
                             RelatedDocumentSchema, is_sensitive)
 from .db import count_matching, is_embedded, list_sort, matched_count
@@ -57,8 +58,8 @@ def serialize(doc: dict) -> dict:
 
 
 def _jsonable(value: Any) -> Any:
-    import datetime as dt
-
+    if value is None or isinstance(value, (str, int, float)):  # most values: answered first
+        return value
     if isinstance(value, ObjectId):
         return str(value)
     if isinstance(value, dt.datetime):
@@ -167,7 +168,7 @@ class ContentService(WriteAuthorization):
         platform's own reads (writes re-reading what they change, migrations)."""
         query = {"_id": parse_object_id(doc_id)}
         if reader is not SYSTEM:
-            query = self.read_filter(reader, project, collection).combine(query)
+            query = self.read_filter(reader, project, collection, only=[query["_id"]]).combine(query)
         doc = self.collection(project, collection).find_one(query)
         if doc is None:
             raise NotFound("document not found")
@@ -195,11 +196,12 @@ class ContentService(WriteAuthorization):
             self._ext.codec.decrypt_document(ctype, doc)
         return docs, total
 
-    def read_filter(self, reader, project, collection: str):
-        """The reader's ``content:view`` filter for ``collection`` (see ``Authorizer.read_filter``)."""
+    def read_filter(self, reader, project, collection: str, only: list | None = None):
+        """The reader's ``content:view`` filter for ``collection`` (see ``Authorizer.read_filter``;
+        ``only``: the ids the read is limited to)."""
         if reader is SYSTEM:
             return EVERYTHING
-        return self._ext.authz.read_filter(reader, project, collection)
+        return self._ext.authz.read_filter(reader, project, collection, only)
 
     def can_view(self, reader, project, collection: str, document: dict) -> bool:
         """May ``reader`` view ``document`` (a stored document in hand)? Same rule as lists."""
@@ -228,8 +230,9 @@ class ContentService(WriteAuthorization):
              version=document.get("version"))
 
     def create(self, project, collection: str, data: dict, user) -> dict:
-        """Create a document as ``user`` (authorized, see :meth:`authorize_create`), or as
-        :data:`SYSTEM` (not authorized, created by nobody)."""
+        """Create a document as ``user``, or as :data:`SYSTEM` (not authorized, created by nobody).
+        ``user`` needs ``content:create`` in the project (:meth:`authorize_create`) and for this
+        document as it will be stored (:meth:`authorize_write`: rules about its fields hold)."""
         self.authorize_create(project, collection, user)
         ctype = self.content_type(collection)
         author = None if user is SYSTEM else user
@@ -251,6 +254,7 @@ class ContentService(WriteAuthorization):
         check_content(data.get("content") or {})
         check_content(data.get("relatedDocuments") or [], "relatedDocuments")
         document.update(copy.deepcopy(data))
+        self.authorize_write(user, project, collection, document, "create")
         self._before(project, collection, "create", document, None, user)
         self._ext.codec.encrypt_document(ctype, document)
         try:

@@ -37,6 +37,11 @@ def acting(user):
     return user
 
 
+def actor_id(user) -> str | None:
+    """The user id a write records (``createdBy``, events, job records): ``None`` for :data:`SYSTEM`."""
+    return None if user is None or user is SYSTEM else str(user.id)
+
+
 def write_actions(collection: str, action: str) -> tuple[str, ...]:
     """The permissions a ``create``, ``update`` or ``delete`` in ``collection`` needs."""
     return WRITE_ACTIONS[action] + (MEDIA_ACTIONS[action] if collection == MEDIA else ())
@@ -71,12 +76,37 @@ class WriteAuthorization:
 
     def authorize_write(self, user, project, collection: str, document: dict, action: str = "update") -> None:
         """Raise unless ``user`` may ``action`` this ``document``, one already in hand (a plugin
-        changing something that belongs to it, as a relationship from it): Forbidden, or
-        NotFound when ``user`` may not view it."""
+        changing something that belongs to it, as a relationship from it; a ``create``'s new
+        document): Forbidden, or NotFound when ``user`` may not view the stored document it changes.
+        A ``create`` is asked of the document as it will be stored (``denied(_, "content:create",
+        doc) if doc.collection = "characters" ...`` holds); there is no stored document to hide."""
         if acting(user) is SYSTEM:
+            return
+        if action == "create":
+            refused = self.refused_creates(user, project, collection, [document])
+            if refused:
+                role = self._ext.authz.role(user, project)
+                raise Forbidden(f"your role ({role}) does not allow {refused[0][1]} of this document")
             return
         for permission in write_actions(collection, action):
             self._ext.authz.authorize(user, permission, project, collection, document)
+
+    def refused_creates(self, user, project, collection: str, documents: list[dict]) -> list[tuple[dict, str]]:
+        """The ``documents`` (as they will be stored) ``user`` may not create in ``project``, each
+        with the permission refused (``content:create``, or ``media:upload`` for media): the one
+        create check, for one document (:meth:`create`) or a bulk writer's thousands (a clone's
+        copies; the rule is compiled once per collection, see ``Authorizer.allowed_documents``).
+        An outsider gets NotFound; :data:`SYSTEM` is refused nothing."""
+        if acting(user) is SYSTEM or not documents:
+            return []
+        self.content_type(collection)
+        refused: dict[int, tuple[dict, str]] = {}
+        for permission in write_actions(collection, "create"):
+            answers = self._ext.authz.allowed_documents(user, permission, project, collection, documents)
+            for i, allowed in enumerate(answers):
+                if not allowed and i not in refused:
+                    refused[i] = (documents[i], permission)
+        return [refused[i] for i in sorted(refused)]
 
     def may_write(self, user, project, collection: str, document: dict, action: str = "update") -> bool:
         """:meth:`authorize_write` as a boolean (NotFound still raises)."""

@@ -18,7 +18,7 @@ from .compat.mongoengine import from_son
 from .errors import AuthenticationFailed
 from .events import emit
 from .hookspecs import hookimpl
-from .models import ApiToken, User, hash_token, hot_collection
+from .models import ApiToken, User, hash_token, hot_collection, utcnow
 from .nearcache import MISS
 
 
@@ -33,28 +33,35 @@ def user_for_token(token: str):
     token_hash = hash_token(token)
     near = current_app.extensions["aladdin"].near_cache
     key = ("auth", token_hash)
-    user = near.get(key)
-    if user is MISS:
+    entry = near.get(key)
+    if entry is MISS or (entry[1] is not None and entry[1] <= utcnow()):
         epoch = near.epoch()
-        son = _read_owner(token_hash)
-        if son is None:
+        found = _read_owner(token_hash)
+        if found is None:
             return None  # unknown tokens are not cached: a token issued a moment later works at once
-        user = from_son(User, son)
-        near.put(key, user, scope=_scope(user.id), epoch=epoch)
+        son, expires = found
+        if expires is not None and expires <= utcnow():
+            return None  # a sign-in access token past its time (core/sessions.py): refresh it
+        entry = (from_son(User, son), expires)
+        ttl = None if expires is None else max((expires - utcnow()).total_seconds(), 0)
+        near.put(key, entry, scope=_scope(entry[0].id), epoch=epoch, ttl=ttl)
+    user = entry[0]
     # The same User object serves every request with this token in this process: ``g.user``
     # is a read-only snapshot of the caller (to change a user, load it with ``User.objects``;
     # its save then drops this snapshot everywhere).
     return user
 
 
-def _read_owner(token_hash: str) -> dict | None:
+def _read_owner(token_hash: str) -> tuple[dict, object] | None:
+    """The owner's stored user and the token's ``expiresAt`` (None: an API token, no end)."""
     # Two indexed lookups straight through pymongo, not a MongoEngine queryset plus a lazy
     # dereference. No projection on the token: the embedded store copies a projected
     # document field by field, which costs more than returning the small record.
     record = hot_collection(ApiToken).find_one({"tokenHash": token_hash, "revoked": False})
     if record is None:
         return None
-    return hot_collection(User).find_one({"_id": record["user"]})
+    son = hot_collection(User).find_one({"_id": record["user"]})
+    return None if son is None else (son, record.get("expiresAt"))
 
 
 def _forget_owner(sender, document, signal_name: str = "post_save", **kwargs) -> None:

@@ -40,7 +40,18 @@ def aladdin_blueprints(app) -> list:
 def aladdin_policy_files() -> list:
     """Return paths of Oso ``.polar`` files to load after the core's defaults.
 
-    Files load in plugin order, then the admin's ``ALADDIN_POLICY_DIR`` files last."""
+    Files load in plugin order, then the admin's ``ALADDIN_POLICY_DIR`` files last. A hook that
+    raises stops the start with one line naming the plugin (its rules may tighten access)."""
+
+
+@hookspec
+def aladdin_migrations() -> list:
+    """Return the plugin's migrations: modules (or objects) with ``SCOPE`` (``"platform"`` or
+    ``"project"``), ``upgrade(app, db)`` and a name matching ``mNNNN_words`` (``NAME``, or the
+    module's own name). ``aladdin migrate`` applies them after the core's, once per database,
+    recorded as ``plugin:name``; a new project is born with the project ones applied. A raising
+    hook, or a migration badly named or named twice, stops the start with one line naming the
+    plugin and the file."""
 
 
 @hookspec
@@ -152,7 +163,20 @@ def aladdin_before_clone(app, source, target, plan, user) -> None:
     ``plan`` is a :class:`core.cloneplan.ClonePlan`: ``plan.root`` (collection, source_id,
     new_id), ``plan.documents`` (entries with ``collection``, ``source_id``, ``new_id`` and
     ``document``, the copy as it will be written), ``plan.media``, ``plan.relationships``,
-    ``plan.dry_run``; ids are strings. The return value is ignored."""
+    ``plan.dry_run``; ids are strings. ``user`` is the cloning user, or ``None`` for the
+    platform's own clone (the CLI's without ``--as``). The return value is ignored."""
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def aladdin_send_mail(app, to: str, subject: str, body: str, kind: str) -> Any:
+    """Deliver a message to one person (``kind``: ``password_reset``; the body holds a one-time link).
+
+    firstresult=True: return a truthy value once delivered. The team plugin's default keeps the
+    message in its outbox and sends mail when ``ALADDIN_SMTP_URL`` is set; with no
+    implementation the core logs that nothing was sent."""
 
 
 # --- team ---------------------------------------------------------------------------------

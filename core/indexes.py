@@ -41,7 +41,8 @@ def ensure_indexes(db, content_types: Iterable[ContentType]) -> None:
     the server keeps in key order), and for each field a list may filter or sort on, that field
     then ``createdAt``, so a filtered page is read in the default order from one index; then the
     type's declared ``unique`` indexes, an index on each ``belongs_to`` field (deep clones find a
-    document's members through it) and its extra ``indexes``."""
+    document's members through it), on each reference field naming media (a file's visibility
+    follows the documents using it) and its extra ``indexes``."""
     for ctype in content_types:
         coll = db[ctype.name]
         coll.create_index([("createdAt", 1)])
@@ -52,6 +53,8 @@ def ensure_indexes(db, content_types: Iterable[ContentType]) -> None:
         for fields in uniques:
             create_unique_index(coll, fields)
         plain = [(path,) for path, _ in ctype.belongs_to]
+        # A file's users are found through these (core/media_access.py: files follow their documents).
+        plain += [(item[0],) for item in ctype.reference_fields if not isinstance(item, str) and item[1] == "media"]
         plain += [tuple(s) if isinstance(s, (list, tuple)) else (s,) for s in ctype.indexes]
         for fields in dict.fromkeys(plain):
             if fields not in uniques:  # the unique index serves these lookups already

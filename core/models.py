@@ -89,6 +89,8 @@ class User(AppDocument):
     email = me.EmailField(required=True, unique=True)
     name = me.StringField(max_length=200)
     createdAt = me.DateTimeField(default=utcnow)
+    #: An argon2 hash (core/passwords.py); None for accounts that only use API tokens.
+    passwordHash = me.StringField()
     meta = {"collection": "users", "indexes": []}
 
     def clean(self) -> None:
@@ -124,20 +126,29 @@ class ApiToken(AppDocument):
     #: Only for tokens issued with a keyring (the demo users'): the token encrypted with the
     #: installation's key, bound to its hash, so ``serve --demo`` can show the same one again.
     sealed = me.StringField()
+    #: Sign-in access tokens only (core/sessions.py): when it stops working, and its session.
+    expiresAt = me.DateTimeField()
+    sessionId = me.StringField()
     meta = {"collection": "api_tokens", "indexes": ["userId"]}
+
+    def expired(self, now=None) -> bool:
+        return self.expiresAt is not None and self.expiresAt <= (now or utcnow())
 
     def clean(self) -> None:
         if self.user is not None and getattr(self.user, "id", None) is not None:
             self.userId = str(self.user.id)
 
     @classmethod
-    def issue(cls, user: User, name: str = "default", keyring=None) -> str:
+    def issue(cls, user: User, name: str = "default", keyring=None, *, expires_at=None,
+              session_id: str | None = None) -> str:
         """Create a token for ``user`` and return it; only its hash is kept (and, given a
-        ``keyring``, its ciphertext: ``core.demo`` shows the demo users' tokens again)."""
+        ``keyring``, its ciphertext: ``core.demo`` shows the demo users' tokens again).
+        ``expires_at`` and ``session_id`` make it a sign-in access token (core/sessions.py)."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         digest = hash_token(token)
         sealed = keyring.encrypt(token, associated=digest.encode()) if keyring is not None else None
-        cls(user=user, tokenHash=digest, prefix=token[:8], name=name, sealed=sealed).save()
+        cls(user=user, tokenHash=digest, prefix=token[:8], name=name, sealed=sealed, expiresAt=expires_at,
+            sessionId=session_id).save()
         return token
 
     @classmethod
@@ -156,6 +167,31 @@ class ApiToken(AppDocument):
             token.save()
             count += 1
         return count
+
+
+class OneTimeToken(AppDocument):
+    """A secret handed out once and kept as its hash, used up by a compare-and-set on ``used``."""
+
+    tokenHash = me.StringField(required=True, unique=True)
+    userId = me.StringField(required=True)
+    createdAt = me.DateTimeField(default=utcnow)
+    expiresAt = me.DateTimeField(required=True)
+    used = me.BooleanField(default=False)
+    meta = {"abstract": True}
+
+
+class RefreshToken(OneTimeToken):
+    """One refresh token of a sign-in session (core/sessions.py): used once, then replaced."""
+
+    sessionId = me.StringField(required=True)
+    revoked = me.BooleanField(default=False)
+    meta = {"collection": "refresh_tokens", "indexes": ["sessionId", "userId"]}
+
+
+class PasswordReset(OneTimeToken):
+    """A password-reset link's token, valid once until ``expiresAt``."""
+
+    meta = {"collection": "password_resets", "indexes": ["userId"]}
 
 
 class Project(AppDocument):

@@ -100,7 +100,7 @@ def validation_problem(plugin: str, obj: object, exc: BaseException) -> PluginPr
     unknown = re.search(r"unknown hook '(\w+)'", text)
     named = unknown or re.search(r"for hook '(\w+)'", text)
     hook = named.group(1) if named else None
-    where = _defined_at(getattr(obj, hook, None)) if hook else None
+    where = defined_at(getattr(obj, hook, None)) if hook else None
     if unknown:
         specs = [name for name in dir(hookspecs) if name.startswith("aladdin_")]
         close = difflib.get_close_matches(hook, specs, n=1)
@@ -117,7 +117,7 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _defined_at(obj: Any) -> str | None:
+def defined_at(obj: Any) -> str | None:
     """``file:line`` of a function, method or class (views, hook implementations)."""
     obj = getattr(obj, "view_class", None) or obj
     try:
@@ -163,7 +163,7 @@ class RouteOwners:
             return None
         return PluginProblem(plugin, f"blueprint name {blueprint.name!r} is already taken by {_whose(owner)}",
                              disable_hint(plugin, "give the blueprint a name of its own"),
-                             where=_defined_at(blueprint.import_name and _module(blueprint.import_name)))
+                             where=defined_at(blueprint.import_name and _module(blueprint.import_name)))
 
     def claim(self, plugin: str, blueprints: list) -> list[PluginProblem]:
         """Record ``plugin``'s newly registered rules; problems for those colliding with earlier ones."""
@@ -185,7 +185,7 @@ class RouteOwners:
                 problems.append(PluginProblem(
                     plugin, f"route {method} {rule.rule} collides with {_whose(owner)} {method} {other.rule}",
                     disable_hint(plugin, "move the plugin's route to a URL of its own"),
-                    where=_defined_at(self.app.view_functions.get(rule.endpoint))))
+                    where=defined_at(self.app.view_functions.get(rule.endpoint))))
                 break
         return problems
 

@@ -143,6 +143,18 @@ class PluginFailures:
         self._local: collections.Counter = collections.Counter()
         self._lock = threading.Lock()
 
+    def bind(self, redis: Any, key: str) -> None:
+        """Count in the installation's Redis from now on, with what this process counted before it
+        had one (hooks asked before the stores exist: ``aladdin_relationship_types``)."""
+        with self._lock:
+            earlier = dict(self._local)
+        self.redis, self.key = redis, key
+        for plugin, count in earlier.items():
+            try:
+                redis.hincrby(key, plugin, count)
+            except Exception:  # noqa: BLE001 - best effort, as in record()
+                pass
+
     def record(self, plugin: str) -> None:
         with self._lock:
             self._local[plugin] += 1

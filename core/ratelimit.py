@@ -62,14 +62,17 @@ class RateLimited(AladdinError):
     status = 429
 
 
-def rate_limit(limit: str | Callable[[], str], scope: str, key: Callable[[], str] | None = None):
+def rate_limit(limit: str | Callable[[], str], scope: str, key: Callable[[], str] | None = None, *,
+               count_refused: bool = False):
     """Limit a view to ``limit`` (e.g. ``"20/hour"``, or a callable reading settings) per ``key()``.
 
     Over the limit: 429 with ``Retry-After``. Counters live in the limiter's storage (the
     app's Redis), so every web process shares them. A request the view refuses with a client
     error (400, 404, 409, 422 ...) is not counted: only requests that did something use the
-    quota. (The check comes before the view and the count after it, so concurrent requests
-    can pass the limit by as many as are in flight at that moment.)"""
+    quota -- unless ``count_refused``, for views where the refusals are what is limited (a
+    wrong password is a 401 and is exactly what a guesser sends). (The check comes before the
+    view and the count after it, so concurrent requests can pass the limit by as many as are in
+    flight at that moment.)"""
 
     def decorator(view):
         @functools.wraps(view)
@@ -86,7 +89,7 @@ def rate_limit(limit: str | Callable[[], str], scope: str, key: Callable[[], str
                 result = view(*args, **kwargs)
             except (AladdinError, HTTPException) as exc:
                 status = getattr(exc, "status", None) or getattr(exc, "code", None) or 500
-                if not 400 <= int(status) < 500:
+                if count_refused or not 400 <= int(status) < 500:
                     limiter.limiter.hit(item, scope, ident)
                 raise
             except Exception:

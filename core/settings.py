@@ -8,6 +8,8 @@ import secrets
 from pathlib import Path
 from typing import Any, Mapping
 
+from .cors import parse_origins
+
 PREFIX = "ALADDIN_"
 
 
@@ -36,6 +38,7 @@ class Settings:
     signed_url_ttl: int = 3600
     near_cache_ttl: float = 60.0  # seconds a process may keep tokens and roles in memory; 0 turns it off
     trusted_proxies: int = 0  # proxies in front whose X-Forwarded-* headers are believed (0: the socket peer)
+    cors_origins: tuple[str, ...] = ()  # other origins whose pages may call the API and open sockets (core/cors.py)
     server_url: str = ""  # where `serve` listens (it sets this); URLs fall back to it without public_url
     extra: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -97,6 +100,7 @@ class Settings:
             signed_url_ttl=int(val("SIGNED_URL_TTL", "3600")),
             near_cache_ttl=float(val("NEAR_CACHE_TTL", "60")),
             trusted_proxies=_non_negative_int("TRUSTED_PROXIES", val("TRUSTED_PROXIES", "0")),
+            cors_origins=_checked(parse_origins, val("CORS_ORIGINS", "")),
             extra=extra,
         )
         for key, value in overrides.items():
@@ -111,13 +115,24 @@ class Settings:
         return settings
 
 
+class SettingsError(ValueError):
+    """An ``ALADDIN_*`` value that cannot work: commands print it as one line and stop."""
+
+
+def _checked(parse, raw: str):
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+
 def _non_negative_int(name: str, raw: str) -> int:
     try:
         value = int(raw)
     except ValueError:
         value = -1
     if value < 0:
-        raise ValueError(f"{PREFIX}{name} must be a whole number of 0 or more, not {raw!r}")
+        raise SettingsError(f"{PREFIX}{name} must be a whole number of 0 or more, not {raw!r}")
     return value
 
 

@@ -29,9 +29,13 @@ def authenticate():
     endpoint = request.endpoint
     if endpoint is None or endpoint in ext.public_endpoints:
         return None
+    if request.method == "OPTIONS":
+        return None  # a CORS preflight never carries credentials: Flask-CORS answers it (core/cors.py)
     view = current_app.view_functions.get(endpoint)
     if getattr(view, "__aladdin_public__", False) or not request.path.startswith("/api/"):
         return None
+    if request.method in getattr(getattr(view, "view_class", None), "public_methods", ()):
+        return None  # a MethodView open for some methods only (an invitation link's GET)
     user = ext.pm.hook.aladdin_authenticate(app=current_app, request=request)
     if user is None:
         raise AuthenticationFailed("authentication required: send 'Authorization: Bearer <token>'")

@@ -7,7 +7,7 @@ import dataclasses
 from bson import ObjectId
 from flask import current_app, g
 
-from ..projects import find_project
+from ..projects import cached_project, find_project
 
 
 def ext():
@@ -27,7 +27,8 @@ class ProjectRef:
 
     Content reads fire no hooks and change nothing, so they skip building a MongoEngine
     ``Project``; anything that writes, or hands the project to plugins, uses
-    :func:`authorized_project`. The project is still read fresh on every request."""
+    :func:`authorized_project`. Frozen, so one instance can serve every request of a process
+    from the near cache (:func:`~core.projects.cached_project`) until the project changes."""
 
     id: ObjectId
     slug: str
@@ -45,7 +46,7 @@ class ProjectRef:
 
 def find_project_ref(pid: str) -> ProjectRef:
     """``find_project`` for read paths: the same lookup (id or slug), a :class:`ProjectRef`."""
-    return ProjectRef.from_document(find_project(pid, raw=True))
+    return cached_project(pid, ProjectRef.from_document)
 
 
 def authorized_project_ref(pid: str, action: str, collection: str | None = None,
@@ -74,9 +75,10 @@ def delete_document(pid: str, collection: str, doc_id: str) -> dict:
 
 
 def register_core_api(app, api) -> None:
-    from . import content, docs_assets, files, media, plugins_api, projects, system
+    from . import auth, content, docs_assets, files, media, pages, plugins_api, projects, system
 
-    for module in (system, projects, content, media, files, plugins_api):
+    for module in (system, auth, projects, content, media, files, plugins_api):
         bp = module.create_blueprint()
         api.register_blueprint(bp)
     app.register_blueprint(docs_assets.create_blueprint())  # plain Flask: not part of the OpenAPI document
+    app.register_blueprint(pages.create_blueprint())

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from .authorizer import DECISION_CACHE_SIZE, Authorizer
 from .policy import (DEFAULT_POLICY_FILES, PERMISSIONS, POLICY_DIR, ROLES, PolicyError, build_oso,
-                     plugin_policy_origins, policy_files, policy_origins)
+                     policy_files, policy_origins)
 from .reads import EVERYTHING, READ, CompileError, ReadFilter
 from .resources import MISSING, Content, Fields, ListReader, Project, User
 
 __all__ = ["Authorizer", "CompileError", "Content", "DECISION_CACHE_SIZE", "EVERYTHING", "MISSING",
            "PERMISSIONS", "PolicyError", "Project", "READ", "ROLES", "ReadFilter", "User", "build_oso",
-           "plugin_policy_origins", "policy_files", "policy_origins"]
+           "policy_files", "policy_origins"]

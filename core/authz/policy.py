@@ -46,16 +46,10 @@ def policy_origins(extra: Iterable[Path] | dict = (), admin_dir: Path | None = N
     return origins
 
 
-def plugin_policy_origins(pm) -> dict[Path, str]:
-    """Plugin policy files (``aladdin_policy_files``) mapped to the plugin that declared each."""
-    out: dict[Path, str] = {}
-    for impl in reversed(pm.hook.aladdin_policy_files.get_hookimpls()):
-        for path in impl.function() or ():
-            out[Path(path)] = impl.plugin_name
-    return out
-
-
-def build_oso(files: Iterable[Path]) -> Oso:
+def build_oso(files: Iterable[Path], sources: Iterable[tuple[str, str]] = ()) -> Oso:
+    """An Oso with our classes and ``files`` loaded, then ``sources`` (``(text, name)`` pairs of
+    Polar held in memory, such as ``policy explain``'s probes: no temporary file whose path
+    could surface in a message)."""
     oso = Oso()
     oso.register_class(User)
     oso.register_class(ListReader)
@@ -63,8 +57,15 @@ def build_oso(files: Iterable[Path]) -> Oso:
     oso.register_class(Content)
     oso.register_class(Fields)
     files = [str(f) for f in files]
+    sources = list(sources)
     try:
-        oso.load_files(files)
+        if sources:
+            from polar.polar import Source
+
+            oso._load_sources([*(Source(Path(f).read_text(), f) for f in files),
+                               *(Source(text, name) for text, name in sources)])
+        else:
+            oso.load_files(files)
     except Exception as exc:  # polar raises several exception types, all with file:line text
         raise PolicyError(str(exc)) from exc
     return oso

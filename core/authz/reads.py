@@ -63,13 +63,14 @@ EVERYTHING = ReadFilter(None)
 
 
 def compile_read_filter(oso, reader, project: Project, collection: str,
-                        sensitive: Callable[[str], bool] = lambda path: False) -> ReadFilter:
-    """Compile ``content:view`` for ``reader`` (a :class:`ListReader`) on one collection."""
+                        sensitive: Callable[[str], bool] = lambda path: False, action: str = READ) -> ReadFilter:
+    """Compile ``action`` (``content:view`` unless told) for ``reader`` (a :class:`ListReader`) on one
+    collection: the documents of it ``reader`` may ``action``."""
     translate = _Translator(project, collection, sensitive)
-    permitted = translate.any_of(_partials(oso, "permitted", reader))
+    permitted = translate.any_of(_partials(oso, "permitted", reader, action))
     if permitted is False:
         return ReadFilter(NOTHING)
-    denied = translate.any_of(_partials(oso, "denied", reader))
+    denied = translate.any_of(_partials(oso, "denied", reader, action))
     return ReadFilter(_to_query(_and([permitted, _not(denied)])))
 
 
@@ -79,12 +80,19 @@ def compile_rule(oso, rule_name: str, reader, project: Project, collection: str,
     return _Translator(project, collection, sensitive).any_of(_partials(oso, rule_name, reader))
 
 
-def _partials(oso, rule: str, reader) -> list:
-    """Every answer of ``rule(reader, "content:view", doc)`` with ``doc`` an unbound Content."""
+def rule_filter(oso, rule_name: str, reader, project: Project, collection: str,
+                sensitive: Callable[[str], bool] = lambda path: False) -> ReadFilter:
+    """The documents one rule alone holds for, as a filter: ``policy explain`` matches each
+    clause's own filter against a document, the way the whole filter decided it."""
+    return ReadFilter(_to_query(compile_rule(oso, rule_name, reader, project, collection, sensitive)))
+
+
+def _partials(oso, rule: str, reader, action: str = READ) -> list:
+    """Every answer of ``rule(reader, action, doc)`` with ``doc`` an unbound Content."""
     doc = Variable(_DOC)
     constraint = Expression("And", [Expression("Isa", [doc, Pattern("Content", {})])])
     try:
-        results = list(oso.query_rule(rule, reader, READ, doc, bindings={_DOC: constraint},
+        results = list(oso.query_rule(rule, reader, action, doc, bindings={_DOC: constraint},
                                       accept_expression=True))
     except Exception as exc:  # polar reports unsupported partial operations as runtime errors
         raise CompileError(f"{rule}(...) cannot be evaluated for lists: {_first_line(exc)}") from exc

@@ -2,13 +2,13 @@
 
 ``policy explain`` and ``policy check`` ask "which clause decided?". Polar does not say, so
 every ``permitted``/``denied``/``role_permission`` clause is loaded a second time under a name
-of its own (``_aladdin_clause_7``) and probed alone with the same arguments."""
+of its own (``_aladdin_clause_7``, from memory, never a file) and probed alone with the same
+arguments. Those names are internal: what users read names the clause by file, line and text."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
-import tempfile
 from pathlib import Path
 
 PROBED_RULES = ("permitted", "denied", "role_permission", "allow")
@@ -27,6 +27,12 @@ class Clause:
     @property
     def where(self) -> str:
         return f"{self.file.name}:{self.line} ({self.origin})"
+
+    @property
+    def written(self) -> str:
+        """The clause as its file spells it, on one line (comments dropped, spaces collapsed)."""
+        lines = [re.sub(r'#[^"\n]*$', "", line) for line in self.text.splitlines()]
+        return " ".join(" ".join(lines).split())
 
 
 def split_clauses(text: str) -> list[tuple[int, str]]:
@@ -83,13 +89,10 @@ def index_clauses(origins: dict[Path, str]) -> list[Clause]:
     return clauses
 
 
-def probe_source(clauses: list[Clause]) -> Path:
-    """A policy file holding every clause again under its probe name (loaded after the real files)."""
+def probe_source(clauses: list[Clause]) -> str:
+    """Every clause again under its probe name: Polar source loaded after the real files."""
     body = []
     for c in clauses:
         m = _HEAD.match(c.text)
         body.append(c.text[:m.start(1)] + c.probe + c.text[m.end(1):])
-    handle = tempfile.NamedTemporaryFile("w", suffix="-aladdin-probes.polar", delete=False)
-    with handle:
-        handle.write("\n".join(body) + "\n")
-    return Path(handle.name)
+    return "\n".join(body) + "\n"

@@ -35,5 +35,11 @@ def _add_plugin_commands() -> None:
 
 
 def main() -> None:
-    _add_plugin_commands()
-    cli()
+    from ..settings import SettingsError
+
+    try:
+        _add_plugin_commands()
+        cli()
+    except SettingsError as exc:  # any command: a setting that cannot work is one line, not a traceback
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)

@@ -38,6 +38,30 @@ def users_create(app, email, name):
     click.echo(token)
 
 
+@users.command("set-password")
+@click.argument("email")
+@click.password_option(prompt="New password", help="Prompted (hidden, twice) when not given; '-' reads one line from stdin.")
+@with_app
+def users_set_password(app, email, password):
+    """Set a user's sign-in password (POST /api/v1/auth/login); their sessions end."""
+    import sys
+
+    from ..errors import AladdinError
+    from ..models import User
+    from ..sessions import set_password
+
+    user = User.by_email(email)
+    if user is None:
+        raise click.BadParameter(f"no user has the email {email!r}; create one with `users create`")
+    if password == "-":
+        password = sys.stdin.readline().rstrip("\n")
+    try:
+        set_password(user, password)
+    except AladdinError as exc:
+        raise click.BadParameter(str(exc), param_hint="password")
+    click.echo(f"password set for {user.email}; their earlier sign-in sessions ended")
+
+
 @users.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array instead of a table.")
 @with_app

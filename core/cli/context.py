@@ -20,6 +20,7 @@ def get_app():
     global _app
     if _app is None:
         from ..app import create_app
+        from ..authz import PolicyError
         from ..plugin_problems import PluginStartupError
 
         try:
@@ -27,7 +28,22 @@ def get_app():
         except PluginStartupError as exc:  # PluginLoadError and misspelt hooks too
             report_plugin_problems(exc.problems)
             sys.exit(1)
+        except PolicyError as exc:  # an admin's file that does not load: one line, as `policy check` says it
+            exit_on_policy_problems([admin_load_problem(exc)])
     return _app
+
+
+def admin_load_problem(exc: Exception) -> str:
+    """A policy file that does not load, as ``policy check`` prints it (file:line (origin), ...)."""
+    from ..authz import PolicyError, policy_origins
+    from ..authz.problems import load_problem
+    from ..settings import Settings
+
+    try:
+        origins = policy_origins((), Settings.from_env().policy_dir)
+    except PolicyError:
+        origins = {}
+    return str(load_problem(str(exc), origins))
 
 
 def report_plugin_problems(problems: list, label: str = "error") -> None:

@@ -22,7 +22,8 @@ def policy_check(directory):
     """Load the default, plugin and admin policy files and compile every read rule for lists;
     exit 1 naming the file and line of each problem."""
     from ..app import check_plugins, policy_problem
-    from ..authz import Authorizer, PolicyError, plugin_policy_origins, policy_origins
+    from ..authz import Authorizer, PolicyError, policy_origins
+    from ..authz.problems import load_problem
     from ..content import is_sensitive
     from ..plugins import create_plugin_manager
     from ..settings import Settings
@@ -30,16 +31,18 @@ def policy_check(directory):
     settings = Settings.from_env()
     plugin_problems: list = []  # a broken plugin is named and left out; the others' rules are checked
     pm = create_plugin_manager(settings.disabled_plugins, problems=plugin_problems)
-    content_types = check_plugins(settings, pm, plugin_problems)
+    content_types, plugin_policies = check_plugins(settings, pm, plugin_problems)
     origins = {}
     try:
-        origins = policy_origins(plugin_policy_origins(pm), directory or settings.policy_dir)
+        origins = policy_origins(plugin_policies, directory or settings.policy_dir)
         authz = Authorizer(origins, lambda user_id, project_id: None,
                            sensitive=functools.partial(is_sensitive, content_types))
         problems = authz.check_reads(sorted(content_types))
     except PolicyError as exc:
         named = policy_problem(exc, origins)
-        problems = [str(exc) if named is None else f"{named.where}: {exc} (plugin {named.plugin!r}; {named.hint})"]
+        problem = load_problem(str(exc), origins)
+        problems = [str(problem) if named is None
+                    else f"{named.where}: {problem.why} (plugin {named.plugin!r}; {named.hint})"]
     report_plugin_problems(plugin_problems)
     exit_on_policy_problems(problems)
     for path, origin in origins.items():

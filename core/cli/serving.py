@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -14,7 +15,8 @@ from .group import cli
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--demo", is_flag=True, help="Seed the demo project first (if missing) and print its tokens.")
+@click.option("--demo", is_flag=True, help="Seed the demo project first (if missing) and print its tokens; "
+                                            "pages on loopback origins may call it (ALADDIN_CORS_ORIGINS).")
 @click.option("--no-worker", is_flag=True, help="Do not start an RQ worker beside the server.")
 @click.option("--migrate", "apply_migrations", is_flag=True,
               help="Apply pending migrations at start on a MongoDB server too (embedded stores always do).")
@@ -23,6 +25,10 @@ def serve(host, port, demo, no_worker, apply_migrations):
     from .. import __version__
     from ..serving import listen_or_exit, migrate_at_start
 
+    if demo:
+        # A page from a local dev server (Vite, a file server) may call the demo at once;
+        # an operator's own ALADDIN_CORS_ORIGINS wins (core/cors.py).
+        os.environ.setdefault("ALADDIN_CORS_ORIGINS", "loopback")
     app = get_app()
     ext = app.extensions["aladdin"]
     # A read rule lists cannot apply would fail every list of its collection: refuse to start

@@ -17,11 +17,12 @@ from ..settings import PREFIX, Settings
 from .actors import ROLES, Actors, AladdinClient
 from .commands import AppCliRunner
 from .entry_points import PluginInstaller
+from .policies import policy_folder
 from .stores import (database_names, docstore_started, docstore_uri, drop_new_databases,
                      make_settings, settings_env, stop_docstore)
 
 __all__ = ["ROLES", "Actors", "AladdinClient", "AppCliRunner", "PluginInstaller", "database_names",
-           "docstore_started", "docstore_uri", "drop_new_databases", "make_settings", "new_app", "settings_env",
+           "docstore_started", "docstore_uri", "drop_new_databases", "make_settings", "new_app", "policy_folder", "settings_env",
            "stop_docstore"]
 
 

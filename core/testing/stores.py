@@ -93,6 +93,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
                 PREFIX + "DISABLED_PLUGINS": ",".join(sorted(settings.disabled_plugins))})
     if settings.redis_url:
         env[PREFIX + "REDIS_URL"] = settings.redis_url
+    if settings.cors_origins:
+        env[PREFIX + "CORS_ORIGINS"] = ",".join(settings.cors_origins)
     if settings.policy_dir:
         env[PREFIX + "POLICY_DIR"] = str(settings.policy_dir)
     return env

@@ -1,4 +1,9 @@
-"""``clone SOURCE COLLECTION ID --to TARGET``: the command-line clone, with a progress bar."""
+"""``clone SOURCE COLLECTION ID --to TARGET``: the command-line clone, with a progress bar.
+
+Without ``--as`` it is the platform's own clone (an operator at the server's shell): written as
+:data:`~core.content.SYSTEM`, which no policy limits, and it says so. With ``--as EMAIL`` the
+user's rules apply in full, as over HTTP: what they may read of the source, and each copy they
+may create in the target."""
 
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ from core.cli import with_app
 @click.argument("collection")
 @click.argument("document_id")
 @click.option("--to", "target", required=True, help="Target project (slug or id); may equal SOURCE.")
-@click.option("--as", "as_email", default=None, help="Clone as this user (default: the source project's owner).")
+@click.option("--as", "as_email", default=None,
+              help="Clone as this user, under their rules (default: as the system, no policy applies).")
 @click.option("--shallow", is_flag=True, help="Copy only the document; references keep pointing at the source.")
 @click.option("--no-media", is_flag=True, help="Do not copy media objects.")
 @click.option("--no-relationships", is_flag=True, help="Do not recreate graph relationships.")
@@ -23,6 +29,7 @@ from core.cli import with_app
 def clone_command(app, source, collection, document_id, target, as_email, shallow, no_media,
                   no_relationships, dry_run):
     """Clone DOCUMENT_ID of COLLECTION in project SOURCE (deep by default) into --to TARGET."""
+    from core.content import SYSTEM
     from core.models import User
     from core.projects import find_project
 
@@ -37,10 +44,13 @@ def clone_command(app, source, collection, document_id, target, as_email, shallo
         user = User.objects(email=as_email.strip().lower()).first()
         if user is None:
             raise click.ClickException(f"no user {as_email}")
+        ext.authz.authorize(user, "content:view", src)
+        ext.authz.authorize(user, "content:create", dst)
+        click.echo(f"cloning as {user.email}: their read and create rules apply", err=True)
     else:
-        user = User.objects(id=src.ownerId).first()
-    ext.authz.authorize(user, "content:view", src)
-    ext.authz.authorize(user, "content:create", dst)
+        user = SYSTEM
+        click.echo("cloning as SYSTEM: no policy applies, copies are created by nobody "
+                   "(--as EMAIL clones under a user's rules)", err=True)
     options = CloneOptions(collection=collection, document_id=document_id, deep=not shallow,
                            include_media=not no_media, include_relationships=not no_relationships)
     if dry_run:

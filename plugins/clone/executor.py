@@ -6,10 +6,12 @@ before the inserts, because a local copy is a hard link whose cost is Python boo
 the GIL, and threads only made it slower (measured: +0.2-0.3 s on 1,000 copies next to the
 inserts). The ``CLONE_MEDIA_WORKERS`` setting overrides the choice (1 = inline).
 
-The bulk insert deliberately bypasses ``ContentService`` and its per-document lifecycle hooks
+The bulk insert deliberately bypasses ``ContentService``'s per-document lifecycle hooks
 (``aladdin_before/after_content_write``, ``content.created`` events): a 5,000-document clone
 would otherwise fire 10,000 hook calls and flood the activity log. Plugins see a clone instead
-through ``aladdin_before_clone`` (may refuse) and one ``clone.completed`` event per project."""
+through ``aladdin_before_clone`` (may refuse) and one ``clone.completed`` event per project.
+Its authorization is the service's own: every copy is checked as one create would be
+(:func:`authorize_copies`) before anything is written."""
 
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ from typing import Callable
 
 from bson import ObjectId
 
+from core.content import SYSTEM, actor_id
 from core.db import delete_by_ids, find_by_ids
-from core.errors import AladdinError, Conflict, without_paths
+from core.errors import AladdinError, Conflict, Forbidden, without_paths
 from core.events import emit
 from core.graph import NodeRef, Relationship, relationship_row
 from core.indexes import is_duplicate_key
@@ -54,15 +57,42 @@ def check_preserved_ids(app, plan: ClonePlan) -> None:
                        ids=sorted(taken)[:100])
 
 
+REFUSED_SHOWN = 100  # copies named in a refusal's body (the count is always exact)
+
+
+def authorize_copies(app, plan: ClonePlan, user) -> None:
+    """The cloning user may create every copy in the target, as the content service decides one
+    create (``refused_creates``: ``content:create``, and ``media:upload`` for media, against each
+    copy as it will be stored, overrides applied): otherwise 403 naming the refused copies and
+    nothing is written. A clone creates only new ids (``preserveIds`` collisions are a 409 before
+    any write), so it never overwrites. :data:`~core.content.SYSTEM` (the CLI's clone without
+    ``--as``) is refused nothing."""
+    content = app.extensions["aladdin"].content
+    refused = [{"collection": collection, "documentId": str(doc["clonedFrom"]["documentId"]),
+                "permission": permission}
+               for collection, docs in plan.copies.items()
+               for doc, permission in content.refused_creates(user, plan.target, collection, docs)]
+    if refused:
+        role = app.extensions["aladdin"].authz.role(user, plan.target)
+        first = refused[0]
+        raise Forbidden(f"your role ({role}) does not allow creating {len(refused)} of the "
+                        f"{plan.document_count} documents this clone would write in {plan.target.slug} "
+                        f"(first: {first['collection']}/{first['documentId']}, {first['permission']}); "
+                        f"nothing was cloned", refused=refused[:REFUSED_SHOWN])
+
+
 def check_before_writing(app, plan: ClonePlan, user, *, dry_run: bool) -> None:
     """Everything that may refuse a planned clone before its first write, in the same order for a
-    dry run and the real clone, so both answer the same: ``preserveIds`` collisions (409), then
-    ``aladdin_before_clone`` with the public plan (``core.cloneplan.ClonePlan``, built only when
-    some plugin implements the hook)."""
+    dry run and the real clone, so both answer the same: the cloning user's right to create each
+    copy (403), ``preserveIds`` collisions (409), then ``aladdin_before_clone`` with the public
+    plan (``core.cloneplan.ClonePlan``, built only when some plugin implements the hook; the
+    platform's own clone is ``user=None`` to it, as in the content hooks)."""
+    authorize_copies(app, plan, user)
     check_preserved_ids(app, plan)
     hook = app.extensions["aladdin"].pm.hook.aladdin_before_clone
     if hook.get_hookimpls():
-        hook(app=app, source=plan.source, target=plan.target, plan=plan.public(dry_run), user=user)
+        hook(app=app, source=plan.source, target=plan.target, plan=plan.public(dry_run),
+             user=None if user is SYSTEM else user)
 
 
 class Executor:
@@ -90,7 +120,7 @@ class Executor:
 
     @property
     def _uid(self) -> str | None:
-        return str(self.user.id) if self.user is not None else None
+        return actor_id(self.user)
 
     # --- the run ---------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from collections import defaultdict
 
 from bson import ObjectId
 
+from core.content import actor_id
 from core.errors import AladdinError, NotFound
 from core.graph import NodeRef
 from core.cloneplan import PlannedMedia
@@ -184,6 +185,7 @@ class Planner:
         self._plan_media(plan)
         if opts.include_relationships:
             self._plan_relationships(plan)
+        plan.warnings += self.refs.warnings  # plugins whose reference hook failed, by name
         if self.tracker is not None:
             self.tracker.planned()
         return plan
@@ -240,7 +242,7 @@ class Planner:
         """Copy every source with its references mapped, copy-on-write: only the containers on
         the way to a changed value are copied, the rest is shared with the (unchanged) source."""
         now = utcnow()
-        uid = str(self.user.id) if self.user is not None else None
+        uid = actor_id(self.user)
         source_pid, target_pid = str(self.source.id), str(self.target.id)
         id_map, new_oids = plan.id_map, plan.new_oids
         overrides = plan.options.overrides

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from core.content import actor_id
 from core.events import emit
 
 ProgressFn = Callable[[float, str], None]
@@ -23,7 +24,7 @@ class CloneProgress:
                  callback: ProgressFn | None = None, planning: bool = True):
         self.app = app
         self.source, self.target = source, target
-        self.actor_id = str(user.id) if user is not None else None
+        self.actor_id = actor_id(user)
         self.root = root
         self.job_id = job_id
         self.callback = callback

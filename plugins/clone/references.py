@@ -1,15 +1,24 @@
 """Reference discovery: which fields of a document name which other documents, and which keys copies drop.
 
-The rules per content type come from its reference fields and the clone hooks, resolved once per plan."""
+The rules per content type come from its reference fields and the clone hooks, resolved once per plan.
+A plugin whose ``aladdin_clone_references`` raises is left out (logged, counted, and named in the
+clone's ``warnings``: its fields keep naming the source, like any reference the clone does not
+know); one whose ``aladdin_clone_drop_fields`` raises stops the clone, named (a copy must not
+carry what a plugin means to leave behind), and nothing is written."""
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any, NamedTuple
 
 from bson import ObjectId
 
 from core.content import get_path
+from core.errors import AladdinError
+from core.plugins import call_each
+
+log = logging.getLogger("aladdin.clone")
 
 HEX24 = re.compile(r"[0-9a-f]{24}")
 MEDIA_KEY_SUFFIXES = ("ImageId", "VideoId", "AudioId", "mediaId")
@@ -92,6 +101,8 @@ class ReferenceFinder:
         # (collection, loc) of the ALWAYS_DROPPED keys met inside content, per document
         self.content_drops: dict[tuple[str, str], list[tuple]] = {}
         self._inbound: dict[str, list[tuple[str, str]]] | None = None
+        #: What the clone's answer says about plugins whose reference hook failed.
+        self.warnings: list[str] = []
 
     # --- per-type configuration, asked once per type --------------------------------------
 
@@ -107,7 +118,7 @@ class ReferenceFinder:
             ctype = self.ext.content_types[collection]
             # A belongs_to field names its owner: rewritten to the owner's copy like any reference.
             declared_items = [*ctype.reference_fields, *ctype.belongs_to]
-            for extra in self.ext.pm.hook.aladdin_clone_references(content_type=ctype):
+            for _, extra in self._ask("aladdin_clone_references", ctype):
                 declared_items.extend(extra or ())
             declared = {}  # a path declared twice (a reference and belongs_to) is one reference
             for item in declared_items:
@@ -115,11 +126,28 @@ class ReferenceFinder:
                 declared.setdefault((path, coll), (tuple(path.split(".")), path, coll))
             declared = list(declared.values())
             drops: list[tuple[str, ...]] = []
-            for extra in self.ext.pm.hook.aladdin_clone_drop_fields(content_type=ctype):
+            for _, extra in self._ask("aladdin_clone_drop_fields", ctype):
                 drops.extend(tuple(p.split(".")) for p in (extra or ()))
             rules = self._rules[collection] = _ScanRules(
                 tuple(declared), frozenset(parts for parts, _, _ in declared), tuple(drops))
         return rules
+
+    def _ask(self, hook: str, ctype) -> list[tuple[str, Any]]:
+        """Every plugin's answer to ``hook`` for ``ctype``, one plugin at a time (see the module's
+        docstring for what a raising one costs)."""
+        failed: list[str] = []
+
+        def contained(plugin: str, exc: BaseException) -> None:
+            log.error("plugin %r failed in %s for %s", plugin, hook, ctype.name, exc_info=exc)
+            failed.append(plugin)
+
+        answers = call_each(self.ext.pm, hook, self.ext.plugin_failures, on_error=contained, content_type=ctype)
+        if failed and hook == "aladdin_clone_drop_fields":
+            raise AladdinError(f"plugin {failed[0]!r} failed in {hook} for {ctype.name}, so the fields it leaves "
+                               f"out of copies are unknown; nothing was cloned (the log has its error)", status=500)
+        self.warnings += [f"plugin {plugin!r} failed in {hook} for {ctype.name} (the log has its error): the "
+                          f"reference fields it declares were not followed" for plugin in failed]
+        return answers
 
     def inbound(self) -> dict[str, list[tuple[str, str]]]:
         """Owner collection -> ``(member collection, field)`` of every ``belongs_to`` declaration:

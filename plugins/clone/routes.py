@@ -43,11 +43,15 @@ def create_clone_blueprint() -> Blueprint:
         @bp.response(201, CloneResultSchema)
         @bp.alt_response(200, schema=CloneResultSchema, description="dry run: the plan, nothing written")
         @bp.alt_response(202, schema=CloneResultSchema, description="large clone queued: jobId and statusUrl")
+        @bp.alt_response(403, description="the caller may not create some copies in the target (listed in refused)")
         @bp.alt_response(409, description="preserveIds and an id already exists in the target")
         def post(self, body, pid):
             """Clone a document (deep: with everything it references) into ``targetProjectId``.
 
-            Needs ``content:view`` on this project and ``content:create`` on the target. The clone
+            Needs ``content:view`` on this project and ``content:create`` on the target, and the
+            caller must be allowed to create each copy there as it would be stored (the content
+            service's one create check): otherwise 403 listing the ``refused`` copies, nothing
+            written, for a dry run too. The clone
             sees the source as the caller may read it: a root they may not view answers 404 with
             the body of a missing one; referenced documents (media included) hidden from them by
             the read rules are not copied, the references to them keep naming the source id, and

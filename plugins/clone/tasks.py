@@ -8,6 +8,7 @@ import logging
 
 from bson import ObjectId
 
+from core.content import actor_id
 from core.errors import AladdinError
 from core.models import JobRecord, User, utcnow
 from core.projects import find_project
@@ -21,7 +22,7 @@ log = logging.getLogger("aladdin.clone")
 
 
 def new_record(source, target, user, options: CloneOptions, *, status: str = "queued") -> JobRecord:
-    return JobRecord(kind="clone", projectId=str(source.id), createdBy=str(user.id) if user else None,
+    return JobRecord(kind="clone", projectId=str(source.id), createdBy=actor_id(user),
                      status=status, startedAt=utcnow() if status == "processing" else None,
                      attempts=1 if status == "processing" else 0,
                      params={**options.as_params(), "targetProjectId": str(target.id),

@@ -47,6 +47,11 @@ return 0
 """
 
 
+# How long a removed client id's last clock is remembered (a client reconnecting later than this
+# is seen again at its next renewal, at most 15 s on; peers that ran that long without it are rare).
+CLOCK_MEMORY_SECONDS = 24 * 3600
+
+
 class AwarenessOwners:
     """Client-id claims per document, in Redis (``<prefix>:aw:<project>:<collection>:<doc>:<client>``).
 
@@ -116,6 +121,30 @@ class AwarenessOwners:
             self._release(keys=[self._key(key, client)], args=[self._token(sid, user_id)], client=pipe)
         return {client for client, held in zip(ordered, pipe.execute()) if held}
 
+    def seen_clocks(self, key: tuple, meta: dict, clients: Iterable[int]) -> dict[int, int]:
+        """The last clock the peers hold for each client id: this process's awareness ``meta``
+        of the document, or, for an id it has not seen since it opened the document, the clock
+        of the id's last removal in any process (:meth:`removed`; the document may have closed
+        here in between, and its meta with it)."""
+        clients = set(clients)
+        seen = {client: meta[client]["clock"] for client in clients if client in meta}
+        unknown = sorted(clients - set(seen))
+        if unknown:
+            remembered = self.redis.mget([self._clock_key(key, client) for client in unknown])
+            seen.update({client: int(value) for client, value in zip(unknown, remembered) if value is not None})
+        return seen
+
+    def removed(self, key: tuple, clocks: dict[int, int]) -> None:
+        """Remember the clock each id's removal went out with, for the process that sees it next
+        (see :meth:`seen_clocks`); peers keep a removed id's clock for as long as they run."""
+        pipe = self.redis.pipeline(transaction=False)
+        for client, clock in clocks.items():
+            pipe.set(self._clock_key(key, client), clock, ex=CLOCK_MEMORY_SECONDS)
+        pipe.execute()
+
+    def _clock_key(self, key: tuple, client: int) -> str:
+        return f"{self.prefix}:awclock:{':'.join(key)}:{client}"
+
     def renew(self, alive: Callable[[tuple, str], bool]) -> None:
         """Keep this process's claims alive in Redis (called by the sweeper); claims of sockets
         that no longer have the document open (``alive(docKey, sid)`` false) are released, and
@@ -162,6 +191,15 @@ def stamp_state(state: dict, user_id: str, user_name: str) -> dict:
     user = {**user} if isinstance(user, dict) else {}
     user.update(id=user_id, name=user_name)
     return {**state, "userId": user_id, "userName": user_name, "user": user}
+
+
+def relay_clock(seen: int, clock: int) -> int:
+    """The clock an accepted entry goes out with: the client's own, or one past the last one the
+    peers hold for that id (``seen``) when the client's is not higher. A reconnecting client
+    re-announces its state under the clock its removal went out with, and stock y-protocols
+    peers ignore a state whose clock is not above the one they hold: its presence would stay
+    hidden until the client's next 15 s renewal."""
+    return clock if clock > seen else seen + 1
 
 
 def encode_awareness(entries: list[tuple[int, int, Any]]) -> bytes:

@@ -10,8 +10,9 @@ server updates (:func:`.announce.on_content_write`).
 
 Mapping to content (:mod:`.ycontent`, ``yjs_commit``): the Y.Doc of ``{collection}/{documentId}``
 has a ``Y.Map`` named ``"content"``; each entry is one field of the document's ``content``
-object. Committing writes ``content.<field>`` for every entry through the versioned core write
-path; fields absent from the map are left unchanged, and entry names must be plain identifiers.
+object. Committing writes the entries that differ through the versioned core write path and
+removes the mapped fields absent from the map (:func:`.ysync.commit_patch`); entry names must be
+plain identifiers.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ import threading
 import time
 from typing import Any, Callable
 
-from pycrdt import (Awareness, Decoder, Doc, Encoder, Map, YMessageType, YSyncMessageType,
+from pycrdt import (Awareness, Decoder, Doc, Map, YMessageType, YSyncMessageType,
                     create_sync_message, create_update_message, handle_sync_message)
 
 from core.errors import NotFound
 
 from . import ycontent
 from .ystore import YStore
-from .awareness import AwarenessOwners, encode_awareness, parse_awareness, stamp_state, update_clients
+from .awareness import (AwarenessOwners, encode_awareness, parse_awareness, relay_clock, stamp_state,
+                        update_clients)
 from .validation import InvalidMessage
 
 CONTENT_MAP = ycontent.CONTENT_MAP
@@ -253,6 +255,9 @@ class YjsHub:
                 state.doc.apply_update(payload)
             except (ValueError, RuntimeError) as exc:
                 raise InvalidMessage(f"malformed Yjs update: {exc}")
+            if _has_new_structs(payload, state.doc.get_state()):  # held back: it builds on what we lack
+                raise InvalidMessage("this update builds on changes the server never accepted (a refused "
+                                     "update): drop the local document and sync again", code="out_of_sync")
             if state.changes == before and not _has_new_structs(payload, before_state):
                 return [], None  # nothing we did not have (a rejoin's delete set): no record
         self.store_update(state, payload, user_id)
@@ -282,7 +287,13 @@ class YjsHub:
         entries = parse_awareness(update)
         refused = (self.owners.claim(state.key, sid, user_id, [c for c, _, _ in entries])
                    if self.owners else set())
-        kept = [(client, clock, None if st is None else stamp_state(st, user_id, user_name))
+        with state.lock:
+            meta = dict(state.awareness.meta)
+        seen = self.owners.seen_clocks(state.key, meta, [c for c, _, _ in entries if c not in refused]) \
+            if self.owners else {c: m["clock"] for c, m in meta.items()}
+        # Each entry goes out with a clock every peer takes (see ``relay_clock``).
+        kept = [(client, relay_clock(seen.get(client, 0), clock),
+                 None if st is None else stamp_state(st, user_id, user_name))
                 for client, clock, st in entries if client not in refused]
         dropped = sorted({client for client, _, _ in entries if client in refused})
         if not kept:
@@ -327,14 +338,12 @@ class YjsHub:
             clients &= self.owners.release(state.key, sid)
         if not clients:
             return None
-        encoder = Encoder()
-        encoder.write_var_uint(len(clients))
-        for client in clients:
-            clock = state.awareness.meta.get(client, {}).get("clock", 0) + 1
-            encoder.write_var_uint(client)
-            encoder.write_var_uint(clock)
-            encoder.write_var_string("null")
-        update = encoder.to_bytes()
+        # The peer's own clock, as y-protocols' ``removeAwarenessStates`` does: a higher one
+        # would make every peer ignore the client's states until its clock passed it.
+        clocks = {client: state.awareness.meta.get(client, {}).get("clock", 0) for client in clients}
+        update = encode_awareness([(client, clock, None) for client, clock in clocks.items()])
+        if self.owners is not None:
+            self.owners.removed(state.key, clocks)
         with state.lock:
             state.awareness.apply_awareness_update(update, sid)
         self.publish("awareness", state.key, update)

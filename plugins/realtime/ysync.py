@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import contextvars
 from typing import Callable
 
 from bson import json_util
 
+from . import ycontent
 from .yjs import doc_room
 from .ystore import content_json, ystore_for
 
@@ -109,13 +111,29 @@ def drop_live(rt, key: tuple, slug: str) -> None:
         ystore_for(rt.app).purge(slug, key)
 
 
-def changed_only(patch: dict, document: dict) -> dict:
-    """The part of ``patch`` (``content.<field>`` -> value) that changes the stored ``document``."""
+def commit_patch(patch: dict, document: dict, skip: Callable[[str], bool]) -> dict:
+    """What committing ``patch`` (every ``content.<field>`` of the Y.Map) writes on the stored
+    ``document``: the entries that differ, and ``None`` (removal) for each field the Y.Doc maps
+    (see :func:`.ycontent.fields`) that the map no longer has. A ``None`` in a dotted patch removes
+    the field, so when a field is to hold ``null`` the write is the whole ``content`` object
+    (the stored one with these changes; other fields as stored), and null stays null."""
     content = content_json(document)
     missing = object()
-    return {path: value for path, value in patch.items()
-            if content.get(path.split(".", 1)[1], missing) != value}
+    in_map = {path.split(".", 1)[1] for path in patch}
+    changes = {path: value for path, value in patch.items()
+               if content.get(path.split(".", 1)[1], missing) != value}
+    changes.update({f"content.{name}": None for name in ycontent.fields(content, skip) if name not in in_map})
+    if not any(value is None and path.split(".", 1)[1] in in_map for path, value in changes.items()):
+        return changes
+    whole = copy.deepcopy(document.get("content") or {})
+    for path, value in changes.items():
+        name = path.split(".", 1)[1]
+        if name in in_map:
+            whole[name] = value
+        else:
+            whole.pop(name, None)
+    return {"content": whole}
 
 
 __all__ = ["yjs_write", "from_yjs", "sensitive", "into_live_doc", "announce_update", "deliver",
-           "close_deleted", "drop_live", "changed_only"]
+           "close_deleted", "drop_live", "commit_patch"]

@@ -96,3 +96,10 @@ def aladdin_send_invitation(app, invitation, accept_url):
     from .mail import deliver
 
     return deliver(app, invitation, accept_url)
+
+
+@hookimpl(trylast=True)
+def aladdin_send_mail(app, to, subject, body, kind):
+    from .mail import send
+
+    return send(app, to=to, subject=subject, body=body, kind=kind)

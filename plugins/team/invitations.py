@@ -8,6 +8,8 @@ import re
 import secrets
 from typing import Any
 
+from mongoengine.errors import NotUniqueError
+
 from core.errors import AladdinError, Conflict, NotFound
 from core.events import emit
 from core.models import Membership, Project, User, hash_token, utcnow
@@ -141,16 +143,56 @@ def _refuse_unusable(invitation: Invitation) -> None:
                              expiresAt=invitation.to_json()["expiresAt"])
 
 
-def accept(app, token: str, user: User) -> tuple[Invitation, Project, Membership]:
-    """Turn a pending invitation into a membership for ``user``, whose email must match.
-
-    The invitation is claimed with a compare-and-set so a token works once even under
-    concurrent accepts; if the membership then cannot be made the claim is undone."""
+def by_token(token: object) -> Invitation:
+    """The invitation a link's token names; 404 otherwise."""
     invitation = None
     if isinstance(token, str) and token.startswith(TOKEN_PREFIX) and len(token) < 200:
         invitation = Invitation.objects(tokenHash=hash_token(token)).first()
     if invitation is None:
         raise NotFound("invitation not found: the link is invalid", reason="unknown")
+    return invitation
+
+
+def describe(token: str) -> dict:
+    """What the invitation page shows its holder: the project, the role, the address it was sent
+    to and whether that address has an account (sign in) or not (sign up)."""
+    invitation = by_token(token)
+    project = Project.objects(id=invitation.projectId).first()
+    return {"email": invitation.email, "role": invitation.role, "status": invitation.effective_status,
+            "expiresAt": invitation.to_json()["expiresAt"], "projectName": project.name if project else None,
+            "accountExists": User.by_email(invitation.email) is not None}
+
+
+def sign_up_and_accept(app, token: str, name: object, password: object):
+    """A new person's one step: an account for the invited address, with a password, and the
+    membership. Nothing is left behind if any part is refused."""
+    from core.passwords import check_new_password, hash_password
+
+    invitation = by_token(token)
+    _refuse_unusable(invitation)
+    if User.by_email(invitation.email) is not None:
+        raise Conflict("an account with this email address exists: sign in, then accept", reason="account_exists")
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 200:
+        raise AladdinError("a name of 1 to 200 characters is required", status=422)
+    check_new_password(password, invitation.email)
+    try:
+        user = User(email=invitation.email, name=name.strip(), passwordHash=hash_password(password)).save()
+    except NotUniqueError:  # the same link used twice at once: one account, one acceptance
+        raise Conflict("an account with this email address exists: sign in, then accept", reason="account_exists")
+    try:
+        accepted = accept(app, token, user)
+    except Exception:
+        user.delete()
+        raise
+    return user, accepted
+
+
+def accept(app, token: str, user: User) -> tuple[Invitation, Project, Membership]:
+    """Turn a pending invitation into a membership for ``user``, whose email must match.
+
+    The invitation is claimed with a compare-and-set so a token works once even under
+    concurrent accepts; if the membership then cannot be made the claim is undone."""
+    invitation = by_token(token)
     _refuse_unusable(invitation)
     if (user.email or "").strip().lower() != invitation.email:
         raise AladdinError("this invitation was sent to a different email address", status=403,

@@ -1,4 +1,4 @@
-"""Invitation delivery: an outbox collection operators read, or real mail through ``ALADDIN_SMTP_URL``."""
+"""Mail delivery (invitations, password resets): an outbox collection operators read, or real mail through ``ALADDIN_SMTP_URL``."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ def compose(invitation: dict, accept_url: str) -> tuple[str, str]:
     body = (
         f"Hello,\n\n{invitation.get('invitedBy') or 'Someone'} invited you to join the project "
         f"\"{project}\" as {invitation.get('role')}.\n\n"
-        f"To accept, sign in as {invitation.get('email')} and POST to:\n  {accept_url}\n\n"
+        f"Open this link to accept (you can create your account there, or sign in as "
+        f"{invitation.get('email')}):\n  {accept_url}\n\n"
         f"The invitation expires at {invitation.get('expiresAt')} and works once.\n"
     )
     return subject, body
@@ -56,28 +57,35 @@ def send_smtp(url: str, sender: str, to: str, subject: str, body: str) -> None:
         smtp.send_message(message)
 
 
-def deliver(app, invitation: dict, accept_url: str) -> dict | bool:
-    """The default delivery: mail when ``ALADDIN_SMTP_URL`` is set, else the outbox.
-
-    Either way the message is kept in the outbox (encrypted at rest, it holds the one-time
-    link) so an operator can see what went out and relay what could not be sent."""
-    settings = app.extensions["aladdin"].settings
+def deliver(app, invitation: dict, accept_url: str) -> dict:
+    """The default invitation delivery (``aladdin_send_invitation``), through :func:`send`."""
     subject, body = compose(invitation, accept_url)
-    message = OutboxMessage(kind="invitation", projectId=invitation.get("projectId"),
-                            invitationId=invitation.get("id"), to=invitation["email"], subject=subject,
-                            body=body, acceptUrl=accept_url)
+    return send(app, to=invitation["email"], subject=subject, body=body, kind="invitation",
+                project_id=invitation.get("projectId"), invitation_id=invitation.get("id"), link=accept_url)
+
+
+def send(app, *, to: str, subject: str, body: str, kind: str, project_id: str | None = None,
+         invitation_id: str | None = None, link: str | None = None) -> dict:
+    """The default delivery of any message (invitations, password resets): mail when
+    ``ALADDIN_SMTP_URL`` is set, else the outbox.
+
+    Either way the message is kept in the outbox (encrypted at rest, it holds a one-time link)
+    so an operator can see what went out and relay what could not be sent."""
+    settings = app.extensions["aladdin"].settings
+    message = OutboxMessage(kind=kind, projectId=project_id, invitationId=invitation_id, to=to, subject=subject,
+                            body=body, acceptUrl=link)
     smtp_url = settings.get("SMTP_URL")
     if not smtp_url:
         message.save()
         return {"delivered": True, "channel": "outbox", "messageId": str(message.id)}
     message.channel = "smtp"
     try:
-        send_smtp(smtp_url, settings.get("SMTP_FROM", "aladdin@localhost"), invitation["email"], subject, body)
+        send_smtp(smtp_url, settings.get("SMTP_FROM", "aladdin@localhost"), to, subject, body)
     except (OSError, smtplib.SMTPException, ValueError) as exc:
-        log.warning("SMTP delivery of invitation %s failed: %s", invitation.get("id"), exc)
+        log.warning("SMTP delivery of a %s message (outbox %s) failed: %s", kind, invitation_id or "-", exc)
         message.status, message.error = "failed", f"{type(exc).__name__}: {exc}"
         message.save()
-        # Reported, not raised: the invitation stays valid and the inviter still holds the link.
+        # Reported, not raised: the link stays valid and the operator can relay it.
         return {"delivered": False, "channel": "smtp", "messageId": str(message.id), "error": message.error}
     message.status, message.sentAt = "sent", utcnow()
     message.save()

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from core.api import authorized_project, ext
+from core.api.pages import page
 from core.ratelimit import rate_limit
+from core.sessions import start_session
+from core.web import public
 
 from . import activity, audit, invitations, members
 from .schemas import (AcceptedSchema, ActivityArgs, AuditArgs, InvitationCreatedSchema, InvitationCreateSchema,
-                      InvitationListArgs, InvitationListSchema, InvitationSchema, LogPageSchema, MemberListSchema,
-                      MemberSchema, RoleChangeSchema, TransferSchema)
+                      InvitationInfoSchema, InvitationListArgs, InvitationListSchema, InvitationSchema, LogPageSchema,
+                      MemberListSchema, MemberSchema, RoleChangeSchema, SignedUpSchema, SignUpSchema, TransferSchema)
 
 DEFAULT_INVITATION_LIMIT = "20/hour"
+PAGES = Path(__file__).resolve().parent / "pages"
+
+
+def signup_limit() -> str:
+    return ext().settings.get("LOGIN_RATE_LIMIT", "30/minute")
 
 
 def invitation_limit() -> str:
@@ -145,6 +155,19 @@ def create_blueprints() -> list[Blueprint]:
 
     @accept_bp.route("/<token>/accept")
     class Accept(MethodView):
+        public_methods = {"GET"}  # the link itself: whoever holds it may look (core.web.authenticate)
+
+        @accept_bp.doc(security=[])
+        @accept_bp.response(200, InvitationInfoSchema)
+        @accept_bp.alt_response(404, description="unknown token")
+        def get(self, token):
+            """The invitation link opened: a browser gets the page to sign up or sign in and accept
+            in one step; other clients get what the page shows."""
+            info = invitations.describe(token)
+            if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+                return page(PAGES / "join.html")
+            return info
+
         @accept_bp.response(200, AcceptedSchema)
         @accept_bp.alt_response(403, description="the invitation is for another email address")
         @accept_bp.alt_response(404, description="unknown token")
@@ -155,5 +178,21 @@ def create_blueprints() -> list[Blueprint]:
             invitation, project, member = invitations.accept(ext().app, token, g.user)
             return {"invitation": invitation.to_json(), "project": project.to_json(role=member.role),
                     "member": members.member_json(member, g.user)}
+
+    @accept_bp.route("/<token>/signup", methods=["POST"])
+    @accept_bp.doc(security=[])
+    @accept_bp.arguments(SignUpSchema)
+    @accept_bp.response(201, SignedUpSchema)
+    @accept_bp.alt_response(409, description="the address has an account (sign in, then accept), or the link was used")
+    @accept_bp.alt_response(410, description="expired or revoked")
+    @public
+    @rate_limit(signup_limit, "team.signup", count_refused=True)
+    def sign_up(body, token):
+        """A new person's one step: an account for the invited address (with a password), the
+        membership, and a signed-in session."""
+        user, (invitation, project, member) = invitations.sign_up_and_accept(ext().app, token, body["name"],
+                                                                              body["password"])
+        return {"invitation": invitation.to_json(), "project": project.to_json(role=member.role),
+                "member": members.member_json(member, user), "session": start_session(user)}, 201
 
     return [bp, accept_bp]

@@ -6,6 +6,8 @@ import datetime as dt
 
 import marshmallow as ma
 
+from core.api.schemas import SessionSchema
+
 from .models import INVITABLE_ROLES
 
 ROLE_HELP = "editor, collaborator or viewer; owner is reached only through transfer-ownership"
@@ -120,3 +122,23 @@ class LogPageSchema(ma.Schema):
     total = ma.fields.Integer()
     limit = ma.fields.Integer()
     offset = ma.fields.Integer()
+
+
+class InvitationInfoSchema(ma.Schema):
+    """What an invitation link shows its holder (``GET`` on the link; a browser gets the page)."""
+
+    email = ma.fields.String()
+    role = ma.fields.String()
+    status = ma.fields.String()
+    expiresAt = ma.fields.String()
+    projectName = ma.fields.String(allow_none=True)
+    accountExists = ma.fields.Boolean(metadata={"description": "sign in and accept, or sign up"})
+
+
+class SignUpSchema(ma.Schema):
+    name = ma.fields.String(required=True)
+    password = ma.fields.String(required=True)
+
+
+class SignedUpSchema(AcceptedSchema):
+    session = ma.fields.Nested(SessionSchema)

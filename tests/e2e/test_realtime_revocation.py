@@ -157,7 +157,10 @@ def test_awareness_cannot_be_forged_or_removed_by_another_socket(installation, s
     # The holder itself can still update and remove its entry; closing frees the id.
     assert editor.call("awareness", {**document, "message": awareness_update(4242, None, clock=70)}) == {"ok": True}
     watcher_b.wait_for("awareness", lambda d: (4242, 70, None) in decode_awareness(d["message"]))
+    assert editor.call("awareness", {**document, "message": awareness_update(4242, real, clock=71)}) == {"ok": True}
     editor.close()
+    # The departure removes it under the peer's own clock, as y-protocols does (issue 21): a
+    # higher one would hide the client's re-announcement after a reconnect from every peer.
     watcher_b.wait_for("awareness", lambda d: (4242, 71, None) in decode_awareness(d["message"]))
     taken = Collab(b.url, installation.token("collaborator"))
     clients.append(taken)
@@ -361,6 +364,9 @@ def test_stock_js_awareness_peer_cannot_forge_and_is_cut_off_when_revoked(instal
                 break
             if line["t"] == kind:
                 return line
+            if line["t"] == "disconnect":  # it exits on disconnect: waiting longer only hides why
+                raise AssertionError(f"the JS peer was disconnected before {kind!r}: {line}; "
+                                     f"{peer.stderr.read()[-2000:]}")
         peer.kill()
         raise AssertionError(f"no {kind!r} from the JS peer: {peer.stderr.read()[-2000:]}")
 

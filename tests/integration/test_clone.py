@@ -4,6 +4,7 @@ overrides, permissions, preserveIds, failure injection at every stage, and the C
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from bson import ObjectId
@@ -445,6 +446,13 @@ def test_clone_events_for_source_and_target(app, client, world):
     done = [e for e in recorder.events if e.name == "clone.completed"]
     assert {e.project_id for e in done} == {str(world["source"].id), str(world["target"].id)}
     assert all(e.details["clonedCount"] == 9 and e.actor_id == str(world["owner"].id) for e in done)
+    # Every detail the event carries is the documented one (docs/plugin_hooks.md, aladdin_event).
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "plugin_hooks.md").read_text()
+    said = docs[docs.index("A clone emits one `clone.completed`"):docs.index("`clone.progress` carries")]
+    for e in done:
+        assert set(e.details) == {"role", "jobId", "sourceProjectId", "targetProjectId", "rootId", "clonedCount",
+                                  "newRootId", "media", "relationships"}
+        assert all(f"`{key}`" in said for key in e.details), set(e.details)
     # Progress goes to both projects' rooms, each in order, with the clone's real job id.
     job_id = r.json["jobId"]
     for pid in (str(world["source"].id), str(world["target"].id)):

@@ -10,6 +10,7 @@ from bson import ObjectId
 
 from core.app import create_app
 from core.projects import add_member, create_project
+from core.testing import policy_folder
 from core.worker import set_process_app
 from tests.conftest import Actors, make_settings
 from tests.integration.test_clone import api, build_world, clone, post, snapshot, upload
@@ -24,9 +25,7 @@ denied(actor: User, "content:view", doc: Content) if doc.content.secret = true a
 
 
 def write_rules(folder):
-    folder.mkdir(exist_ok=True)
-    (folder / "reads.polar").write_text(READ_RULES)
-    return folder
+    return policy_folder(folder, reads=READ_RULES)
 
 
 @pytest.fixture

@@ -132,3 +132,31 @@ def test_collection_handles_are_reused_until_the_connection_changes(app, team):
     fresh = hot_collection(User)
     assert fresh is not first and hot_collection(User) is fresh
     # (mongomock's data lives in the dropped client, so the new handle is checked by identity only)
+
+
+def test_a_cached_project_changes_and_goes_in_a_second_app_instance_at_once(app, team, settings):
+    """The project behind a URL is near-cached per process: an ownership transfer and a deletion
+    made in one instance apply on the very next request of another (two processes, one Redis)."""
+    from core.app import create_app
+    from core.projects import delete_project, transfer_ownership
+
+    doc = _scene(app, team)
+    project, owner, editor = team["project"], team["owner"], team["editor"]
+    url = f"/api/v1/projects/{project.slug}/content/scenes/{doc['_id']}"
+    other = create_app(settings, load_entry_points=False)
+    try:
+        second = other.test_client()
+        with other.app_context():
+            for _ in range(2):  # the second lookup is the cached one
+                assert find_project_ref(project.slug).ownerId == str(owner.id)
+        assert second.get(url, headers=owner.headers).status_code == 200
+        transfer_ownership(app, Project.objects(id=project.id).first(), str(editor.id), owner)
+        with other.app_context():
+            assert find_project_ref(project.slug).ownerId == str(editor.id)
+            assert find_project_ref(str(project.id)).ownerId == str(editor.id)
+        delete_project(app, Project.objects(id=project.id).first(), editor)
+        assert second.get(url, headers=editor.headers).status_code == 404
+        assert second.get(f"/api/v1/projects/{project.id}/content/scenes", headers=editor.headers).status_code == 404
+    finally:
+        other.extensions["aladdin"].near_cache.close()
+        other.extensions["aladdin"].db.close()

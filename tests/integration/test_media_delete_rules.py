@@ -23,12 +23,9 @@ ROUTES = ("media", "content")
 
 @pytest.fixture
 def settings(tmp_path, redis_server):
-    from tests.conftest import make_settings
+    from core.testing import make_settings, policy_folder
 
-    policy_dir = tmp_path / "admin-policies"
-    policy_dir.mkdir()
-    (policy_dir / "media.polar").write_text(LOCKED_MEDIA_RULES)
-    return make_settings(tmp_path, redis_server, policy_dir=policy_dir)
+    return make_settings(tmp_path, redis_server, policy_dir=policy_folder(tmp_path / "rules", media=LOCKED_MEDIA_RULES))
 
 
 @pytest.fixture

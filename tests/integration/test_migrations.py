@@ -7,14 +7,17 @@ import sys
 import pytest
 
 import migrations
+from core.hookspecs import hookimpl
 from core.migrations_runner import available, migrate, status
 from core.models import MigrationRecord
 from core.projects import create_project
+from core.testing import Actors
 
 NEW = "m9001_mark_characters"
 NEW_PLATFORM = "m9000_platform_marker"
 #: The shipped migrations by scope (a project created now is born with every project one applied).
-PROJECT_MIGRATIONS = {"m0002_project_content_indexes", "m0003_list_indexes", "m0005_declared_indexes"}
+PROJECT_MIGRATIONS = {"m0002_project_content_indexes", "m0003_list_indexes", "m0005_declared_indexes",
+                      "m0006_media_reference_indexes"}
 PLATFORM_MIGRATIONS = ["m0001_platform_indexes", "m0004_token_user_ids"]
 
 
@@ -96,3 +99,47 @@ def test_project_created_after_migrations_is_current(app, actors, extra_migratio
     assert app.extensions["aladdin"].db.project(late.slug)["_test_runs"].count_documents({}) == 1
     assert migrate(app) == []
     assert all(r["applied"] for r in status(app))
+
+
+class ShotsMigrations:
+    """A plugin shipping a project migration and a platform one (``aladdin_migrations``)."""
+
+    __name__ = "shots"
+
+    class IndexNumbers:
+        NAME, SCOPE = "m0001_index_numbers", "project"
+
+        @staticmethod
+        def upgrade(app, db):
+            db["_test_runs"].insert_one({"m": "shots:m0001_index_numbers"})
+
+    class Seed:
+        NAME, SCOPE = "m0001_seed", "platform"
+
+        @staticmethod
+        def upgrade(app, db):
+            db["_test_runs"].insert_one({"m": "shots:m0001_seed"})
+
+    @hookimpl
+    def aladdin_migrations(self):
+        return [self.IndexNumbers, self.Seed]
+
+
+def test_plugin_migrations_apply_once_after_the_cores_under_the_plugins_name(make_app):
+    app = make_app(plugins=(ShotsMigrations(),))
+    with app.app_context():
+        ext = app.extensions["aladdin"]
+        owner = Actors(app).user("owner@example.com")
+        older = create_project(app, owner, "Older", "older-film")
+        ext.db.project("older-film")["_aladdin_migrations"].delete_one({"_id": "shots:m0001_index_numbers"})
+        MigrationRecord.objects(database="open_older-film", name="shots:m0001_index_numbers").delete()
+        platform = ext.db.platform_db_name
+        pending = [(r["migration"], r["database"]) for r in status(app) if not r["applied"]]
+        assert pending[-2:] == [("shots:m0001_index_numbers", "open_older-film"), ("shots:m0001_seed", platform)]
+        done = migrate(app)
+        assert done[-2:] == pending[-2:]  # the plugin's after the core's, in name order
+        assert migrate(app) == [] and all(r["applied"] for r in status(app))
+        assert [d["m"] for d in ext.db.project("older-film")["_test_runs"].find()] == ["shots:m0001_index_numbers"] * 2
+        newer = create_project(app, owner, "Newer", "newer-film")  # born with the project migration applied
+        assert "shots:m0001_index_numbers" in _project_records(app, newer.slug)
+        assert older.slug != newer.slug

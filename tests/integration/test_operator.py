@@ -268,6 +268,13 @@ def test_serve_demo_shows_the_same_tokens_on_every_start(tmp_path, servers):
         r = server.session.get(server.url + "/api/v1/projects/demo-film",
                                headers={"Authorization": f"Bearer {tokens[-1][0]}"})
         assert r.status_code == 200 and r.json()["role"] == "owner"
+        # A page from a local dev server may call the demo; any other origin may not.
+        for origin, allowed in (("http://localhost:5173", True), ("https://elsewhere.example", False)):
+            pre = server.session.options(server.url + "/api/v1/projects/demo-film/content/scenes",
+                                         headers={"Origin": origin, "Access-Control-Request-Method": "GET",
+                                                  "Access-Control-Request-Headers": "authorization"})
+            assert pre.status_code == 200
+            assert (pre.headers.get("Access-Control-Allow-Origin") == origin) is allowed, pre.headers
         server.proc.send_signal(signal.SIGTERM)
         assert server.proc.wait(timeout=60) == 0
         assert redis_servers(data) == []

@@ -498,3 +498,188 @@ def test_plugins_list_shows_the_installations_failure_counts(installed, hook_app
     recorder = rows.index(next(row for row in rows if row.startswith("recorder ")))
     failures = rows[recorder + 2]
     assert failures.startswith("    failures: ") and int(failures.split()[1]) >= 4  # project, members, content
+
+
+RAISING_POLICY_FILES = """
+    from core.hookspecs import hookimpl
+
+
+    @hookimpl
+    def aladdin_policy_files():
+        raise FileNotFoundError("policies/shots.polar is missing from the wheel")
+"""
+
+
+def test_a_raising_policy_files_hook_is_one_line_and_the_tools_still_run(installed):
+    path = installed("shots", RAISING_POLICY_FILES)
+    line = (f"error: plugin 'shots' ({path}:7): aladdin_policy_files raised FileNotFoundError: policies/shots.polar "
+            "is missing from the wheel; fix the plugin, or start without it: ALADDIN_DISABLED_PLUGINS=shots")
+    served = invoke("serve", "--port", "0")
+    assert served.exit_code == 1 and served.stdout == "" and served.stderr.splitlines() == [line]
+    checked = invoke("policy", "check")  # everyone else's rules are still checked
+    assert checked.exit_code == 1 and "load cleanly" in checked.stdout and "team.polar" in checked.stdout
+    assert checked.stderr.splitlines() == [line]
+    listed = invoke("plugins", "list")
+    assert listed.exit_code == 1 and "export 0.1.0 (built-in, plugins.export)" in listed.stdout
+    assert [row for row in listed.stdout.splitlines() if row.startswith("shots ")][0].endswith("BROKEN")
+    assert listed.stderr.splitlines()[0] == line
+    assert "Traceback" not in served.stderr + checked.stderr + listed.stderr
+    debug = invoke("--debug", "plugins", "list")
+    assert line in debug.stderr and "Traceback (most recent call last)" in debug.stderr
+    assert 'raise FileNotFoundError("policies/shots.polar is missing from the wheel")' in debug.stderr
+
+
+DUPLICATE_MIGRATIONS = """
+    import types
+
+    from core.hookspecs import hookimpl
+
+
+    def index_numbers(app, db):
+        db["shots"].create_index("content.number")
+
+
+    def renumber(app, db):
+        db["shots"].update_many({}, {"$inc": {"content.number": 1}})
+
+
+    FIRST = types.SimpleNamespace(NAME="m0001_shots", SCOPE="project", upgrade=index_numbers)
+    SECOND = types.SimpleNamespace(NAME="m0001_shots", SCOPE="project", upgrade=renumber)
+
+
+    @hookimpl
+    def aladdin_migrations():
+        return [FIRST, SECOND]
+"""
+
+
+def test_a_migration_named_twice_is_one_line_and_the_tools_still_run(installed):
+    path = installed("shots", DUPLICATE_MIGRATIONS)
+    line = (f"error: plugin 'shots' ({path}:11): migration 'm0001_shots' is given twice (its second definition "
+            "is here); give each migration a name of its own (an applied one keeps its name), or start without "
+            "it: ALADDIN_DISABLED_PLUGINS=shots")
+    for command in (("serve", "--port", "0"), ("migrate",)):
+        refused = invoke(*command)
+        assert refused.exit_code == 1 and refused.stdout == "" and refused.stderr.splitlines() == [line], command
+    listed = invoke("plugins", "list")
+    assert listed.exit_code == 1 and "clone 0.1.0 (built-in, plugins.clone)" in listed.stdout
+    assert [row for row in listed.stdout.splitlines() if row.startswith("shots ")][0].endswith("BROKEN")
+    assert listed.stderr.splitlines()[0] == line
+    checked = invoke("policy", "check")
+    assert checked.exit_code == 1 and "load cleanly" in checked.stdout and checked.stderr.splitlines() == [line]
+    assert "Traceback" not in listed.stderr + checked.stderr
+
+
+def test_a_raising_or_badly_named_migration_is_one_line(hook_app):
+    class Raising:
+        __name__ = "shots"
+
+        @hookimpl
+        def aladdin_migrations(self):
+            raise ImportError("cannot import name 'm0002_takes'")
+
+    [line] = startup_error(hook_app, Raising())
+    assert line.startswith(f"plugin 'shots' ({__file__}:")
+    assert "aladdin_migrations raised ImportError: cannot import name 'm0002_takes'" in line
+
+    def upgrade(app, db):
+        pass
+
+    class BadlyNamed:
+        __name__ = "takes"
+
+        @hookimpl
+        def aladdin_migrations(self):
+            import types
+
+            return [types.SimpleNamespace(NAME="add takes index", SCOPE="project", upgrade=upgrade),
+                    types.SimpleNamespace(NAME="m0002_takes", SCOPE="projects", upgrade=upgrade)]
+
+    lines = startup_error(hook_app, BadlyNamed())
+    assert lines[0].startswith(f"plugin 'takes' ({__file__}:")
+    assert "migration name 'add takes index' is not mNNNN_words; name it like m0001_add_shot_index" in lines[0]
+    assert "migration 'm0002_takes' needs SCOPE 'platform' or 'project' and upgrade(app, db)" in lines[1]
+
+
+def test_a_raising_relationship_types_hook_leaves_the_others_types_and_is_counted(hook_app, caplog):
+    class Raising:
+        __name__ = "shots"
+
+        @hookimpl
+        def aladdin_relationship_types(self):
+            raise KeyError("SHOT_OF")
+
+    class Takes:
+        __name__ = "takes"
+
+        @hookimpl
+        def aladdin_relationship_types(self):
+            return ["TAKE_OF"]
+
+    caplog.set_level(logging.ERROR, "aladdin.plugins")
+    app = hook_app(Raising(), Takes())  # starts: the whitelist is a contribution the product works without
+    allowed = app.extensions["aladdin"].graph.allowed_types
+    assert "TAKE_OF" in allowed and "APPEARS_IN" in allowed
+    [line] = failure_lines(caplog, "shots")
+    assert "aladdin_relationship_types" in line.getMessage()
+    # Counted before the app had its Redis, and still visible where operators look.
+    assert app.test_client().get("/healthz").json["plugins"]["failures"] == {"shots": 1}
+
+
+def test_a_raising_clone_hook_is_named_and_the_clone_never_half_right(hook_app, caplog):
+    """A plugin's failing ``aladdin_clone_references`` is left out and named in the clone's
+    warnings (its fields keep naming the source); a failing ``aladdin_clone_drop_fields`` stops
+    the clone, named, with nothing written (a copy must not carry what the plugin leaves behind)."""
+
+    class References:
+        __name__ = "shots"
+
+        @hookimpl
+        def aladdin_clone_references(self, content_type):
+            raise AttributeError("'ContentType' object has no attribute 'shot_fields'")
+
+    class Rival:
+        __name__ = "rivals"
+
+        @hookimpl
+        def aladdin_clone_references(self, content_type):
+            return [("content.nemesisId", "characters")] if content_type.name == "characters" else []
+
+    caplog.set_level(logging.ERROR, "aladdin.clone")
+    app = hook_app(References(), Rival())
+    people = crew(app)
+    client, owner = app.test_client(), people["owner"]
+    content, project = app.extensions["aladdin"].content, people["project"]
+    villain = content.create(project, "characters", {"content": {"name": "Vex"}}, owner)
+    hero = content.create(project, "characters", {"content": {"name": "Ada", "nemesisId": str(villain["_id"])}},
+                          owner)
+    url = f"/api/v1/projects/{project.slug}/clone"
+    body = {"targetProjectId": project.slug, "contentType": "characters", "documentId": str(hero["_id"])}
+    r = client.post(url, json=body, headers=owner.headers)
+    assert r.status_code == 201, r.json
+    assert r.json["clonedCount"] == 2  # the clone went on: Ada and the villain her content names
+    assert any(w.startswith("plugin 'shots' failed in aladdin_clone_references for characters") for w in r.json["warnings"])
+    assert any("shots" in rec.getMessage() and rec.exc_info for rec in caplog.records)
+    assert app.extensions["aladdin"].plugin_failures.counts()["shots"] >= 1
+
+    class Drops:
+        __name__ = "drops"
+
+        @hookimpl
+        def aladdin_clone_drop_fields(self, content_type):
+            raise RuntimeError("review service unreachable")
+
+    app = hook_app(Drops())
+    people = crew(app)
+    client, owner, project = app.test_client(), people["owner"], people["project"]
+    scene = app.extensions["aladdin"].content.create(project, "scenes", {"content": {"title": "Pier"}}, owner)
+    db = app.extensions["aladdin"].db.project(project.slug)
+    for dry_run in (True, False):
+        r = client.post(f"/api/v1/projects/{project.slug}/clone", headers=owner.headers, json={
+            "targetProjectId": project.slug, "contentType": "scenes", "documentId": str(scene["_id"]), "dryRun": dry_run})
+        assert r.status_code == 500, r.json
+        assert r.json["message"].startswith("plugin 'drops' failed in aladdin_clone_drop_fields for scenes")
+        assert "nothing was cloned" in r.json["message"] and "Traceback" not in r.json["message"]
+    assert db["scenes"].count_documents({}) == 1
+    # The rest of the product still works.
+    assert client.get(f"/api/v1/projects/{project.slug}/content/scenes", headers=owner.headers).json["total"] == 1

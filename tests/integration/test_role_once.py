@@ -83,6 +83,10 @@ def test_one_lookup_per_http_request(counted):
     def delete():
         assert client.delete(item, headers=editor.headers).status_code == 204
 
+    def post():  # the project's create check, then the new document's: one actor, one lookup
+        assert client.post(url, json={"content": {"title": "three"}}, headers=editor.headers).status_code == 201
+
+    assert lookups(counter, editor, project, post) == 1
     assert lookups(counter, editor, project, get) == 1
     assert lookups(counter, editor, project, patch) == 1
     assert lookups(counter, editor, project, listing) == 1

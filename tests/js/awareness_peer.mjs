@@ -6,41 +6,24 @@
 // It waits on events, never on the clock: a loaded machine only makes it slower, not wrong.
 import { io } from "socket.io-client";
 import * as Y from "yjs";
-import * as syncProtocol from "y-protocols/sync";
 import * as awarenessProtocol from "y-protocols/awareness";
-import * as encoding from "lib0/encoding";
-import * as decoding from "lib0/decoding";
+import { followSync, REMOTE, syncStep1 } from "./collab.mjs";
 
 const [url, token, projectId, collection, documentId, victimArg] = process.argv.slice(2);
 const victim = Number(victimArg);
 const ref = { projectId, collection, documentId };
 const doc = new Y.Doc();
 const awareness = new awarenessProtocol.Awareness(doc);
-const REMOTE = "server";
 const say = (obj) => console.log(JSON.stringify(obj));
 const fail = (msg) => { console.error(msg); process.exit(1); };
 setTimeout(() => fail("timed out"), 60000);
 
 const socket = io(`${url}/collab`, { auth: { token }, transports: ["websocket"], reconnection: false });
-const frame = (write) => {
-  const encoder = encoding.createEncoder();
-  encoding.writeVarUint(encoder, 0);
-  write(encoder);
-  return encoding.toUint8Array(encoder);
-};
 let synced;
 const syncedPromise = new Promise((resolve) => { synced = resolve; });
 
 socket.on("connect_error", (err) => fail(`connect_error ${err.message}`));
-socket.on("yjs", (data) => {
-  const decoder = decoding.createDecoder(new Uint8Array(data.message));
-  if (decoding.readVarUint(decoder) !== 0) return;
-  const encoder = encoding.createEncoder();
-  encoding.writeVarUint(encoder, 0);
-  const type = syncProtocol.readSyncMessage(decoder, encoder, doc, REMOTE);
-  if (encoding.length(encoder) > 1) socket.emit("yjs", { ...ref, message: encoding.toUint8Array(encoder) });
-  if (type === syncProtocol.messageYjsSyncStep2) synced();
-});
+followSync(socket, ref, () => doc, () => synced());
 socket.on("awareness", (data) => {
   awarenessProtocol.applyAwarenessUpdate(awareness, new Uint8Array(data.message), REMOTE);
 });
@@ -63,7 +46,7 @@ const send = (clients, from = awareness) =>
 socket.on("connect", async () => {
   const join = await socket.emitWithAck("join", { projectId });
   if (!join.ok) fail(`join refused ${JSON.stringify(join)}`);
-  const ack = await socket.emitWithAck("yjs", { ...ref, message: frame((e) => syncProtocol.writeSyncStep1(e, doc)) });
+  const ack = await socket.emitWithAck("yjs", { ...ref, message: syncStep1(doc) });
   if (!ack.ok) fail(`sync refused ${JSON.stringify(ack)}`);
   await syncedPromise;
   await victimSeen;

@@ -8,8 +8,7 @@ import { createInterface } from "node:readline";
 import { io } from "socket.io-client";
 import * as Y from "yjs";
 import * as syncProtocol from "y-protocols/sync";
-import * as encoding from "lib0/encoding";
-import * as decoding from "lib0/decoding";
+import { followSync, frame, REMOTE, syncStep1 } from "./collab.mjs";
 
 const [url, token, projectId, collection, documentId, label, editsArg, expectedArg, mode] = process.argv.slice(2);
 const edits = Number(editsArg);
@@ -17,34 +16,18 @@ const expected = Number(expectedArg);
 const ref = { projectId, collection, documentId };
 const doc = new Y.Doc();
 const text = doc.getText("text");
-const REMOTE = "server";
 
 const fail = (msg) => { console.error(`${label}: ${msg}`); process.exit(1); };
 const deadline = setTimeout(() => fail(`timed out with text length ${text.length}/${expected}`), 60000);
 
 const socket = io(`${url}/collab`, { auth: { token }, transports: ["websocket"], reconnection: false });
-const frame = (write) => {
-  const encoder = encoding.createEncoder();
-  encoding.writeVarUint(encoder, 0); // y-protocols messageSync
-  write(encoder);
-  return encoding.toUint8Array(encoder);
-};
 const send = (message) => socket.emit("yjs", { ...ref, message });
 
 let synced;
 const syncedPromise = new Promise((resolve) => { synced = resolve; });
 
 socket.on("connect_error", (err) => fail(`connect_error ${err.message}`));
-socket.on("yjs", (data) => {
-  if (data.documentId !== documentId) return;
-  const decoder = decoding.createDecoder(new Uint8Array(data.message));
-  if (decoding.readVarUint(decoder) !== 0) return;
-  const encoder = encoding.createEncoder();
-  encoding.writeVarUint(encoder, 0);
-  const type = syncProtocol.readSyncMessage(decoder, encoder, doc, REMOTE);
-  if (encoding.length(encoder) > 1) send(encoding.toUint8Array(encoder));
-  if (type === syncProtocol.messageYjsSyncStep2) synced();
-});
+followSync(socket, ref, () => doc, () => synced());
 doc.on("update", (update, origin) => {
   if (origin !== REMOTE) send(frame((e) => syncProtocol.writeUpdate(e, update)));
 });
@@ -52,7 +35,7 @@ doc.on("update", (update, origin) => {
 socket.on("connect", async () => {
   const ack = await socket.emitWithAck("join", { projectId });
   if (!ack.ok) fail(`join refused ${JSON.stringify(ack)}`);
-  const syncAck = await socket.emitWithAck("yjs", { ...ref, message: frame((e) => syncProtocol.writeSyncStep1(e, doc)) });
+  const syncAck = await socket.emitWithAck("yjs", { ...ref, message: syncStep1(doc) });
   if (!syncAck.ok) fail(`sync refused ${JSON.stringify(syncAck)}`);
   await syncedPromise;
   if (mode === "drive") return drive();
@@ -104,7 +87,7 @@ function drive() {
       clearTimeout(timer);
       say({ content: content.toJSON() });
     } else if (cmd.op === "sync") {
-      say(await socket.emitWithAck("yjs", { ...ref, message: frame((e) => syncProtocol.writeSyncStep1(e, doc)) }));
+      say(await socket.emitWithAck("yjs", { ...ref, message: syncStep1(doc) }));
     }
   });
   lines.on("close", () => { socket.close(); process.exit(0); });

@@ -25,7 +25,8 @@ from core.compat.redis import subscription_socket
 from core.ratelimit import create_limiter
 
 MODULES = {"flask-limiter": "flask_limiter", "mongoengine": "mongoengine", "mongomock": "mongomock",
-           "redis": "redis", "pluggy": "pluggy", "python-socketio": "socketio"}
+           "redis": "redis", "pluggy": "pluggy", "python-socketio": "socketio",
+           "python-engineio": "engineio"}
 
 
 def changed(library: str, internal: str, what: str) -> str:
@@ -293,3 +294,33 @@ def test_socketio_packets_with_attachments_are_queued_whole():
     for header, attachment in zip(queued[::2], queued[1::2]):
         assert isinstance(header, str) and isinstance(attachment, bytes), (header, attachment)
         assert f'"n":{attachment[0]}' in header.replace(" ", ""), (header, attachment)
+
+
+# --- python-engineio --------------------------------------------------------------------------
+
+def test_engineio_messages_over_the_limit_become_stand_ins_the_handler_refuses():
+    """What a WebSocket read over the limit turns into, decoded by the real engine.io and
+    Socket.IO parsers: the same event (namespace, ack id, attachments) with the size only."""
+    import engineio
+    import socketio
+
+    from core.compat.engineio import OVERSIZED, Oversized, answer_oversized, stand_in
+
+    server = socketio.Server(async_mode="threading")
+    try:
+        websocket = server.eio._async["websocket"]
+        assert callable(getattr(websocket, "wait"))
+    except (AttributeError, KeyError, TypeError) as exc:
+        pytest.fail(changed("python-engineio", "Server._async['websocket'].wait", f"{type(exc).__name__}: {exc}"))
+    answer_oversized(server.eio, 100)
+    assert server.eio._async["websocket"] is not websocket and server.eio.max_http_buffer_size == 100
+    assert engineio.Server(async_mode="threading")._async["websocket"] is websocket  # other servers untouched
+
+    assert stand_in("4" + "x" * 50, 100) == "4" + "x" * 50                   # within the limit: itself
+    text = '42/collab,17["cursor_move",{"position":"' + "x" * 200 + '"}]'
+    packet = socketio.packet.Packet(encoded_packet=engineio.packet.Packet(encoded_packet=stand_in(text, 100)).data)
+    assert (packet.packet_type, packet.namespace, packet.id) == (socketio.packet.EVENT, "/collab", 17)
+    assert packet.data == ["cursor_move", {OVERSIZED: len(text)}]
+    attachment = engineio.packet.Packet(encoded_packet=stand_in(b"\x00" * 300, 100)).data
+    assert isinstance(attachment, Oversized) and attachment.size == 300 and attachment == b""
+    assert stand_in("4" + "0" * 300, 100) == "4" + "0" * 300  # not an event: engine.io closes as before

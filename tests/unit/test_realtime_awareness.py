@@ -8,7 +8,7 @@ import pytest
 import redis
 from pycrdt import Doc, Text
 
-from plugins.realtime.awareness import AwarenessOwners, encode_awareness, stamp_state, update_clients
+from plugins.realtime.awareness import AwarenessOwners, encode_awareness, relay_clock, stamp_state, update_clients
 from plugins.realtime.awareness import parse_awareness
 
 KEY = ("p" * 24, "scenes", "d" * 24)
@@ -65,3 +65,13 @@ def test_encoding_round_trips_and_update_clients_reads_the_writers():
     doc.get("t", type=Text).insert(0, "hi")
     assert update_clients(doc.get_update()) == [doc.client_id]
     assert update_clients(b"\x00\x00") == []
+
+
+def test_a_removed_ids_clock_outlives_the_document_on_every_process(pair):
+    """The process that sees an id next (its document closed, or another process) knows the
+    clock its removal went out with, so the client's unchanged re-announcement goes out above it."""
+    a, b = pair
+    a.removed(KEY, {41: 7})
+    assert b.seen_clocks(KEY, {}, [41, 42]) == {41: 7}           # 42: never seen anywhere
+    assert b.seen_clocks(KEY, {41: {"clock": 9}}, [41]) == {41: 9}  # what this process holds wins
+    assert relay_clock(7, 7) == 8 and relay_clock(7, 12) == 12 and relay_clock(0, 1) == 1

@@ -1,4 +1,4 @@
-"""The ``/collab`` events: connect/join/leave, presence, cursors, typing, versioned edits, Yjs.
+"""The ``/collab`` namespace: one :class:`Collab` method per client event (``on_<event>``).
 
 Every event is checked against the sender's credentials as they are now (its token still
 authenticates its user), validated, and re-authorized against the sender's current role; what a
@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from flask import request
+from flask_socketio import Namespace
 from pycrdt import YSyncMessageType
 from socketio.exceptions import ConnectionRefusedError
 
@@ -41,192 +42,126 @@ def error(code: str, message: str, **extra: Any) -> dict:
     return {"error": code, "message": message, **extra}
 
 
-def register(socketio, app, rt: Realtime) -> None:
-    ext = app.extensions["aladdin"]
-    authz = ext.authz
+# A refused Yjs update leaves the sender's document ahead of every other copy: its later
+# updates build on it and could never apply anywhere. These refusals tell it to resync (see the
+# README's "Refused updates": drop the local document, sync a fresh one).
+RESYNC = ("too_large", "forbidden", "out_of_sync")
 
-    def guarded(fn):
-        """Find the session, re-check its credentials, validate, translate refusals to error acks."""
 
-        @functools.wraps(fn)
-        def handler(data=None, *_ignored):
-            session = rt.sessions.get(request.sid)
-            if session is None:
-                return error("unauthenticated", "connection is not authenticated")
-            if credentials.current_user(app, session) is None:
-                # Revoked since connect (the bus drops such sockets too; this closes the window
-                # before its message arrives): nothing this socket sends is accepted any more.
-                credentials.drop(rt, session, delay=0.2)
-                return error("unauthenticated", credentials.REVOKED_MESSAGE)
-            try:
-                with actor_scope():  # the sender's role is resolved once for the whole event
-                    return fn(session, v.check_payload(data))
-            except v.InvalidMessage as exc:
-                return error(exc.code, exc.message)
-            except Refused as exc:
-                return error(exc.code, exc.message, **exc.extra)
-            except Conflict as exc:
-                return error("conflict", exc.message, **exc.extra)
-            except NotFound as exc:
-                return error("not_found", exc.message)
-            except (Forbidden, PermissionError) as exc:
-                return error("forbidden", getattr(exc, "message", None) or str(exc))
-            except AladdinError as exc:
-                return error("invalid", exc.message, **exc.extra)
+def guarded(method=None, *, resync: tuple[str, ...] = ()):
+    """An event method's frame: find the session, re-check its credentials, validate the
+    payload, resolve the role once, and translate refusals to error acks (with ``resync: true``
+    for the codes in ``resync``). The method gets ``(session, payload)``."""
+    if method is None:
+        return functools.partial(guarded, resync=resync)
 
-        return handler
+    def refuse(code: str, message: str, **extra: Any) -> dict:
+        return error(code, message, **extra, **({"resync": True} if code in resync else {}))
 
-    def on(event):
-        return lambda fn: socketio.on(event, namespace=NAMESPACE)(guarded(fn))
-
-    def joined_project(session: Session, data: dict):
-        """The joined project the event names, re-checked against the sender's current role."""
-        ref = v.project_ref(data)
-        project = session.projects.get(ref)
-        if project is None:
-            project = next((p for p in session.projects.values() if p.slug == ref), None)
-        if project is None:
-            raise Refused("not_joined", "join the project first")
+    @functools.wraps(method)
+    def handler(self: "Collab", data=None, *_ignored):
+        rt = self.rt
+        session = rt.sessions.get(request.sid)
+        if session is None:
+            return error("unauthenticated", "connection is not authenticated")
+        if credentials.current_user(self.app, session) is None:
+            # Revoked since connect (the bus drops such sockets too; this closes the window
+            # before its message arrives): nothing this socket sends is accepted any more.
+            credentials.drop(rt, session, delay=0.2)
+            return error("unauthenticated", credentials.REVOKED_MESSAGE)
         try:
-            authz.authorize(session.user, "project:view", project)
-        except (NotFound, Forbidden):
-            rt.leave_project(session, str(project.id))  # removed meanwhile: out of the room at once
-            raise Refused("not_found", "project not found")
-        return project
+            with actor_scope():  # the sender's role is resolved once for the whole event
+                return method(self, session, v.check_payload(data))
+        except v.InvalidMessage as exc:
+            return refuse(exc.code, exc.message)
+        except Refused as exc:
+            return refuse(exc.code, exc.message, **exc.extra)
+        except Conflict as exc:
+            return refuse("conflict", exc.message, **exc.extra)
+        except NotFound as exc:
+            return refuse("not_found", exc.message)
+        except (Forbidden, PermissionError) as exc:
+            return refuse("forbidden", getattr(exc, "message", None) or str(exc))
+        except AladdinError as exc:
+            return refuse("invalid", exc.message, **exc.extra)
 
-    def pointed(session: Session, data: dict):
-        """The joined project and the document a cursor or typing event points at, which the
-        sender must be able to view (see :mod:`..pointers`)."""
-        project = joined_project(session, data)
-        document_id = v.document_id(data)
-        where = (str(project.id), document_id)
-        collection = v.collection_name(data) if data.get("collection") is not None else session.pointed.get(where)
-        collection, document = pointers.pointed_document(ext, session.user, project, document_id, collection)
-        if len(session.pointed) > 1000:
-            session.pointed.clear()
-        session.pointed[where] = collection  # a document never changes collection: search once
-        return project, collection, document
+    return handler
 
-    def content_resource(key: tuple, created_by: str | None) -> dict:
-        return {"_id": key[2], "createdBy": created_by}
 
-    def still_visible(session: Session, project, key: tuple) -> dict | None:
-        """Re-check an open document against what is stored now: NotFound, exactly like a
-        missing document, if the user may no longer view it (or it is gone). Returns the stored
-        document, or None when no read rule can hide one (no query needed then)."""
-        collection, document_id = key[1], key[2]
-        if ext.content.read_filter(session.user, project, collection).everything:  # compiled once, cached
-            return None
-        return ext.content.get(project, collection, document_id, reader=session.user)
+class Collab(Namespace):
+    """The ``/collab`` namespace of one app. Flask-SocketIO calls ``on_<event>`` for each event
+    (in a request context whose ``request.sid`` is the sender); an event with no method is
+    answered ``unknown_event``. Helpers have no ``on_`` prefix, so a client can never call them."""
 
-    def open_doc(session: Session, data: dict):
-        """The Yjs document the event names, opened (and its room joined) on first use, with the
-        stored document when one was read (see ``still_visible``). A document the user may not
-        view is refused like a missing one, open already or not."""
-        project = joined_project(session, data)
-        pid = str(project.id)
-        collection, document_id = v.collection_name(data), v.document_id(data)
-        key = (pid, collection, document_id)
-        state = rt.hub.docs.get(key) if key in session.docs else None
-        if state is None:
-            stored = ext.content.get(project, collection, document_id, reader=session.user)  # hidden: NotFound
-            state = rt.hub.open(project.slug, key, stored.get("createdBy"), session.sid,
-                                fetch=lambda: stored_now(project, collection, document_id),
-                                skip=ysync.sensitive(app, collection))
-            session.docs.add(key)
-            rt.enter(session.sid, doc_room(key))
-            snapshot = rt.hub.awareness_snapshot(state)
-            if snapshot:
-                rt.emit("awareness", {"projectId": pid, "collection": collection,
-                                      "documentId": document_id, "message": snapshot}, to=session.sid)
-            rt.ask_awareness(key, session.sid)  # and the peers' states held by other processes
-        else:
-            try:
-                stored = still_visible(session, project, key)
-            except NotFound:
-                rt.close_doc(session, key)  # out of the document's room at once
-                raise
-        return project, key, state, stored
+    def __init__(self, app, rt: Realtime):
+        super().__init__(NAMESPACE)
+        self.app, self.rt = app, rt
+        self.ext = app.extensions["aladdin"]
+        self.authz = self.ext.authz
 
-    def stored_now(project, collection: str, document_id: str) -> dict | None:
-        """The stored document as it is now (to seed from), None if it is gone."""
-        try:
-            return ext.content.get(project, collection, document_id, reader=SYSTEM)
-        except NotFound:
-            return None
+    def trigger_event(self, event, *args):
+        if hasattr(self, f"on_{event}"):
+            return super().trigger_event(event, *args)
+        return error("unknown_event", f"unknown event {str(event)[:64]!r}")
 
-    def send_bus(message: dict) -> None:
-        rt.redis.publish(rt.channel, json.dumps(message))
-
-    def can_edit(session: Session, project, key: tuple, created_by: str | None,
-                 stored: dict | None = None) -> bool:
-        document = stored if stored is not None else content_resource(key, created_by)
-        return ext.content.may_write(session.user, project, key[1], document)
-
-    def stamp(session: Session, project_id: str, **fields: Any) -> dict:
-        return {"projectId": project_id, **fields, "userId": session.user_id,
-                "userName": session.user_name, "timestamp": now_ms()}
+    def error(self, exc: Exception) -> dict:
+        """Any other failure of an event: logged, answered ``internal``; the socket stays. A
+        refused connection is not a failure: python-socketio answers it with ``connect_error``."""
+        if isinstance(exc, ConnectionRefusedError):
+            raise exc
+        log.error("realtime handler failed: %s", exc, exc_info=exc)
+        return error("internal", "internal error; the server log has the details")
 
     # --- connection -------------------------------------------------------------------------
 
-    @socketio.on("connect", namespace=NAMESPACE)
-    def connect(auth=None):
+    def on_connect(self, auth=None):
         token = v.auth_token(auth)
         if token is None:
             raise ConnectionRefusedError("authentication required: connect with auth={'token': ...}")
         remote_addr = request.remote_addr
         try:
-            user = ext.pm.hook.aladdin_authenticate(
-                app=app, request=credentials.HandshakeRequest(token, remote_addr))
+            user = self.ext.pm.hook.aladdin_authenticate(
+                app=self.app, request=credentials.HandshakeRequest(token, remote_addr))
         except AuthenticationFailed as exc:
             raise ConnectionRefusedError(exc.message)
         if user is None:
             raise ConnectionRefusedError("invalid or revoked API token")
-        rt.ensure_started()
+        self.rt.ensure_started()
         # The token stays with the session: every event re-checks it (see ``guarded``).
-        rt.sessions[request.sid] = Session(sid=request.sid, user=user, user_id=str(user.id),
-                                           user_name=user.name or user.email, token=token,
-                                           remote_addr=remote_addr)
+        self.rt.sessions[request.sid] = Session(sid=request.sid, user=user, user_id=str(user.id),
+                                                user_name=user.name or user.email, token=token,
+                                                remote_addr=remote_addr)
         return True
 
-    @socketio.on("disconnect", namespace=NAMESPACE)
-    def disconnect(*_args):
-        rt.disconnect(request.sid)
-
-    @socketio.on("*", namespace=NAMESPACE)
-    def unknown(event, *_args):
-        return error("unknown_event", f"unknown event {str(event)[:64]!r}")
-
-    @socketio.on_error(NAMESPACE)
-    def failed(exc):
-        log.exception("realtime handler failed: %s", exc)
-        return error("internal", "internal error; the server log has the details")
+    def on_disconnect(self, *_args):
+        self.rt.disconnect(request.sid)
 
     # --- rooms and presence -----------------------------------------------------------------
 
-    @on("join")
-    def join(session: Session, data: dict):
+    @guarded
+    def on_join(self, session: Session, data: dict):
         try:
             project = find_project(v.project_ref(data))
-            role = authz.authorize(session.user, "project:view", project)
+            role = self.authz.authorize(session.user, "project:view", project)
         except (NotFound, Forbidden):
             return error("not_found", "project not found")
         pid = str(project.id)
         session.projects[pid] = project
-        rt.enter(session.sid, project_room(pid))
-        you = rt.join_presence(session, pid)
-        you, *users = pointers.visible_to(ext, session.user, project, [you, *rt.presence.list(pid)])
+        self.rt.enter(session.sid, project_room(pid))
+        you = self.rt.join_presence(session, pid)
+        you, *users = pointers.visible_to(self.ext, session.user, project, [you, *self.rt.presence.list(pid)])
         return {"ok": True, "projectId": pid, "role": role, "you": you, "users": users}
 
-    @on("leave")
-    def leave(session: Session, data: dict):
-        project = joined_project(session, data)
-        rt.leave_project(session, str(project.id))
+    @guarded
+    def on_leave(self, session: Session, data: dict):
+        project = self.joined_project(session, data)
+        self.rt.leave_project(session, str(project.id))
         return {"ok": True}
 
-    @on("presence")
-    def presence(session: Session, data: dict):
-        project = joined_project(session, data)
+    @guarded
+    def on_presence(self, session: Session, data: dict):
+        rt = self.rt
+        project = self.joined_project(session, data)
         pid = str(project.id)
         status = v.status(data)
         if status is not None:
@@ -236,66 +171,68 @@ def register(socketio, app, rt: Realtime) -> None:
                 record = rt.presence.touch(pid, session.user_id, status=status)
             if record is not None:
                 pointers.announce_presence(rt, pid, "presence", rt.presence.public(record), skip_sid=session.sid)
-        return {"ok": True, "users": pointers.visible_to(ext, session.user, project, rt.presence.list(pid))}
+        return {"ok": True, "users": pointers.visible_to(self.ext, session.user, project, rt.presence.list(pid))}
 
-    @on("cursor_move")
-    def cursor_move(session: Session, data: dict):
-        project, collection, document = pointed(session, data)
+    @guarded
+    def on_cursor_move(self, session: Session, data: dict):
+        project, collection, document = self.pointed(session, data)
         pid, position = str(project.id), v.position(data)
         payload = stamp(session, pid, documentId=str(document["_id"]), position=position, collection=collection)
 
         def send():
-            announce_content(app, pid, collection, document, payload, skip_sid=session.sid, event="cursor_move")
+            announce_content(self.app, pid, collection, document, payload, skip_sid=session.sid, event="cursor_move")
             # The presence record keeps the last cursor that went out (joiners who may view the
             # document see it).
-            rt.activity(session, pid, force=True, cursor=pointers.cursor_of(collection, document, position))
+            self.rt.activity(session, pid, force=True, cursor=pointers.cursor_of(collection, document, position))
 
-        rt.cursors.submit((session.sid, payload["documentId"]), send)
+        self.rt.cursors.submit((session.sid, payload["documentId"]), send)
         return {"ok": True}
 
-    def typing(event: str):
-        def handler(session: Session, data: dict):
-            project, collection, document = pointed(session, data)
-            pid = str(project.id)
-            announce_content(app, pid, collection, document,
-                             stamp(session, pid, documentId=str(document["_id"]), collection=collection),
-                             skip_sid=session.sid, event=event)
-            rt.activity(session, pid)
-            return {"ok": True}
+    @guarded
+    def on_typing_start(self, session: Session, data: dict):
+        return self.typing("typing_start", session, data)
 
-        handler.__name__ = event
-        on(event)(handler)
+    @guarded
+    def on_typing_stop(self, session: Session, data: dict):
+        return self.typing("typing_stop", session, data)
 
-    typing("typing_start")
-    typing("typing_stop")
+    def typing(self, event: str, session: Session, data: dict) -> dict:
+        project, collection, document = self.pointed(session, data)
+        pid = str(project.id)
+        announce_content(self.app, pid, collection, document,
+                         stamp(session, pid, documentId=str(document["_id"]), collection=collection),
+                         skip_sid=session.sid, event=event)
+        self.rt.activity(session, pid)
+        return {"ok": True}
 
     # --- versioned edits --------------------------------------------------------------------
 
-    @on("content_change")
-    def content_change(session: Session, data: dict):
-        project = joined_project(session, data)
+    @guarded
+    def on_content_change(self, session: Session, data: dict):
+        project = self.joined_project(session, data)
         pid = str(project.id)
         collection, document_id = v.collection_name(data), v.document_id(data)
         patch, base = v.patch(data), v.base_version(data)
         with socket_write():  # the service loads the document the sender may view and authorizes the edit
-            document = ext.content.update(project, collection, document_id, patch, session.user, base)
+            document = self.ext.content.update(project, collection, document_id, patch, session.user, base)
         # Only to the room's sockets whose user may view the changed document, never the sender.
-        announce_content(app, pid, collection, document,
+        announce_content(self.app, pid, collection, document,
                          stamp(session, pid, collection=collection, documentId=document_id,
                                action="updated", patch=patch, version=document["version"]),
                          skip_sid=session.sid)
-        rt.activity(session, pid)
+        self.rt.activity(session, pid)
         return {"ok": True, "version": document["version"], "document": serialize(document)}
 
     # --- Yjs --------------------------------------------------------------------------------
 
-    @on("yjs")
-    def yjs(session: Session, data: dict):
+    @guarded(resync=RESYNC)
+    def on_yjs(self, session: Session, data: dict):
+        rt = self.rt
         message = v.binary(data)
-        project, key, state, stored = open_doc(session, data)
+        project, key, state, stored = self.open_doc(session, data)
         pid, collection, document_id = key
         frames, update = rt.hub.handle(state, message, user_id=session.user_id,
-                                       can_edit=can_edit(session, project, key, state.created_by, stored))
+                                       can_edit=self.can_edit(session, project, key, state.created_by, stored))
         ref = {"projectId": pid, "collection": collection, "documentId": document_id}
         for frame in frames:
             rt.emit("yjs", {**ref, "message": frame}, to=session.sid)
@@ -308,27 +245,28 @@ def register(socketio, app, rt: Realtime) -> None:
             rt.activity(session, pid)
         return {"ok": True}
 
-    @on("awareness")
-    def awareness(session: Session, data: dict):
+    @guarded
+    def on_awareness(self, session: Session, data: dict):
         """Only entries for the socket's own Yjs client ids go on, with the server's identity;
         the ack lists the client ids dropped because another user's socket holds them."""
         message = v.binary(data)
-        project, key, state, _stored = open_doc(session, data)
-        accepted, dropped = rt.hub.awareness(state, session.sid, message, user_id=session.user_id,
-                                             user_name=session.user_name)
+        project, key, state, _stored = self.open_doc(session, data)
+        accepted, dropped = self.rt.hub.awareness(state, session.sid, message, user_id=session.user_id,
+                                                  user_name=session.user_name)
         pid, collection, document_id = key
         if accepted is not None:
-            rt.emit("awareness", {"projectId": pid, "collection": collection, "documentId": document_id,
-                                  "message": accepted}, to=doc_room(key), skip_sid=session.sid)
+            self.rt.emit("awareness", {"projectId": pid, "collection": collection, "documentId": document_id,
+                                       "message": accepted}, to=doc_room(key), skip_sid=session.sid)
         return {"ok": True, "dropped": dropped} if dropped else {"ok": True}
 
-    @on("yjs_commit")
-    def yjs_commit(session: Session, data: dict):
+    @guarded
+    def on_yjs_commit(self, session: Session, data: dict):
         """Write the Y.Map "content" through the versioned write path. Under the document's lock,
         so it never reverts a write it did not see: a write whose server update is still on its
         way is applied (and sent) first. A commit that would change nothing stores nothing."""
+        app, ext, rt = self.app, self.ext, self.rt
         base = v.base_version(data)
-        project, key, state, _stored = open_doc(session, data)
+        project, key, state, _stored = self.open_doc(session, data)
         pid, collection, document_id = key
         # Refused (hidden, or not editable) before anything below: a viewer's commit is
         # forbidden, not a version conflict. ``update`` checks again under the lock.
@@ -338,11 +276,11 @@ def register(socketio, app, rt: Realtime) -> None:
             current = ext.content.get(project, collection, document_id, reader=SYSTEM)
             update, version = store.sync_locked(project.slug, key, current, skip)
             if update is not None:
-                ysync.announce_update(rt, send_bus, key, update, version, current)
+                ysync.announce_update(rt, self.send_bus, key, update, version, current)
             rt.hub.catch_up(state)
             if current.get("version") != base:
                 raise Conflict("version conflict", version=current.get("version"), document=serialize(current))
-            patch = ysync.changed_only(rt.hub.content_patch(state, skip), current)
+            patch = ysync.commit_patch(rt.hub.content_patch(state, skip), current, skip)
             if not patch:
                 return {"ok": True, "version": current["version"], "document": serialize(current),
                         "unchanged": True}
@@ -355,3 +293,96 @@ def register(socketio, app, rt: Realtime) -> None:
                                action="updated", patch=patch, version=document["version"], source="yjs"),
                          skip_sid=session.sid)
         return {"ok": True, "version": document["version"], "document": serialize(document)}
+
+    # --- what the events name -----------------------------------------------------------------
+
+    def joined_project(self, session: Session, data: dict):
+        """The joined project the event names, re-checked against the sender's current role."""
+        ref = v.project_ref(data)
+        project = session.projects.get(ref)
+        if project is None:
+            project = next((p for p in session.projects.values() if p.slug == ref), None)
+        if project is None:
+            raise Refused("not_joined", "join the project first")
+        try:
+            self.authz.authorize(session.user, "project:view", project)
+        except (NotFound, Forbidden):
+            self.rt.leave_project(session, str(project.id))  # removed meanwhile: out of the room at once
+            raise Refused("not_found", "project not found")
+        return project
+
+    def pointed(self, session: Session, data: dict):
+        """The joined project and the document a cursor or typing event points at, which the
+        sender must be able to view (see :mod:`..pointers`)."""
+        project = self.joined_project(session, data)
+        document_id = v.document_id(data)
+        where = (str(project.id), document_id)
+        collection = v.collection_name(data) if data.get("collection") is not None else session.pointed.get(where)
+        collection, document = pointers.pointed_document(self.ext, session.user, project, document_id, collection)
+        if len(session.pointed) > 1000:
+            session.pointed.clear()
+        session.pointed[where] = collection  # a document never changes collection: search once
+        return project, collection, document
+
+    def still_visible(self, session: Session, project, key: tuple) -> dict | None:
+        """Re-check an open document against what is stored now: NotFound, exactly like a
+        missing document, if the user may no longer view it (or it is gone). Returns the stored
+        document, or None when no read rule can hide one (no query needed then)."""
+        collection, document_id = key[1], key[2]
+        if self.ext.content.read_filter(session.user, project, collection).everything:  # compiled once, cached
+            return None
+        return self.ext.content.get(project, collection, document_id, reader=session.user)
+
+    def open_doc(self, session: Session, data: dict):
+        """The Yjs document the event names, opened (and its room joined) on first use, with the
+        stored document when one was read (see ``still_visible``). A document the user may not
+        view is refused like a missing one, open already or not."""
+        rt = self.rt
+        project = self.joined_project(session, data)
+        pid = str(project.id)
+        collection, document_id = v.collection_name(data), v.document_id(data)
+        key = (pid, collection, document_id)
+        state = rt.hub.docs.get(key) if key in session.docs else None
+        if state is None:
+            stored = self.ext.content.get(project, collection, document_id, reader=session.user)  # hidden: NotFound
+            state = rt.hub.open(project.slug, key, stored.get("createdBy"), session.sid,
+                                fetch=lambda: self.stored_now(project, collection, document_id),
+                                skip=ysync.sensitive(self.app, collection))
+            session.docs.add(key)
+            rt.enter(session.sid, doc_room(key))
+            snapshot = rt.hub.awareness_snapshot(state)
+            if snapshot:
+                rt.emit("awareness", {"projectId": pid, "collection": collection,
+                                      "documentId": document_id, "message": snapshot}, to=session.sid)
+            rt.ask_awareness(key, session.sid)  # and the peers' states held by other processes
+        else:
+            try:
+                stored = self.still_visible(session, project, key)
+            except NotFound:
+                rt.close_doc(session, key)  # out of the document's room at once
+                raise
+        return project, key, state, stored
+
+    def stored_now(self, project, collection: str, document_id: str) -> dict | None:
+        """The stored document as it is now (to seed from), None if it is gone."""
+        try:
+            return self.ext.content.get(project, collection, document_id, reader=SYSTEM)
+        except NotFound:
+            return None
+
+    def send_bus(self, message: dict) -> None:
+        self.rt.redis.publish(self.rt.channel, json.dumps(message))
+
+    def can_edit(self, session: Session, project, key: tuple, created_by: str | None,
+                 stored: dict | None = None) -> bool:
+        document = stored if stored is not None else {"_id": key[2], "createdBy": created_by}
+        return self.ext.content.may_write(session.user, project, key[1], document)
+
+
+def stamp(session: Session, project_id: str, **fields: Any) -> dict:
+    return {"projectId": project_id, **fields, "userId": session.user_id,
+            "userName": session.user_name, "timestamp": now_ms()}
+
+
+def register(socketio, app, rt: Realtime) -> None:
+    socketio.on_namespace(Collab(app, rt))
