@@ -11,7 +11,8 @@ Each round, each server gets two Node clients with stock ``yjs`` (Hocuspocus: th
 ``tests/js/yjs_peer.mjs``) on a fresh document of its own; both type into the Y.Text
 ``content.title``, which is where an Aladdin editor's typing goes. Measured:
 
-* connect to synced: a fresh client (Y.Doc + connection) created until its first sync is done;
+* connect to synced: a fresh client (Y.Doc + connection) created until its first sync is done
+  (for Aladdin also split into the namespace connect, the ``join`` and the sync);
 * keystroke to peer: one character typed (``Y.Text.insert``) until the other client's Y.Doc has
   it, clocked on CLOCK_MONOTONIC in both Node processes; one edit in flight at a time,
   alternating directions, ``--edits`` each way;
