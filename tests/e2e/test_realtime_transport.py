@@ -1,9 +1,11 @@
-"""What a server sends to one of its own sockets goes straight to it and is not published on the
-Socket.IO message queue (a Redis round trip, and a message every process decodes, for nothing)."""
+"""How ``/collab`` frames travel: what a server sends to one of its own sockets goes straight to
+it, not published on the Socket.IO message queue (a Redis round trip, and a message every
+process decodes, for nothing), and websockets carry plain frames, never permessage-deflate."""
 
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 from pycrdt import Map
@@ -54,4 +56,26 @@ def test_a_sync_reply_to_a_local_socket_never_crosses_the_message_queue(installa
     finally:
         close_all(clients)
         queue.close()
+        server.stop()
+
+
+def test_websockets_decline_per_message_compression(installation):
+    """Browsers and Node clients offer permessage-deflate on every connection; the server answers
+    the upgrade without it, so keystroke-sized frames are never deflated on either side."""
+    server = Server(installation.env, installation.tmp).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as conn:
+            conn.sendall((f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+                          f"Host: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                          "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n").encode())
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                chunk = conn.recv(4096)
+                assert chunk, f"the server closed the upgrade: {answer!r}"
+                answer += chunk
+        head = answer.split(b"\r\n\r\n")[0].decode().lower()
+        assert head.startswith("http/1.1 101"), head
+        assert "permessage-deflate" not in head, head
+    finally:
         server.stop()
