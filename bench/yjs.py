@@ -11,7 +11,8 @@ Each round, each server gets two Node clients with stock ``yjs`` (Hocuspocus: th
 ``tests/js/yjs_peer.mjs``) on a fresh document of its own; both type into the Y.Text
 ``content.title``, which is where an Aladdin editor's typing goes. Measured:
 
-* connect to synced: a fresh client (Y.Doc + connection) created until its first sync is done;
+* connect to synced: a fresh client (Y.Doc + connection) created until its first sync is done
+  (for Aladdin also split into the namespace connect, the ``join`` and the sync);
 * keystroke to peer: one character typed (``Y.Text.insert``) until the other client's Y.Doc has
   it, clocked on CLOCK_MONOTONIC in both Node processes; one edit in flight at a time,
   alternating directions, ``--edits`` each way;
@@ -165,9 +166,10 @@ def measure(stack: ExitStack, peer_args: tuple[list[str], list[str]], server_pid
     """Two clients of one server on one fresh document: connects, then edits both ways."""
     a, b = (Peer(stack, name, argv) for name, argv in zip("ab", peer_args))
     try:
-        synced = [a.ask(op="connect")["synced"], b.ask(op="connect")["synced"]]
-        for i in range(args.connects):
-            synced.append((a, b)[i % 2].ask(op="connect")["synced"])
+        answers = [a.ask(op="connect"), b.ask(op="connect")]
+        answers += [(a, b)[i % 2].ask(op="connect") for i in range(args.connects)]
+        synced = [answer["synced"] for answer in answers]
+        phases = {name: [answer["phases"][name] for answer in answers] for name in answers[0].get("phases", {})}
         length = a.ask(op="init", text="x")["length"]
         b.ask(op="wait", length=length)
         latencies, cpu, stores = [], 0.0, 0.0
@@ -190,15 +192,17 @@ def measure(stack: ExitStack, peer_args: tuple[list[str], list[str]], server_pid
     finally:
         a.close()
         b.close()
-    return {"synced": synced, "latencies": latencies, "cpu_ms": cpu, "stores_ms": stores}
+    return {"synced": synced, "phases": phases, "latencies": latencies, "cpu_ms": cpu, "stores_ms": stores}
 
 
 def describe(name: str, r: dict) -> str:
     lat, syn = r["latencies"], r["synced"]
     extra = f" (+ embedded stores {r['stores_ms']:.2f} ms)" if r.get("stores") else ""
+    phases = ", ".join(f"{phase} {percentile(values, 50):.1f}" for phase, values in r["phases"].items())
     return (f"{name}: keystroke to peer p50 {percentile(lat, 50):.2f} ms, p90 {percentile(lat, 90):.2f}, "
             f"p99 {percentile(lat, 99):.2f}, mean {statistics.mean(lat):.2f} ({len(lat)} edits); "
-            f"connect to synced p50 {percentile(syn, 50):.1f} ms ({len(syn)} connects); "
+            f"connect to synced p50 {percentile(syn, 50):.1f} ms{f' ({phases})' if phases else ''} "
+            f"({len(syn)} connects); "
             f"server CPU per edit {r['cpu_ms']:.2f} ms{extra}")
 
 

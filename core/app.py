@@ -222,6 +222,7 @@ def _bind(app: Flask, ext: Aladdin, pm, settings: Settings, problems: list) -> N
     from flask_socketio import SocketIO
 
     from .compat.engineio import MAX_MESSAGE_BYTES, answer_oversized
+    from .compat.simple_websocket import decline_compression
     from .compat.socketio import send_packets_whole
 
     # Socket.IO shares rooms across web processes through the app's Redis (unix sockets
@@ -230,6 +231,7 @@ def _bind(app: Flask, ext: Aladdin, pm, settings: Settings, problems: list) -> N
     socketio = SocketIO(app, client_manager=manager, async_mode="threading",
                         cors_allowed_origins=ext.cors.socket_allows, max_http_buffer_size=MAX_MESSAGE_BYTES)
     send_packets_whole(socketio.server)  # a binary event's parts never interleave with another emit
+    decline_compression()  # keystroke-sized frames: zlib only adds CPU and latency
     answer_oversized(socketio.server.eio, MAX_MESSAGE_BYTES)  # over the limit: an ack, not a closed socket
     ext.socketio = socketio
     if settings.trusted_proxies:

@@ -3,7 +3,8 @@
 //        node peer.mjs aladdin <http-url> <token> <projectId> <collection> <documentId>
 // Hocuspocus is reached through the stock @hocuspocus/provider; Aladdin through the stock
 // socket.io-client + yjs + y-protocols, exactly as tests/js/yjs_peer.mjs does.
-// Commands: {"op":"connect"}  a fresh Y.Doc and connection; answers {"synced": ms} (created -> synced)
+// Commands: {"op":"connect"}  a fresh Y.Doc and connection; answers {"synced": ms} (created -> synced;
+//                             Aladdin adds "phases": ms to the namespace connect, the join, the sync)
 //           {"op":"init","text"} the Y.Text content.title holds `text` (Hocuspocus starts empty)
 //           {"op":"wait","length"} answers {"length"} once content.title is that long
 //           {"op":"type","char"}  appends one character; answers {"t": ns} taken just before
@@ -80,14 +81,18 @@ async function connectAladdin(url, token, projectId, collection, documentId) {
     if (origin !== REMOTE) send(frame((e) => syncProtocol.writeUpdate(e, update)));
   });
   await new Promise((resolve) => socket.on("connect", resolve));
+  const connected = now();
   const ack = await socket.emitWithAck("join", { projectId });
   if (!ack.ok) fail(`join refused ${JSON.stringify(ack)}`);
+  const joined = now();
   const syncAck = await socket.emitWithAck("yjs", { ...ref, message: frame((e) => syncProtocol.writeSyncStep1(e, doc)) });
   if (!syncAck.ok) fail(`sync refused ${JSON.stringify(syncAck)}`);
   await syncedPromise;
   const synced = now();
   watch(doc, (origin) => origin === REMOTE);
-  return { doc, synced: Number(synced - started) / 1e6, close: () => socket.close() };
+  const ms = (a, b) => Number(b - a) / 1e6;
+  return { doc, synced: ms(started, synced), close: () => socket.close(),
+           phases: { connect: ms(started, connected), join: ms(connected, joined), sync: ms(joined, synced) } };
 }
 
 const connect = kind === "hocuspocus" ? () => connectHocuspocus(...args)
@@ -111,7 +116,7 @@ async function run(cmd) {
   if (cmd.op === "connect") {
     if (current) current.close();
     current = await connect();
-    say({ synced: current.synced });
+    say({ synced: current.synced, phases: current.phases });
   } else if (cmd.op === "init") {
     const content = current.doc.getMap("content");
     if (!content.get("title")) content.set("title", new Y.Text(cmd.text));

@@ -282,8 +282,14 @@ class Realtime:
     # --- rooms ----------------------------------------------------------------------------
 
     def emit(self, event: str, data: Any, *, to: str, skip_sid: str | None = None) -> None:
-        """To a room or one socket on every process (through the message queue); see :func:`emit_to`."""
-        emit_to(self.socketio.server, event, data, to, skip_sid=skip_sid)
+        """To a room or one socket on every process (through the message queue); see :func:`emit_to`.
+
+        A socket of this process gets it directly and nothing is published: python-socketio
+        delivers to local sockets at once but also publishes every queued emit for the other
+        processes, so each reply to a client's own sync step 1 cost a Redis round trip on the
+        handler's path and a message every process's queue listener decoded, for a socket no
+        other process holds (``bench.yjs``: connect to synced)."""
+        emit_to(self.socketio.server, event, data, to, skip_sid=skip_sid, ignore_queue=to in self.sessions)
 
     def enter(self, sid: str, room: str) -> None:
         self.socketio.server.enter_room(sid, room, namespace=NAMESPACE)

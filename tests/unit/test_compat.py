@@ -26,7 +26,7 @@ from core.ratelimit import create_limiter
 
 MODULES = {"flask-limiter": "flask_limiter", "mongoengine": "mongoengine", "mongomock": "mongomock",
            "redis": "redis", "pluggy": "pluggy", "python-socketio": "socketio",
-           "python-engineio": "engineio"}
+           "python-engineio": "engineio", "simple-websocket": "simple_websocket"}
 
 
 def changed(library: str, internal: str, what: str) -> str:
@@ -308,6 +308,21 @@ def test_socketio_packets_with_attachments_are_queued_whole():
     for header, attachment in zip(queued[::2], queued[1::2]):
         assert isinstance(header, str) and isinstance(attachment, bytes), (header, attachment)
         assert f'"n":{attachment[0]}' in header.replace(" ", ""), (header, attachment)
+
+
+# --- simple-websocket ---------------------------------------------------------------------------
+
+def test_simple_websocket_answers_deflate_offers_through_its_module_name():
+    """``decline_compression`` replaces the class simple-websocket's server instantiates, by
+    name, when it accepts an upgrade; it must still look it up there."""
+    import inspect
+
+    import simple_websocket.ws as ws
+
+    source = inspect.getsource(ws.Base._handle_events)
+    assert hasattr(ws, "PerMessageDeflate") and "PerMessageDeflate()" in source, changed(
+        "simple-websocket", "simple_websocket.ws.PerMessageDeflate in Base._handle_events",
+        "no longer built there, so websockets may deflate every frame again")
 
 
 # --- python-engineio --------------------------------------------------------------------------
