@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Callable, Iterable
@@ -10,11 +11,12 @@ from polar.exceptions import PolarRuntimeError
 
 from ..errors import Forbidden, NotFound
 from .explain import Explainer
-from .policy import ROLES, PolicyError, build_oso
-from .reads import EVERYTHING, READ, CompileError, ReadFilter, compile_read_filter
-from .resources import Content, ListReader, Project, User
+from .policy import ROLES, build_oso, tested_attributes
+from .reads import EVERYTHING, NOTHING_FILTER, READ, CompileError, ReadFilter, compile_read_filter
+from .resources import Content, ListReader, Project, SymbolicReader, User, user_attributes
 from .scope import actors
 
+log = logging.getLogger(__name__)
 DECISION_CACHE_SIZE = 50_000  # memoised polar answers per app; cleared wholesale when full
 
 
@@ -50,7 +52,7 @@ class Authorizer:
         key = (str(user.id), getattr(user, "email", ""))
         actor = kept.get(key) if kept is not None else None
         if actor is None:
-            actor = User(key[0], key[1], self.role_lookup)
+            actor = User(key[0], key[1], self.role_lookup, user_attributes(user))
             if kept is not None:
                 kept[key] = actor
         return actor
@@ -92,7 +94,7 @@ class Authorizer:
         """Everything a policy can observe about this question, so equal keys get equal answers.
 
         Policy files are loaded once per app and polar rules are pure: the answer depends only
-        on the actor's id, email and role in the resource's project, the action and the
+        on the actor's id, email, other attributes and role in the resource's project, the action and the
         resource's fields. A document's fields are covered by its id and version (every write
         bumps the version; a stub without fields, as realtime passes, has none). The role is looked up
         once per request (not cached here), so a role change takes effect with the next one; the
@@ -104,7 +106,7 @@ class Authorizer:
                                                 resource.version)
         else:
             return None
-        return (actor.id, actor.email, actor.role_in(project), action,
+        return (actor.facts, actor.role_in(project), action,
                 project.id, project.slug, project.owner_id, extra)
 
     def authorize(self, user, action: str, project, collection: str | None = None,
@@ -147,8 +149,8 @@ class Authorizer:
         proj = self.project_resource(project)
         role = actor.role_in(proj)
         if role is None:
-            return ReadFilter({"_id": {"$in": []}})
-        key = (actor.id, actor.email, role, proj.id, proj.slug, proj.owner_id, collection)
+            return NOTHING_FILTER
+        key = (actor.facts, role, proj.id, proj.slug, proj.owner_id, collection)
         cached = self._reads.get(key)
         if cached is not None:
             return cached
@@ -157,8 +159,12 @@ class Authorizer:
                 compiled = compile_read_filter(self.oso, ListReader(actor, proj), proj, collection,
                                                lambda path: self.sensitive(collection, path))
             except CompileError as exc:
-                raise PolicyError(f"the read policy cannot be applied to {collection}: {exc} "
-                                  f"(run `aladdin policy check`)") from exc
+                # `policy check` (and so start-up) proved every clause translatable for any
+                # actor; what is left (a rule that raises on this actor's own attributes) hides
+                # the collection from this reader rather than answer 500.
+                log.error("the read policy cannot be applied to %s for %s: %s (run `aladdin policy check`); "
+                          "showing nothing", collection, actor.email, exc)
+                compiled = NOTHING_FILTER
             if len(self._reads) >= DECISION_CACHE_SIZE:
                 self._reads.clear()
             self._reads[key] = compiled
@@ -178,18 +184,36 @@ class Authorizer:
             return self._explainer
 
     def check_reads(self, collections: Iterable[str]) -> list[str]:
-        """Problems (``file:line (origin): why``) that keep read rules from compiling for lists."""
+        """Problems (``file:line (origin): why``) that keep read rules from compiling for lists,
+        for any actor of each role: its attributes unknown (every branch a rule has), then set to
+        each value a rule compares them with (Polar's partial evaluator takes other paths once an
+        attribute is known, and fails on some, so those actors are tried too)."""
         problems = self.explainer.allow_problems()
         probe_project = Project(id="000000000000000000000000", slug="policy-check", owner_id="")
         for collection in collections:
             for role in ROLES:
-                reader = ListReader(User("policy-check", "policy-check@invalid", lambda u, p, r=role: r),
-                                    probe_project)
-                for problem in self.explainer.read_problems(reader, probe_project, collection,
-                                                            lambda path, c=collection: self.sensitive(c, path)):
-                    if problem not in problems:
-                        problems.append(problem)
+                lookup = (lambda user_id, project_id, r=role: r)
+                readers = [SymbolicReader(role, probe_project)]
+                readers += [ListReader(actor, probe_project) for actor in self._tested_actors(lookup)]
+                for reader in readers:
+                    for problem in self.explainer.read_problems(reader, probe_project, collection,
+                                                                lambda path, c=collection: self.sensitive(c, path)):
+                        if problem not in problems:
+                            problems.append(problem)
         return problems
+
+    def _tested_actors(self, lookup) -> list[User]:
+        """One actor per attribute value the policy files compare an actor attribute with."""
+        actors = []
+        for name, value in tested_attributes(self.files):
+            fields = {"id": "policy-check", "email": "policy-check@invalid"}
+            attributes = {}
+            if name in fields:
+                fields[name] = value
+            else:
+                attributes[name] = value
+            actors.append(User(fields["id"], fields["email"], lookup, attributes))
+        return actors
 
     def explain(self, user, action: str, project, collection: str | None = None,
                 document: dict | None = None) -> tuple[bool, str]:
