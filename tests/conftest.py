@@ -13,3 +13,11 @@ pytest.register_assert_rewrite("core.testing")  # before the import below, as py
 # Re-exported: test modules import these helpers from here.
 from core.testing import Actors, database_names, docstore_uri, drop_new_databases, make_settings  # noqa: E402,F401
 from core.testing.stores import _docstore  # noqa: E402,F401
+
+
+def policy_settings(tmp_path, redis_server, rules: str, name: str = "admin.polar"):
+    """Settings whose admin policy directory holds one file, ``name``, with ``rules``."""
+    policy_dir = tmp_path / "admin-policies"
+    policy_dir.mkdir()
+    (policy_dir / name).write_text(rules)
+    return make_settings(tmp_path, redis_server, policy_dir=policy_dir)

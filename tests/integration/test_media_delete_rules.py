@@ -23,12 +23,9 @@ ROUTES = ("media", "content")
 
 @pytest.fixture
 def settings(tmp_path, redis_server):
-    from tests.conftest import make_settings
+    from tests.conftest import policy_settings
 
-    policy_dir = tmp_path / "admin-policies"
-    policy_dir.mkdir()
-    (policy_dir / "media.polar").write_text(LOCKED_MEDIA_RULES)
-    return make_settings(tmp_path, redis_server, policy_dir=policy_dir)
+    return policy_settings(tmp_path, redis_server, LOCKED_MEDIA_RULES, "media.polar")
 
 
 @pytest.fixture

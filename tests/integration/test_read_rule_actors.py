@@ -16,12 +16,9 @@ denied(actor: User, "content:view", doc: Content) if
 
 @pytest.fixture
 def settings(tmp_path, redis_server):
-    from tests.conftest import make_settings
+    from tests.conftest import policy_settings
 
-    policies = tmp_path / "admin-policies"
-    policies.mkdir()
-    (policies / "actors.polar").write_text(RULES)
-    return make_settings(tmp_path, redis_server, policy_dir=policies)
+    return policy_settings(tmp_path, redis_server, RULES, "actors.polar")
 
 
 def _titles(client, team, role) -> tuple[int, list]:
