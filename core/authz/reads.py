@@ -111,6 +111,9 @@ def _first_line(exc: Exception) -> str:
             if "cannot call method on unbound variable" in line:
                 return "calling a method on the document (such as startswith) cannot be translated " \
                        "into a database filter"
+            if "dot_op_helper" in line:  # names a generated variable (_rwdot_12.title)
+                return "Polar's partial evaluation fails on this combination of `not`/`in` with the " \
+                       "document's fields; split the clause (one `not` per clause)"
             return line
     return text.splitlines()[-1] if text else type(exc).__name__
 
