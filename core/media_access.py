@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from bson import ObjectId
 
+from .authz.filters import IdNotIn
 from .content_access import MEDIA
 from .dotted import get_path
 
@@ -36,8 +37,8 @@ class MediaInheritance:
                     out.append((name, item[0]))
         return out
 
-    def filter(self, actor, project, collection: str, only: list | None = None) -> dict | None:
-        """``{"_id": {"$nin": [...]}}``: the files whose every user ``actor`` may not view; None
+    def filter(self, actor, project, collection: str, only: list | None = None) -> IdNotIn | None:
+        """The files whose every user ``actor`` may not view, left out (``_id`` not in them); None
         when no rule hides a user (the common case costs no query). ``only`` (ids) limits the
         question to those files: a single read asks about one file, not the whole project."""
         if collection != MEDIA:
@@ -58,7 +59,7 @@ class MediaInheritance:
                 named = _stored_forms(hidden)
                 for name, path, rf in users:  # a file some visible document uses stays visible
                     hidden -= _referenced(db[name], path, rf.combine({path: {"$in": named}}))
-        return {"_id": {"$nin": sorted(hidden)}} if hidden else None
+        return IdNotIn(frozenset(hidden)) if hidden else None
 
     @staticmethod
     def _hidden_among(db, users: list, ids: set[ObjectId]) -> set[ObjectId]:

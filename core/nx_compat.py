@@ -37,7 +37,14 @@ Departures (the README lists them too):
    duplicate with "no document matched" instead of error 11000 (``ContentService.update`` tells it
    from a lost compare-and-set by the unchanged version); a plain index on the same keys silently
    wins over a later unique one (``core.indexes.create_unique_index`` drops it first); nulls never
-   clash (MongoDB's partial unique index lets only missing fields pass)."""
+   clash (MongoDB's partial unique index lets only missing fields pass).
+10. ``{field: {$exists: false}}`` in SQL also matched a field holding null (and ``$exists: true``
+   missed it): read rules tell a missing field (below every value) from null (which Polar
+   cannot order), so ``$exists`` is asked of SQLite's ``json_type``, which tells them apart
+   (:func:`install`). Also noted, and avoided by the read compiler rather than patched: ``{x: 1}``
+   matches ``true``, ``$type`` never matches array elements, ``$not`` is not implemented
+   (``$nor`` is), and an implicit equality on a dotted path fails ("malformed JSON") where
+   ``$eq`` works."""
 
 from __future__ import annotations
 
@@ -204,10 +211,16 @@ def _plain_dotted(projection: Any) -> bool:
             and all(isinstance(v, (bool, int)) for v in projection.values()))
 
 
+def _exists_only(json_path: Any, operators: Any) -> bool:
+    """An ``{$exists: bool}`` test of a document path (not of an ``$elemMatch`` element)."""
+    return (isinstance(operators, dict) and set(operators) == {"$exists"}
+            and isinstance(operators["$exists"], bool) and isinstance(json_path, str) and json_path.startswith("'$"))
+
+
 def install() -> None:
     """Route updates with non-scalar values to neosqlite's Python update tier (departure 1),
-    apply projections with dotted paths as MongoDB does (7), and store binary values on every
-    write path (8)."""
+    apply projections with dotted paths as MongoDB does (7), store binary values on every
+    write path (8), and tell a missing field from null in ``$exists`` (10)."""
     from neosqlite.collection import Collection
     from neosqlite.collection.query_helper._sql_updates import SqlUpdatesMixin
     from neosqlite.collection.query_helper.aggregation import AggregationMixin
@@ -226,6 +239,17 @@ def install() -> None:
             return project(projection, document)
         return apply_projection(self, projection, document)
 
+    from neosqlite.collection.query_helper._sql_query_builder import SqlQueryBuilderMixin
+
+    build_operator_clause = SqlQueryBuilderMixin._build_operator_clause
+
+    def exists_as_mongodb(self, json_path, operators, *args, **kwargs):
+        if _exists_only(json_path, operators):
+            negation = "NOT " if operators["$exists"] else ""
+            return f"json_type(data, {json_path}) IS {negation}NULL", []
+        return build_operator_clause(self, json_path, operators, *args, **kwargs)
+
+    SqlQueryBuilderMixin._build_operator_clause = exists_as_mongodb
     can_use_sql_updates._aladdin_compat = True
     SqlUpdatesMixin._can_use_sql_updates = can_use_sql_updates
     AggregationMixin._apply_projection = projection_as_mongodb

@@ -11,5 +11,12 @@ import pytest  # noqa: E402
 pytest.register_assert_rewrite("core.testing")  # before the import below, as pytest would for a plugin
 
 # Re-exported: test modules import these helpers from here.
-from core.testing import Actors, database_names, docstore_uri, drop_new_databases, make_settings  # noqa: E402,F401
+from core.testing import (Actors, database_names, docstore_uri, drop_new_databases, make_settings,  # noqa: E402,F401
+                          policy_folder)
 from core.testing.stores import _docstore  # noqa: E402,F401
+
+
+def policy_settings(tmp_path, redis_server, rules: str, name: str = "admin.polar"):
+    """Settings whose admin policy directory holds one file, ``name``, with ``rules``."""
+    return make_settings(tmp_path, redis_server,
+                         policy_dir=policy_folder(tmp_path / "admin-policies", **{name.removesuffix(".polar"): rules}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from pathlib import Path
 from typing import Callable, Iterable, Protocol
@@ -11,12 +12,14 @@ from polar.exceptions import PolarRuntimeError
 
 from ..errors import Forbidden, NotFound
 from .explain import Explainer
-from .policy import ROLES, PolicyError, build_oso
+from .filters import Cond, all_of
+from .policy import ROLES, build_oso, tested_attributes
 from .problems import one_per_clause
-from .reads import EVERYTHING, READ, CompileError, ReadFilter, compile_read_filter
-from .resources import Content, ListReader, Project, User
+from .reads import EVERYTHING, NOTHING_FILTER, READ, CompileError, ReadFilter, compile_read_filter
+from .resources import Content, ListReader, Project, SymbolicReader, User, user_attributes
 from .scope import actors
 
+log = logging.getLogger(__name__)
 DECISION_CACHE_SIZE = 50_000  # memoised polar answers per app; cleared wholesale when full
 
 
@@ -43,7 +46,7 @@ class Inheritance(Protocol):
     is about those alone; ``hidden_by`` names the documents that hide
     ``document`` (``(collection, stored document)`` pairs), for ``policy explain``."""
 
-    def filter(self, actor: User, project, collection: str, only: list | None = None) -> dict | None: ...
+    def filter(self, actor: User, project, collection: str, only: list | None = None) -> Cond | None: ...
 
     def hidden_by(self, actor: User, project, collection: str, document: dict) -> list[tuple[str, dict]]: ...
 
@@ -83,7 +86,7 @@ class Authorizer:
         key = (str(user.id), getattr(user, "email", ""))
         actor = kept.get(key) if kept is not None else None
         if actor is None:
-            actor = User(key[0], key[1], self.role_lookup)
+            actor = User(key[0], key[1], self.role_lookup, user_attributes(user))
             if kept is not None:
                 kept[key] = actor
         return actor
@@ -125,7 +128,7 @@ class Authorizer:
         """Everything a policy can observe about this question, so equal keys get equal answers.
 
         Policy files are loaded once per app and polar rules are pure: the answer depends only
-        on the actor's id, email and role in the resource's project, the action and the
+        on the actor's id, email, other attributes and role in the resource's project, the action and the
         resource's fields. A document's fields are covered by its id and version (every write
         bumps the version; a stub without fields, as realtime passes, has none). The role is looked up
         once per request (not cached here), so a role change takes effect with the next one; the
@@ -137,7 +140,7 @@ class Authorizer:
                                                 resource.version)
         else:
             return None
-        return (actor.id, actor.email, actor.role_in(project), action,
+        return (actor.facts, actor.role_in(project), action,
                 project.id, project.slug, project.owner_id, extra)
 
     def decide(self, user, action: str, project, collection: str | None = None,
@@ -196,7 +199,7 @@ class Authorizer:
         if self.inherited is None or own.nothing:
             return own
         extra = self.inherited.filter(self.actor(user), project, collection, only)
-        return own if extra is None else ReadFilter(own.combine(extra))
+        return own if extra is None else ReadFilter.of(all_of([own.condition, extra]))
 
     def own_read_filter(self, user, project, collection: str) -> ReadFilter:
         """:meth:`read_filter` from the rules alone (compiled once per reader, role, project and
@@ -204,18 +207,22 @@ class Authorizer:
         actor = self.actor(user)
         proj = self.project_resource(project)
         if actor.role_in(proj) is None:
-            return ReadFilter({"_id": {"$in": []}})
+            return NOTHING_FILTER
         try:
             return self._compiled(actor, proj, collection, READ)
         except CompileError as exc:
-            raise PolicyError(f"the read policy cannot be applied to {collection}: {exc} "
-                              f"(run `aladdin policy check`)") from exc
+            # `policy check` (and so start-up) proved every clause translatable for any
+            # actor; what is left (a rule that raises on this actor's own attributes) hides
+            # the collection from this reader rather than answer 500.
+            log.error("the read policy cannot be applied to %s for %s: %s (run `aladdin policy check`); "
+                      "showing nothing", collection, actor.email, exc)
+            return NOTHING_FILTER
 
     def _compiled(self, actor: User, proj: Project, collection: str, action: str) -> ReadFilter:
         """``action`` compiled for ``actor`` on ``collection`` (cached; a rule that does not compile
         raises :class:`CompileError` each time, from the cache too). Reads skip encrypted fields
         (the database holds ciphertext); other actions match documents in hand, in plain text."""
-        key = (actor.id, actor.email, actor.role_in(proj), proj.id, proj.slug, proj.owner_id, collection, action)
+        key = (actor.facts, actor.role_in(proj), proj.id, proj.slug, proj.owner_id, collection, action)
         cached = self._reads.get(key)
         if isinstance(cached, CompileError):
             raise cached
@@ -268,16 +275,34 @@ class Authorizer:
 
     def check_reads(self, collections: Iterable[str]) -> list[str]:
         """Problems that keep read rules from compiling for lists, one line per clause (its file,
-        line, text, why and a rewrite where one is known), however many roles and collections it fails."""
+        line, text, why and a rewrite where one is known), for any actor of each role: its
+        attributes unknown (every branch a rule has), then set to each value a rule compares them
+        with (Polar's partial evaluator takes other paths once an attribute is known, and fails on
+        some, so those actors are tried too)."""
         problems = self.explainer.allow_problems()
         probe_project = Project(id="000000000000000000000000", slug="policy-check", owner_id="")
         for collection in collections:
             for role in ROLES:
-                reader = ListReader(User("policy-check", "policy-check@invalid", lambda u, p, r=role: r),
-                                    probe_project)
-                problems += self.explainer.read_problems(reader, probe_project, collection,
-                                                         lambda path, c=collection: self.sensitive(c, path))
+                lookup = (lambda user_id, project_id, r=role: r)
+                readers = [SymbolicReader(role, probe_project)]
+                readers += [ListReader(actor, probe_project) for actor in self._tested_actors(lookup)]
+                for reader in readers:
+                    problems += self.explainer.read_problems(reader, probe_project, collection,
+                                                             lambda path, c=collection: self.sensitive(c, path))
         return [str(problem) for problem in one_per_clause(problems)]
+
+    def _tested_actors(self, lookup) -> list[User]:
+        """One actor per attribute value the policy files compare an actor attribute with."""
+        actors = []
+        for name, value in tested_attributes(self.files):
+            fields = {"id": "policy-check", "email": "policy-check@invalid"}
+            attributes = {}
+            if name in fields:
+                fields[name] = value
+            else:
+                attributes[name] = value
+            actors.append(User(fields["id"], fields["email"], lookup, attributes))
+        return actors
 
     def explain(self, user, action: str, project, collection: str | None = None,
                 document: dict | None = None) -> tuple[bool, str]:

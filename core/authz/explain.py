@@ -51,7 +51,7 @@ class Explainer:
                 continue
             try:
                 holds = rule_filter(self.oso, clause.probe, reader, project, collection,
-                                    lambda path: self.sensitive(collection, path))
+                                    lambda path: self.sensitive(collection, path), denied=clause.rule == "denied")
             except CompileError:
                 continue  # `policy check` refuses such a clause; a running app never has one
             if holds.matches(document):

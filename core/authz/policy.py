@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Iterable
 
 from oso import Oso
 
-from .resources import Content, Fields, ListReader, Project, User
+from .resources import Content, Fields, ListReader, Project, SymbolicReader, User
 
 POLICY_DIR = Path(__file__).parent / "policies"
 DEFAULT_POLICY_FILES = (POLICY_DIR / "roles.polar", POLICY_DIR / "ownership.polar")
@@ -53,6 +54,7 @@ def build_oso(files: Iterable[Path], sources: Iterable[tuple[str, str]] = ()) ->
     oso = Oso()
     oso.register_class(User)
     oso.register_class(ListReader)
+    oso.register_class(SymbolicReader)
     oso.register_class(Project)
     oso.register_class(Content)
     oso.register_class(Fields)
@@ -69,3 +71,32 @@ def build_oso(files: Iterable[Path], sources: Iterable[tuple[str, str]] = ()) ->
     except Exception as exc:  # polar raises several exception types, all with file:line text
         raise PolicyError(str(exc)) from exc
     return oso
+
+
+_LITERAL = r'("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?|true|false)'
+_ATTRIBUTE_TESTS = (
+    re.compile(r"\b[A-Za-z_]\w*\.(\w+)\s*(?:=|==|!=|<=|>=|<|>)\s*" + _LITERAL),
+    re.compile(_LITERAL + r"\s*(?:=|==|!=|<=|>=|<|>)\s*[A-Za-z_]\w*\.(\w+)\b"),
+    re.compile(r"\b[A-Za-z_]\w*\.(\w+)\s+in\s+\[([^\]]*)\]"),
+)
+
+
+def tested_attributes(files: Iterable[Path]) -> list[tuple[str, object]]:
+    """``(attribute, value)`` for every literal a policy file compares an attribute with
+    (``actor.email = "intern@studio.test"``, ``actor.level >= 3``, ``actor.team in ["a", "b"]``),
+    so ``policy check`` can try an actor with that value. Over-collects (``doc.x = 1`` gives
+    ``("x", 1)``): a few extra probes cost little, a missed one could hide a failing branch."""
+    import json
+
+    found: list[tuple[str, object]] = []
+    for path in files:
+        text = re.sub(r"#[^\n]*", "", Path(path).read_text())
+        for pattern in _ATTRIBUTE_TESTS:
+            for match in pattern.finditer(text):
+                name, literal = match.groups() if pattern is not _ATTRIBUTE_TESTS[1] else match.groups()[::-1]
+                literals = re.findall(_LITERAL, literal) if pattern is _ATTRIBUTE_TESTS[2] else [literal]
+                for item in literals:
+                    value = json.loads(item)
+                    if (name, value) not in found:
+                        found.append((name, value))
+    return found

@@ -1,7 +1,9 @@
 """What policies see: the actor (``User``), ``Project`` and ``Content`` with every field of the document.
 
-A field a document does not have reads as :data:`MISSING`, which equals nothing and compares
-false, so a rule about it simply does not match (it never raises and denies everything)."""
+A field a document does not have reads as :data:`MISSING`, which equals nothing and is below
+every value (as MongoDB sorts it), so ``doc.x = 1`` is false, ``doc.x != 1`` and ``doc.x < 3``
+are true, and ``not doc.x >= 3`` means the same as ``doc.x < 3`` (which is what Polar's partial
+evaluation turns it into when a list's filter is compiled)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,11 @@ import dataclasses
 from typing import Any, Callable
 
 from bson import ObjectId
+from polar import Variable
 
 
 class _Missing:
-    """The value of a field the document does not have: ``!=`` anything, every other comparison false."""
+    """The value of a field the document does not have: ``!=`` anything, below every value."""
 
     __slots__ = ()
 
@@ -23,9 +26,14 @@ class _Missing:
         return True
 
     def __lt__(self, other):
+        return True
+
+    __le__ = __lt__
+
+    def __gt__(self, other):
         return False
 
-    __le__ = __gt__ = __ge__ = __lt__
+    __ge__ = __gt__
 
     def __hash__(self):
         return 0
@@ -82,14 +90,41 @@ def policy_value(value: Any) -> Any:
     return value
 
 
-class User:
-    """The user as policies see it: ``id``, ``email`` and ``role_in(project)``."""
+_PLAIN = (str, int, float, bool, type(None), list, dict)
 
-    def __init__(self, id: str, email: str, role_lookup: Callable[[str, str], str | None]):
+
+def user_attributes(user: Any) -> dict:
+    """The authenticated user's own fields a rule may test (``actor.name``, a plugin's
+    ``actor.department``): its stored document, or its public plain attributes."""
+    if hasattr(user, "to_mongo"):
+        data = dict(user.to_mongo())
+    else:
+        data = {k: v for k, v in vars(user).items() if not k.startswith("_")} if hasattr(user, "__dict__") else {}
+    return {k: v for k, v in data.items() if not k.startswith("_") and k not in ("id", "email")
+            and isinstance(v, _PLAIN)}
+
+
+class User:
+    """The user as policies see it: ``id``, ``email``, ``role_in(project)`` and every other field
+    of the authenticated user (``attributes``; a field it lacks reads as :data:`MISSING`)."""
+
+    def __init__(self, id: str, email: str, role_lookup: Callable[[str, str], str | None],
+                 attributes: dict | None = None):
         self.id = id
         self.email = email
         self._role_lookup = role_lookup
         self._roles: dict[str, str | None] = {}
+        self._attributes = dict(attributes or {})
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return policy_value(self._attributes.get(name, MISSING))
+
+    @property
+    def facts(self) -> str:
+        """Everything about the actor a rule can test besides its role (a cache key part)."""
+        return repr((self.id, self.email, sorted(self._attributes.items())))
 
     def role_in(self, project: "Project") -> str | None:
         # One lookup per project per request, however many rules ask.
@@ -106,7 +141,7 @@ class ListReader(User):
     answer. This is what specialises a rule on actor, project and role before it is compiled."""
 
     def __init__(self, actor: User, project: "Project"):
-        super().__init__(actor.id, actor.email, actor._role_lookup)
+        super().__init__(actor.id, actor.email, actor._role_lookup, actor._attributes)
         self._roles = actor._roles
         self._project = project
 
@@ -114,6 +149,28 @@ class ListReader(User):
         if not isinstance(project, Project):
             project = self._project
         return super().role_in(project)
+
+
+#: ``policy check`` reads every actor attribute as a Polar variable named with this prefix.
+ACTOR_VARIABLE = "aladdin_actor_"
+#: What such a variable stands for once a clause is translated (any value gives the same shape).
+SYMBOLIC_VALUE = "actor-attribute"
+
+
+class SymbolicReader(ListReader):
+    """Any actor with one role: ``actor.email``, ``actor.id`` and every other attribute are
+    unknown, so Polar explores every branch a rule has for some actor (``policy check``)."""
+
+    def __init__(self, role: str | None, project: "Project"):
+        super().__init__(User("", "", lambda user_id, project_id: role), project)
+
+    id = property(lambda self: Variable(ACTOR_VARIABLE + "id"), lambda self, value: None)
+    email = property(lambda self: Variable(ACTOR_VARIABLE + "email"), lambda self, value: None)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return Variable(ACTOR_VARIABLE + name)
 
 
 @dataclasses.dataclass

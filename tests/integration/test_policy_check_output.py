@@ -39,18 +39,15 @@ def test_one_line_per_refused_clause_with_where_what_why_and_a_rewrite(tmp_path,
     result = _check(monkeypatch, d)
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.startswith("policy error")]
-    # 4 refused clauses, 4 lines (the compiler tries each for 4 roles and every collection).
+    # 3 refused clauses, 3 lines (the compiler tries each for 4 roles and every collection); the
+    # negated role term (bad.polar:2) translates (docs/policies.md, "Translatable").
     assert [re.search(r"\w+\.polar:\d+ \(admin\)", line).group(0) for line in lines] == \
-        ["open.polar:1 (admin)", "bad.polar:2 (admin)", "bad.polar:6 (admin)", "bad.polar:10 (admin)"]
+        ["open.polar:1 (admin)", "bad.polar:6 (admin)", "bad.polar:10 (admin)"]
     for line in lines:
         assert "_aladdin" not in line and "__value" not in line and "Variable(" not in line, line
         assert str(tmp_path) not in line and "/tmp" not in line and "probes" not in line, line
         assert not re.search(r"line \d+, col", line), line
-    role, fields, method = lines[1:]
-    assert '`denied(actor: User, "content:view", doc: Content) if not actor.role_in(doc.project) in ' \
-           '["owner", "editor"] and doc.content.secret = true;`' in role
-    assert "rewrite as `denied(actor: User, \"content:view\", doc: Content) if role = " \
-           "actor.role_in(doc.project) and not role in [\"owner\", \"editor\"] and doc.content.secret = true;`" in role
+    fields, method = lines[1:]
     assert "comparing two fields" in fields and "rewrite" not in fields
     assert "doc.content.title.startswith(...)" in method and "rewrite" not in method
     assert "rewrite as `permitted(_actor: User, \"content:view\", _doc: Content);`" in lines[0]
@@ -58,7 +55,7 @@ def test_one_line_per_refused_clause_with_where_what_why_and_a_rewrite(tmp_path,
     # The rewrites offered are accepted.
     fixed = tmp_path / "fixed"
     fixed.mkdir()
-    for n, line in enumerate(lines[:2]):
+    for n, line in enumerate(lines[:1]):
         (fixed / f"r{n}.polar").write_text(re.search(r"rewrite as `(.*)`$", line).group(1) + "\n")
     result = _check(monkeypatch, fixed)
     assert result.exit_code == 0, result.output

@@ -132,3 +132,15 @@ def test_only_declared_scalar_fields_take_the_fast_count():
     assert not nx_compat._scalar_equalities({"s": None}, frozenset({"s"}))  # null matches missing fields
     assert not nx_compat._scalar_equalities({"s": {"$ne": "x"}}, frozenset({"s"}))
     assert not nx_compat._scalar_equalities({"$or": [{"s": "x"}]}, frozenset({"s"}))
+
+
+def test_exists_tells_a_missing_field_from_null(db):
+    """Departure 10: read rules order a missing field below every value but raise on null, so
+    the compiled filter must tell them apart, at any depth."""
+    db.t.insert_many([{"_id": "missing"}, {"_id": "null", "x": None}, {"_id": "one", "x": 1},
+                      {"_id": "deep_null", "x": {"s": None}}, {"_id": "deep", "x": {"s": 1}}])
+    found = lambda query: sorted(d["_id"] for d in db.t.find(query))  # noqa: E731
+    assert found({"x": {"$exists": False}}) == ["missing"]
+    assert found({"x": {"$exists": True}}) == ["deep", "deep_null", "null", "one"]
+    assert found({"x.s": {"$exists": False}}) == ["missing", "null", "one"]
+    assert found({"x.s": {"$exists": True}}) == ["deep", "deep_null"]
