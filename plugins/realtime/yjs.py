@@ -226,10 +226,15 @@ class YjsHub:
 
     # --- y-protocols ---------------------------------------------------------------------
 
-    def handle(self, state: OpenDoc, message: bytes, *, can_edit: bool, user_id: str | None
-               ) -> tuple[list[bytes], bytes | None]:
-        """Apply one sync frame from a client: returns (frames for the sender, update to relay).
+    def handle(self, state: OpenDoc, message: bytes, *, can_edit: bool, user_id: str | None,
+               relay: Callable[[bytes], None] | None = None) -> tuple[list[bytes], bytes | None]:
+        """Apply one sync frame from a client: returns (frames for the sender, the update applied).
 
+        ``relay`` gets an applied update before it is stored and published: this process's other
+        sockets see a keystroke without waiting for the document store and the bus (``bench.yjs``:
+        most of an update's time on the server). The sender's ack still waits for the store, so
+        an ack keeps meaning stored; a peer that saw an update whose store then failed holds what
+        this process's copy holds too, and the next save writes it.
         A frame that does not decode raises InvalidMessage before anything changes."""
         if len(message) < 3 or message[0] != YMessageType.SYNC:
             raise InvalidMessage("yjs message must be a y-protocols sync frame (send awareness on 'awareness')")
@@ -269,6 +274,8 @@ class YjsHub:
                                      "update): drop the local document and sync again", code="out_of_sync")
             if state.changes == before and not _has_new_structs(payload, before_state):
                 return [], None  # nothing we did not have (a rejoin's delete set): no record
+        if relay is not None:
+            relay(payload)
         self.store_update(state, payload, user_id)
         self.publish(bus.YjsUpdate(state.key, payload))
         return [], payload

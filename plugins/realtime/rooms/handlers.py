@@ -230,17 +230,19 @@ class Collab(Namespace):
         message = v.binary(data)
         project, key, state, stored = self.open_doc(session, data)
         pid, collection, document_id = key
-        frames, update = rt.hub.handle(state, message, user_id=session.user_id,
-                                       can_edit=self.can_edit(session, project, key, state.created_by, stored))
+        # This process's other sockets get it as soon as it is applied (before the store);
+        # other processes get it over the bus (hub.handle) and pass it to theirs.
+        frames, update = rt.hub.handle(
+            state, message, user_id=session.user_id,
+            can_edit=self.can_edit(session, project, key, state.created_by, stored),
+            relay=lambda applied: rt.send_frames(state, [sid for sid in list(state.sids) if sid != session.sid],
+                                                 applied))
         ref = {"projectId": pid, "collection": collection, "documentId": document_id}
         for frame in frames:
             rt.emit("yjs", {**ref, "message": frame}, to=session.sid)
         if update is not None:
             if message[1] == YSyncMessageType.SYNC_UPDATE:  # its own edits: their client ids are its own
                 rt.hub.claim_update(state, session.sid, session.user_id, update)
-            # This process's other sockets now; other processes get it over the bus (hub.handle)
-            # and pass it to theirs, in the order their copy applied it.
-            rt.send_frames(state, [sid for sid in list(state.sids) if sid != session.sid], update)
             rt.activity(session, pid)
         return {"ok": True}
 
