@@ -63,3 +63,22 @@ def send_packets_whole(server) -> None:
     whole._aladdin_whole = True
     server._send_packet = whole
     server._send_eio_packet = part
+
+
+def in_arrival_order(client) -> None:
+    """Make ``client`` (a python-socketio ``Client``) decode received messages one by one, in the
+    order they arrived: python-engineio's threaded client hands every message to a new thread
+    (``Client._trigger_event(..., run_async=True)``), so a binary event's attachment can be
+    decoded before its header ("invalid literal for int() with base 10: b'\\x01'") and the event
+    is lost. The Python clients of the tests and benchmarks use it; their handlers only record."""
+    trigger = client.eio._trigger_event
+    if getattr(trigger, "_aladdin_in_order", False):
+        return
+
+    def in_order(event, *args, **kwargs):
+        if event == "message":
+            kwargs["run_async"] = False
+        return trigger(event, *args, **kwargs)
+
+    in_order._aladdin_in_order = True
+    client.eio._trigger_event = in_order

@@ -18,6 +18,7 @@ import socketio
 from pycrdt import Doc, Encoder, Text, create_sync_message, create_update_message, handle_sync_message
 
 from core.app import create_app
+from core.compat.socketio import in_arrival_order
 from core.content import SYSTEM
 from core.settings import Settings
 from tests.waiting import TIMEOUT, served_url, wait_for
@@ -124,6 +125,7 @@ class Collab:
 
     def __init__(self, url: str, token: str | None, connect: bool = True):
         self.client = socketio.Client(reconnection=False)
+        in_arrival_order(self.client)  # a Yjs frame's attachment is never read before its header
         self.events: "queue.Queue[tuple[str, object]]" = queue.Queue()
         self.seen: list[tuple[str, object]] = []
         self._lock = threading.Lock()

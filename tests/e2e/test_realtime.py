@@ -7,6 +7,7 @@ import time
 import pytest
 import socketio
 
+from core.compat.socketio import in_arrival_order
 from tests.e2e.realtime_support import (close_all, Collab, installed, Server)
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,7 @@ def connect(server, installation):
 def test_bad_token_refuses_connection(server):
     for auth in ({"token": "ald_not-a-token"}, None, {"token": 42}):
         client = socketio.Client(reconnection=False)
+        in_arrival_order(client)
         with pytest.raises(socketio.exceptions.ConnectionError):
             client.connect(server.url, namespaces=["/collab"], auth=auth, transports=["websocket"], wait_timeout=5)
         client.disconnect()

@@ -325,6 +325,33 @@ def test_simple_websocket_answers_deflate_offers_through_its_module_name():
         "no longer built there, so websockets may deflate every frame again")
 
 
+def test_socketio_client_messages_are_decoded_in_arrival_order():
+    """python-engineio's threaded client starts a thread per received message; with
+    ``in_arrival_order`` a message is decoded on the thread that read it, so an attachment can
+    never be decoded before its header."""
+    import threading
+
+    import socketio
+
+    from core.compat.socketio import in_arrival_order
+    from tests.waiting import wait_for
+
+    client = socketio.Client(reconnection=False)
+    ran_on: list = []
+    here = threading.get_ident()
+    try:
+        client.eio.on("message", lambda data: ran_on.append(threading.get_ident()))
+        client.eio._trigger_event("message", '2["x"]', run_async=True)
+    except (AttributeError, TypeError) as exc:
+        pytest.fail(changed("python-engineio", "Client._trigger_event(..., run_async=...)", f"{type(exc).__name__}: {exc}"))
+    wait_for(lambda: ran_on, message="the library's own message thread")
+    assert ran_on[0] != here  # still a thread per message: the compat is still needed
+    in_arrival_order(client)
+    in_arrival_order(client)  # idempotent
+    client.eio._trigger_event("message", '2["y"]', run_async=True)
+    assert ran_on[1:] == [here]  # decoded before the call returned, on the reading thread
+
+
 # --- python-engineio --------------------------------------------------------------------------
 
 def test_engineio_messages_over_the_limit_become_stand_ins_the_handler_refuses():
