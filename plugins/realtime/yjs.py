@@ -229,13 +229,10 @@ class YjsHub:
     def handle(self, state: OpenDoc, message: bytes, *, can_edit: bool, user_id: str | None,
                relay: Callable[[bytes], None] | None = None) -> tuple[list[bytes], bytes | None]:
         """Apply one sync frame from a client: returns (frames for the sender, the update applied).
-
-        ``relay`` gets an applied update before it is stored and published: this process's other
-        sockets see a keystroke without waiting for the document store and the bus (``bench.yjs``:
-        most of an update's time on the server). The sender's ack still waits for the store, so
-        an ack keeps meaning stored; a peer that saw an update whose store then failed holds what
-        this process's copy holds too, and the next save writes it.
-        A frame that does not decode raises InvalidMessage before anything changes."""
+        ``relay`` gets it before the store and the bus (most of an update's server time,
+        ``bench.yjs``): the sender's ack still waits for the store; a peer that saw an update whose
+        store failed holds what this copy holds, and the next save writes it. A frame that does
+        not decode raises InvalidMessage before anything changes."""
         if len(message) < 3 or message[0] != YMessageType.SYNC:
             raise InvalidMessage("yjs message must be a y-protocols sync frame (send awareness on 'awareness')")
         kind = message[1]
