@@ -187,9 +187,12 @@ def test_sigkilled_worker_leaves_an_abandoned_job_that_a_new_worker_retries(tmp_
         recovery = time.monotonic() - killed_at
         print(f"abandoned export re-queued and restarted {recovery:.1f} s after its worker was killed")
         assert recovery < 120, recovery
+        # A progress write the work-horse sent just before the kill may still land after the read
+        # above (the document server is another process, alive): at least what was read is kept.
         assert retried.history == [{"attempt": 1, "startedAt": retried.history[0]["startedAt"],
-                                    "progress": reached, "outcome": "abandoned",
+                                    "progress": retried.history[0]["progress"], "outcome": "abandoned",
                                     "error": "its worker stopped before the attempt finished"}]
+        assert reached <= retried.history[0]["progress"] < 100, (reached, retried.history)
         _assert_completed_with_valid_file(inst, job_id, attempts=2)
     finally:
         inst.close()
