@@ -229,8 +229,10 @@ def test_hidden_documents_are_refused_exactly_like_missing_ones(installation, se
     # Nothing was opened, stored or changed for them; those who may view still can.
     assert installation.get_doc(scene)["version"] == 1
     assert installation.get_doc(secret, "characters")["version"] == 1
-    assert owner.call("yjs", {**ref(installation, secret, "characters"), "message": create_sync_message(Doc())}) == {"ok": True}
-    assert editor.call("yjs", {**ref(installation, scene), "message": create_sync_message(Doc())}) == {"ok": True}
+    assert owner.call("yjs", {**ref(installation, secret, "characters"), "message": create_sync_message(Doc())}) == \
+        {"ok": True, "version": 1}
+    assert editor.call("yjs", {**ref(installation, scene), "message": create_sync_message(Doc())}) == \
+        {"ok": True, "version": 1}
 
 
 def test_an_open_document_that_becomes_hidden_is_refused_and_stops_syncing(installation, servers, clients):

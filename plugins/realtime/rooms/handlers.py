@@ -244,6 +244,9 @@ class Collab(Namespace):
             if message[1] == YSyncMessageType.SYNC_UPDATE:  # its own edits: their client ids are its own
                 rt.hub.claim_update(state, session.sid, session.user_id, update)
             rt.activity(session, pid)
+        if message[1] == YSyncMessageType.SYNC_STEP1:
+            # The stored version this copy includes: a client's ``baseVersion`` for yjs_commit.
+            return {"ok": True, "version": state.head_version}
         return {"ok": True}
 
     @guarded
