@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from bson import ObjectId
+from flask import current_app, has_app_context
 from mongoengine import signals
 from mongoengine.errors import NotUniqueError
 
@@ -12,6 +13,7 @@ from .compat.mongoengine import from_son
 from .indexes import ensure_indexes
 from .errors import AladdinError, Conflict, NotFound, WriteRefused
 from .events import emit
+from .nearcache import MISS
 from .models import ROLES, Membership, Project, User, hot_collection, is_object_id, is_slug, utcnow
 
 RESERVED_SLUGS = {"admin", "api", "local", "config", "aladdin"}
@@ -73,10 +75,6 @@ def cached_project(ref: str, build):
     or a deletion -- every one a MongoEngine save or delete -- drops the entry in every process
     before it is acknowledged (:func:`_forget_project`), so the next request reads it afresh.
     Unknown references are never cached: a project created a moment later answers at once."""
-    from flask import current_app
-
-    from .nearcache import MISS
-
     near = current_app.extensions["aladdin"].near_cache
     key = ("project", ref)
     value = near.get(key) if near is not None else MISS
@@ -90,8 +88,6 @@ def cached_project(ref: str, build):
 
 
 def _forget_project(sender, document, **kwargs) -> None:
-    from flask import current_app, has_app_context
-
     if kwargs.get("created") or not has_app_context():
         return  # a new project replaces nothing cached (unknown references are never cached)
     ext = current_app.extensions.get("aladdin")

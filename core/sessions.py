@@ -32,6 +32,7 @@ RESET_PREFIX = "alp_"
 ACCESS_TTL = 900  # seconds
 REFRESH_TTL_DAYS = 30
 RESET_TTL = 1800  # seconds
+LOGIN_RATE_LIMIT = "30/minute"  # per client address, refusals counted (sign-in, refresh, sign-up)
 MAX_FAILURES = 5
 LOCKOUT_SECONDS = 900
 WRONG = "wrong email or password"  # one message: it never tells which accounts exist
@@ -46,6 +47,11 @@ def _ttl(name: str, default):
     if value <= 0:
         raise AladdinError(f"ALADDIN_{name} must be positive", status=500)
     return value
+
+
+def login_rate_limit() -> str:
+    """``ALADDIN_LOGIN_RATE_LIMIT``: what every route that checks a password or a token spends."""
+    return _settings().get("LOGIN_RATE_LIMIT", LOGIN_RATE_LIMIT)
 
 
 # --- sessions ---------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ def create_blueprint() -> Blueprint:
     @bp.alt_response(401, description="wrong email or password (one answer for both)")
     @bp.alt_response(429, description="too many attempts from this address, or the account is locked for a while")
     @public
-    @rate_limit(_limit("LOGIN_RATE_LIMIT", "30/minute"), "auth.login", count_refused=True)
+    @rate_limit(sessions.login_rate_limit, "auth.login", count_refused=True)
     def login(body):
         """Sign in: an access token (short-lived) and a refresh token."""
         return sessions.login(body["email"], body["password"])
@@ -47,7 +47,7 @@ def create_blueprint() -> Blueprint:
     @bp.response(200, SessionSchema)
     @bp.alt_response(401, description="unknown, used, revoked or expired refresh token")
     @public
-    @rate_limit(_limit("LOGIN_RATE_LIMIT", "30/minute"), "auth.refresh", count_refused=True)
+    @rate_limit(sessions.login_rate_limit, "auth.refresh", count_refused=True)
     def refresh(body):
         """Trade the refresh token (used once) for a new access token and refresh token. A used
         refresh token presented again ends its whole session."""
@@ -79,7 +79,7 @@ def create_blueprint() -> Blueprint:
     @bp.arguments(PasswordChangeSchema)
     @bp.response(200, SessionSchema)
     @bp.alt_response(403, description="the current password is wrong")
-    @rate_limit(_limit("LOGIN_RATE_LIMIT", "30/minute"), "auth.password", count_refused=True)
+    @rate_limit(sessions.login_rate_limit, "auth.password", count_refused=True)
     def change_password(body):
         """Change the password: every session ends, and a new one is answered for this page."""
         sessions.change_password(g.user, body["currentPassword"], body["newPassword"])
@@ -102,7 +102,7 @@ def create_blueprint() -> Blueprint:
     @bp.response(200, SessionSchema)
     @bp.alt_response(400, description="unknown, used or expired reset token")
     @public
-    @rate_limit(_limit("LOGIN_RATE_LIMIT", "30/minute"), "auth.reset-confirm", count_refused=True)
+    @rate_limit(sessions.login_rate_limit, "auth.reset-confirm", count_refused=True)
     def confirm_reset(body):
         """Set a new password with the link's token: every earlier session ends, a new one starts."""
         user = sessions.reset_password(body["token"], body["password"])

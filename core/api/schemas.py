@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from marshmallow import post_dump
 
 from ..content import RelatedDocumentSchema, serialize
 
@@ -17,16 +16,9 @@ class PassthroughSchema(ma.Schema):
     def dump(self, obj, *, many=None):
         """A stored document is answered whole by :func:`serialize`: dumping every declared
         field first only to throw the result away cost a third of a list request's time."""
-        many = self.many if many is None else bool(many)
-        if many and all(isinstance(o, dict) for o in obj):
-            return [serialize(o) for o in obj]
-        if not many and isinstance(obj, dict):
-            return serialize(obj)
-        return super().dump(obj, many=many)
-
-    @post_dump(pass_original=True)
-    def keep_everything(self, data, original, **kwargs):
-        return serialize(original) if isinstance(original, dict) else data
+        if (self.many if many is None else many):
+            return [self.dump(o, many=False) for o in obj]
+        return serialize(obj) if isinstance(obj, dict) else super().dump(obj, many=False)
 
 
 class ProjectSchema(ma.Schema):

@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from core.api import authorized_project, ext
 from core.api.pages import page
 from core.ratelimit import rate_limit
-from core.sessions import start_session
+from core.sessions import login_rate_limit, start_session
 from core.web import public
 
 from . import activity, audit, invitations, members
@@ -21,10 +21,6 @@ from .schemas import (AcceptedSchema, ActivityArgs, AuditArgs, InvitationCreated
 
 DEFAULT_INVITATION_LIMIT = "20/hour"
 PAGES = Path(__file__).resolve().parent / "pages"
-
-
-def signup_limit() -> str:
-    return ext().settings.get("LOGIN_RATE_LIMIT", "30/minute")
 
 
 def invitation_limit() -> str:
@@ -186,7 +182,7 @@ def create_blueprints() -> list[Blueprint]:
     @accept_bp.alt_response(409, description="the address has an account (sign in, then accept), or the link was used")
     @accept_bp.alt_response(410, description="expired or revoked")
     @public
-    @rate_limit(signup_limit, "team.signup", count_refused=True)
+    @rate_limit(login_rate_limit, "team.signup", count_refused=True)
     def sign_up(body, token):
         """A new person's one step: an account for the invited address (with a password), the
         membership, and a signed-in session."""
