@@ -67,8 +67,14 @@ class Aladdin:
     stopping: threading.Event = dataclasses.field(default_factory=threading.Event)
 
     def close(self) -> None:
-        """Release this app's connections; the last process of an installation stops its embedded Redis."""
+        """Release this app's connections; the last process of an installation stops its embedded Redis.
+
+        Plugins' ``aladdin_shutdown`` runs first, while the connections still work (once: a
+        second close only releases)."""
+        first = not self.stopping.is_set()
         self.stopping.set()
+        if first and self.app is not None:
+            call_each(self.pm, "aladdin_shutdown", self.plugin_failures, app=self.app)
         if self.near_cache is not None:
             self.near_cache.close()
         self.jobs.close()

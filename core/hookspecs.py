@@ -72,6 +72,13 @@ def aladdin_startup(app) -> None:
 
 
 @hookspec
+def aladdin_shutdown(app) -> None:
+    """Called once as the app closes (``serve``, ``worker`` and one-off commands stopping, by
+    Ctrl-C or SIGTERM), before its database and Redis connections are released: write what must
+    not be lost (unsaved live edits). Background threads should stop on ``app.extensions["aladdin"].stopping``."""
+
+
+@hookspec
 def aladdin_relationship_types() -> list:
     """Return relationship type names (``UPPER_SNAKE``) to add to the graph whitelist."""
 

@@ -23,6 +23,14 @@ def aladdin_socketio(socketio, app):
 
 
 @hookimpl
+def aladdin_shutdown(app):
+    """Unsaved typing is saved before the process lets go of the database."""
+    rt = app.extensions.get("realtime")
+    if rt is not None:
+        rt.shutdown()
+
+
+@hookimpl
 def aladdin_after_content_write(app, project, collection, action, document, previous, user):
     from .announce import on_content_write
 

@@ -81,6 +81,7 @@ class Realtime:
                                  max_delay=settings.get("REALTIME_AUTOSAVE_MAX_SECONDS", 10.0))
         self.hub.on_stored = self.autosave.typed
         self._started = False
+        self._shut_down = False
         self._start_lock = threading.Lock()
         self._subscribed = threading.Event()
         self._owed: set[tuple] = set()   # documents whose stored updates the bus could not relay
@@ -147,7 +148,11 @@ class Realtime:
 
     def shutdown(self) -> None:
         """At exit: unsaved typing is saved, and what the open documents stored since their last
-        compaction is compacted."""
+        compaction is compacted. Once: the app's close (``aladdin_shutdown``) runs it while the
+        connections work; the exit handler covers a process that never closed its app."""
+        if self._shut_down or not self._started:
+            return
+        self._shut_down = True
         try:
             self.autosave.save_all()
             with self.app.app_context():

@@ -180,6 +180,21 @@ def test_the_last_socket_leaving_saves_at_once(patient, patient_server, clients)
     wait_for(lambda: rest.get(doc_id)["content"]["title"] == "Night shift", message="the departure to save")
 
 
+def test_a_server_stopped_by_sigterm_saves_what_was_typed_first(patient, clients):
+    """The shutdown save runs while the database connection still works (``aladdin_shutdown``,
+    before the app lets its connections go): it used to run at interpreter exit, after them,
+    and failed with "Connection with alias ... has not been defined"."""
+    doc_id = patient.create_doc(title="Dusk")
+    server = Server(patient.env, patient.tmp).start()
+    try:
+        typist = peer(server, patient, "owner", doc_id, clients)
+        type_at_end(typist, " falls")
+    finally:
+        server.stop()  # SIGTERM with the typist still connected: no departure saves it
+    assert "autosave of" not in server.log(), server.log()
+    assert patient.get_doc(doc_id)["content"]["title"] == "Dusk falls"
+
+
 def test_autosave_obeys_the_write_rules(patient, patient_server, clients):
     """A collaborator's unsaved text is not saved by the server once the collaborator may no
     longer edit the document; the owner's explicit commit (having seen it) still can."""
