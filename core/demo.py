@@ -31,6 +31,12 @@ def make_scene_video(path: Path, seconds: float = 2.0, color: str = "navy", tone
     return path
 
 
+# Something for the studio's editor to open on (any text field of a scene can be co-edited).
+SCRIPTS = ("INT. HARBOUR - DAWN\nMara checks the moorings. Fog rolls in.",
+           "EXT. PIER - DAY\nIlya waits by a crate that should not be there.",
+           "INT. CABIN - NIGHT\nMara and Ilya, face to face. Neither blinks.")
+
+
 def seed_demo(app, base_url: str) -> dict:
     """Create the demo once; later runs show the same users' same tokens.
 
@@ -80,7 +86,8 @@ def _seed_content(app, project, user) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for number, (color, tone) in enumerate(colors, start=1):
             scene = content.create(project, "scenes", {
-                "content": {"title": f"Scene {number}", "locationId": str(loc["_id"]), "episodeId": str(ep["_id"]),
+                "content": {"title": f"Scene {number}", "script": SCRIPTS[number - 1],
+                            "locationId": str(loc["_id"]), "episodeId": str(ep["_id"]),
                             "characterIds": [str(hero["_id"]), str(rival["_id"])]},
                 "relatedDocuments": [{"collection": "locations", "documentId": str(loc["_id"])}]}, user)
             path = make_scene_video(Path(tmp) / f"scene{number}.mp4", color=color, tone=tone)
@@ -102,4 +109,5 @@ def demo_lines(info: dict) -> list[str]:
     lines.append(f"  try: curl -H 'Authorization: Bearer {info['users'][0]['token']}' "
                  f"{info['baseUrl']}/api/v1/projects/{info['project']['slug']}/content/scenes")
     lines.append(f"  API docs: {info['baseUrl']}/api/v1/docs")
+    lines.append(f"  studio: {info['baseUrl']}/studio (sign in with a token above)")
     return lines

@@ -31,6 +31,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.clone",
     "plugins.export",
     "plugins.realtime",
+    "plugins.studio",
 )
 
 
