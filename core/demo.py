@@ -109,5 +109,5 @@ def demo_lines(info: dict) -> list[str]:
     lines.append(f"  try: curl -H 'Authorization: Bearer {info['users'][0]['token']}' "
                  f"{info['baseUrl']}/api/v1/projects/{info['project']['slug']}/content/scenes")
     lines.append(f"  API docs: {info['baseUrl']}/api/v1/docs")
-    lines.append(f"  studio: {info['baseUrl']}/studio (sign in with a token above)")
+    lines.append(f"  studio: {info['baseUrl']}/studio (sign in with one of the tokens above)")
     return lines
