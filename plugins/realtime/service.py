@@ -82,6 +82,7 @@ class Realtime:
         self.hub.on_stored = self.autosave.typed
         self._started = False
         self._shut_down = False
+        self._saver = None
         self._start_lock = threading.Lock()
         self._subscribed = threading.Event()
         self._owed: set[tuple] = set()   # documents whose stored updates the bus could not relay
@@ -103,7 +104,7 @@ class Realtime:
                 if not self._started:
                     self._spawn(self._listen)
                     self._spawn(self._sweep_forever)
-                    self._spawn(self.autosave.run, self.ext.stopping)
+                    self._saver = self._spawn(self.autosave.run, self.ext.stopping)
                     # After the embedded Redis registered its own exit handler: runs before it.
                     atexit.register(self.shutdown)
                     self._started = True
@@ -153,6 +154,10 @@ class Realtime:
         if self._shut_down or not self._started:
             return
         self._shut_down = True
+        # The saving thread may be in the middle of a save: let it finish (it stops on
+        # ``stopping``, already set) before the app lets go of the database under it.
+        if self._saver is not None and self._saver is not threading.current_thread():
+            self._saver.join(10)  # it wakes at least once a second
         try:
             self.autosave.save_all()
             with self.app.app_context():
