@@ -26,6 +26,7 @@ from .jobs import Jobs
 from .migrations_runner import Migration, plugin_migrations
 from .media_access import MediaInheritance
 from .nearcache import NearCache
+from .totals import Totals
 from .plugin_problems import (PluginProblem, PluginStartupError, RouteOwners, disable_hint, hook_problem, one_line,
                               package_of)
 from .plugins import PluginFailures, call_each, create_plugin_manager, failures_key
@@ -56,6 +57,8 @@ class Aladdin:
     cors: CorsPolicy = None
     content: ContentService = None
     near_cache: NearCache = None
+    #: Lists' exact totals, kept between writes (``core.totals``).
+    totals: Totals = None
     public_endpoints: set = dataclasses.field(default_factory=set)
     #: Exceptions of plugins' contained hooks (after-writes, events, presets), counted per plugin.
     plugin_failures: PluginFailures = None
@@ -189,6 +192,8 @@ def _bind(app: Flask, ext: Aladdin, pm, settings: Settings, problems: list) -> N
     plugins' start-up problems are raised together as one :class:`PluginStartupError`."""
     # Tokens and roles stay in each process's memory, dropped through Redis when they change.
     ext.near_cache = NearCache(ext.jobs.redis, f"aladdin:{settings.platform_db}:near-cache", settings.near_cache_ttl)
+    ext.totals = Totals(ext.near_cache, lambda: ext.content_types.keys())
+    ext.db.writes.on_write = ext.totals.written
     ext.content = ContentService(app)
     origins = policy_origins(collect_policy_files(pm, problems), settings.policy_dir)
     try:

@@ -191,7 +191,7 @@ class ContentService(WriteAuthorization):
         total = matched_count(cursor) if is_embedded(coll.database) else None
         ctype = self.content_type(collection)
         if total is None:
-            total = count_matching(coll, query, ctype.scalar_fields)
+            total = self._ext.totals.count(coll, query, lambda: count_matching(coll, query, ctype.scalar_fields))
         for doc in docs:
             self._ext.codec.decrypt_document(ctype, doc)
         return docs, total

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import mongoengine
 from mongoengine.connection import get_connection, get_db
+from pymongo import monitoring
 
 from . import nx_compat
 from .collection_names import ProjectDatabase
@@ -146,6 +147,39 @@ def connection_kwargs(uri: str) -> tuple[dict, str | None]:
     raise ValueError(f"ALADDIN_MONGODB_URI must start with mongodb:// or mongodb+srv://, got {uri!r}")
 
 
+# Commands that change what a collection holds (compared lowercased: the wire says findAndModify).
+WRITE_COMMANDS = frozenset({"insert", "update", "delete", "findandmodify", "drop", "dropdatabase"})
+
+
+class WriteWatch(monitoring.CommandListener):
+    """Tells ``on_write(database, collection)`` after each write command the server has answered
+    (``collection`` is None when a whole database is dropped), before the call that made it
+    returns to its caller: every write through this app's clients, MongoEngine's, raw pymongo's
+    and plugins' alike, with no write site to remember. A failed command counts too: an
+    unordered bulk insert that fails may have stored part of its documents."""
+
+    def __init__(self):
+        self.on_write = None
+        self._pending: dict[int, tuple[str, str | None]] = {}
+
+    def started(self, event):
+        name = event.command_name.lower()
+        if name in WRITE_COMMANDS:
+            collection = None if name == "dropdatabase" else event.command.get(event.command_name)
+            self._pending[event.request_id] = (event.database_name, collection)
+
+    def succeeded(self, event):
+        self._finish(event)
+
+    def failed(self, event):
+        self._finish(event)
+
+    def _finish(self, event):
+        target = self._pending.pop(event.request_id, None)
+        if target is not None and self.on_write is not None:
+            self.on_write(*target)
+
+
 class Database:
     """The app's view of MongoDB: aliases are unique per app, so several apps live in one process.
 
@@ -161,6 +195,9 @@ class Database:
             uri = self._embedded.join()
         self.uri = uri
         self._kwargs, named_db = connection_kwargs(uri)
+        self.writes = WriteWatch()
+        if "mongo_client_class" not in self._kwargs:  # a server (mongomock publishes no events)
+            self._kwargs["event_listeners"] = [self.writes]
         self.platform_db_name = named_db or platform_db
         self.uid = uuid.uuid4().hex[:10]
         self.platform_alias = f"aladdin-{self.uid}"
