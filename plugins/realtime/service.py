@@ -25,6 +25,7 @@ from .credentials import recheck_user
 from .cursors import CursorCoalescer
 from .emitter import NAMESPACE, Emitter, emit_to, project_room
 from .presence import PresenceStore
+from .revisit import after_bus_gap
 from . import bus, pointers, ysync
 from .yjs import YjsHub, create_update_message, doc_room
 from .ystore import ystore_for
@@ -137,15 +138,8 @@ class Realtime:
         if not self._subscribed.is_set():
             self._subscribed.set()
             return
-        # What peers relayed meanwhile never arrived: every open copy catches up from storage
-        # (the stored updates are the truth) and sends its sockets what they missed.
-        log.warning("realtime bus back: open documents catch up from storage")
-        try:
-            with self.app.app_context():
-                for state in [s for s in list(self.hub.docs.values()) if not s.closed]:
-                    self.hub.catch_up(state)
-        except Exception:
-            log.exception("realtime could not catch up after the bus returned")
+        log.warning("realtime bus back: open documents catch up from storage, access is re-decided")
+        after_bus_gap(self)  # what the messages lost meanwhile would have done
 
     def shutdown(self) -> None:
         """At exit: unsaved typing is saved, and what the open documents stored since their last

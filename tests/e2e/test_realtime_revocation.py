@@ -15,8 +15,11 @@ import time
 import uuid
 
 import pytest
+import redis
 from pycrdt import Decoder, Doc, Text, create_update_message
 
+from core.app import create_app
+from core.settings import Settings
 from tests.e2e.realtime_support import (NS, ROOT, awareness_update, Collab, installed, serving_pair,
                                         YClient)
 from tests.waiting import TIMEOUT, wait_for
@@ -430,3 +433,48 @@ def test_a_reconnecting_client_takes_its_own_awareness_id_over(installation, ser
                      and any(c == 6060 and st and st["cursor"] == 3 for c, _, st in decode_awareness(d["message"])))
     states = [(clock, st) for c, clock, st in awareness_seen(watcher) if c == 6060]
     assert all(st is not None for _, st in states), states  # never removed: not by the intruder, not by the old socket
+
+
+# --- a lost bus message -------------------------------------------------------------------
+
+
+def test_a_removal_whose_message_was_lost_applies_when_the_bus_returns(installation, servers, clients):
+    """Access changes whose bus message was lost still take effect (``plugins/realtime/revisit.py``).
+
+    A process's bus subscription can drop for a moment (Redis restarted, the connection timed out on
+    a busy machine); redis-py re-subscribes, and whatever was published in between is gone. A member
+    removed in that moment kept its sockets' access. Here the removal's message is never published
+    at all (the change is made by an app without the realtime plugin, as by a maintenance script),
+    then the servers' subscriptions are cut: on re-subscribing, each process re-decides its sockets
+    from the database, and the removed member is cut off while the others stay."""
+    from core.models import ApiToken, User
+    from core.projects import add_member, remove_member
+
+    _, b = servers
+    owner = installation.users["owner"]
+    user = User(email=f"leaver-{uuid.uuid4().hex[:8]}@example.com", name="Leaver").save()
+    add_member(installation.app, installation.project, user, "editor", owner)
+    stayer, victim = Collab(b.url, installation.token("editor")), Collab(b.url, ApiToken.issue(user))
+    clients.extend([stayer, victim])
+    for client in (stayer, victim):
+        assert client.call("join", {"projectId": installation.pid})["ok"]
+
+    quiet = create_app(Settings.from_env({**installation.env, "ALADDIN_DISABLED_PLUGINS": "realtime"}),
+                       load_entry_points=False)
+    try:
+        with quiet.app_context():
+            remove_member(quiet, installation.project, str(user.id), owner)  # caches dropped, no bus message
+    finally:
+        quiet.extensions["aladdin"].close()
+    doc_id = installation.create_doc(title="Between")
+    ref = {"projectId": installation.pid, "collection": "scenes", "documentId": doc_id}
+    stayer.wait_for("content_change", lambda d: d.get("documentId") == doc_id)  # B is past the removal ...
+    assert not victim.received("access_revoked")  # ... and never heard of it
+
+    redis.Redis.from_url(installation.env["ALADDIN_REDIS_URL"]).client_kill_filter(_type="pubsub")
+    kicked = victim.wait_for("access_revoked", lambda d: d.get("projectId") == installation.pid)
+    assert kicked == {"projectId": installation.pid}
+    refused = victim.call("content_change", {**ref, "patch": {"content.title": "Late"}, "baseVersion": 1})
+    assert refused.get("error") in ("not_found", "not_joined"), refused
+    assert stayer.call("content_change", {**ref, "patch": {"content.title": "Kept"}, "baseVersion": 1})["version"] == 2
+    assert not stayer.received("access_revoked")
