@@ -178,8 +178,12 @@ def test_sigkilled_worker_leaves_an_abandoned_job_that_a_new_worker_retries(tmp_
         ext = inst.app.extensions["aladdin"]
         registry = StartedJobRegistry(queue=ext.jobs.queue(inst.queue))
         entries = ext.jobs.redis.zrange(registry.key, 0, -1, withscores=True)
-        assert [e.decode().split(":")[0] for e, _ in entries] == [f"export-{job_id}"]
-        assert all(score > time.time() for _, score in entries)  # the dead worker's heartbeat lease
+        # The dead worker's execution, under its heartbeat lease, or nothing: on a machine so
+        # busy that the worker missed its heartbeats for the lease's 70 s, RQ's own maintenance
+        # already took the execution as abandoned (CI run of 2026-12-07 under three suites).
+        # Either way the retry below must come, and the history must say what happened.
+        assert [e.decode().split(":")[0] for e, _ in entries] in ([f"export-{job_id}"], [])
+        assert all(score > time.time() for _, score in entries)
         reached = _record(inst, job_id).progress
 
         inst.start_worker()  # at once, as a process manager would
