@@ -79,7 +79,7 @@ class _Reading:
         fields = self.fields(atom)
         if not fields:
             return False
-        if atom.kind == "goal" or any(v.called for v in atom.values()) or atom.op != "=" and atom.op != "in":
+        if atom.kind == "goal" or any(v.called for v in atom.values()) or atom.op not in ("=", "in"):
             return True
         if atom.op == "in" and self._fields([atom.right]):
             return True  # `c in doc.f`: `in` a number, boolean, null or object raises

@@ -5,6 +5,7 @@ paths of files the admin did not write. The rewrites it offers pass ``policy che
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -152,3 +153,26 @@ def test_the_shapes_lists_would_apply_differently_are_refused_with_their_rewrite
     served = CliRunner().invoke(cli, ["serve", "--port", "0"])
     assert served.exit_code == 1
     assert [line for line in served.output.splitlines() if line.startswith("policy error")] == lines
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "policies.md"
+READS = '''# nobody but the owner sees spoilers
+denied(actor: User, "content:view", doc: Content) if
+    doc.content.meta.spoiler = true and actor.role_in(doc.project) != "owner";
+
+denied(_actor: User, "content:view", doc: Content) if
+    doc.content.title.startswith("WIP");
+'''
+
+
+def test_the_docs_show_what_policy_check_prints(tmp_path, monkeypatch):
+    """docs/policies.md's ``policy check`` example (wrapped there) is the check's output, word
+    for word, for the rules it describes."""
+    block = re.search(r"`policy check` prints one line per clause.*?```\n(.*?)```", DOCS.read_text(), re.S)
+    assert block, "docs/policies.md lost its policy check example"
+    documented = re.sub(r"\n  ", " ", block.group(1)).strip().splitlines()
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "reads.polar").write_text(READS)
+    result = _check(monkeypatch, d)
+    assert [line for line in result.output.splitlines() if line.startswith("policy error")] == documented
