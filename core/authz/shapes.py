@@ -12,7 +12,9 @@ information the per-document answer depends on (measured with the differential t
 3. ``not doc.a.b >= c`` on a nested path: comes back as ``doc.a.b < c``, which differs where
    ``doc.a`` is a list or a string (the ``not`` held);
 4. a test of the document that can fail on a value of the wrong kind before a test of the actor
-   or role: Polar asked about a document fails there first, the compiler decides the role first.
+   or role: Polar asked about a document fails there first, the compiler decides the role first;
+
+and a clause handing the document to another rule (``hidden(doc)``), whose shape is not seen here.
 
 A clause of these shapes is refused by ``policy check`` (and so by ``serve``) rather than compiled
 into a filter that departs from Polar; a write rule of these shapes is asked of Polar per document."""
@@ -31,7 +33,7 @@ _FLIPPED = {">=": "<", ">": "<=", "<": ">=", "<=": ">"}
 
 @dataclasses.dataclass(frozen=True)
 class Departure:
-    shape: str  # "two-nots", "not-or", "not-not", "nested-ordering", "field-first"
+    shape: str  # "two-nots", "not-or", "not-not", "nested-ordering", "field-first", "rule-call"
     why: str
     node: Node
     advice: str = ""  # said when no rewrite is known
@@ -43,7 +45,7 @@ class _Reading:
     def __init__(self, parsed: ParsedClause):
         self.parsed = parsed
         self.text = parsed.text
-        names = [name for name, _ in parsed.params]
+        names = [name for name, _, _ in parsed.params]
         self.doc = names[2] if len(names) > 2 else None
         self.derived: set[str] = set()
         if parsed.body is not None:  # `v = doc.content.a`: v stands for a document field
@@ -54,13 +56,15 @@ class _Reading:
                             self.derived.add(var.chain[0])
 
     def _fields(self, values) -> list[tuple]:
+        return self._ref_fields([ref for value in values for ref in value.refs])
+
+    def _ref_fields(self, refs) -> list[tuple]:
         out = []
-        for value in values:
-            for ref in value.refs:
-                if ref[0] == self.doc and (len(ref) == 1 or ref[1] not in _KNOWN_FIELDS):
-                    out.append(ref[1:] or ("*",))
-                elif ref[0] in self.derived:
-                    out.append(("*", "*", "*"))  # unknown depth: assume the worst
+        for ref in refs:
+            if ref[0] == self.doc and (len(ref) == 1 or ref[1] not in _KNOWN_FIELDS):
+                out.append(ref[1:] or ("*",))
+            elif ref[0] in self.derived:
+                out.append(("*", "*", "*"))  # unknown depth: assume the worst
         return out
 
     def fields(self, node: Node) -> list[tuple]:
@@ -87,6 +91,16 @@ class _Reading:
         # always an object (the one write path validates it), so `doc.content.x` never does
         return any(len(f) > 2 or (len(f) == 2 and f[0] != "content") or "*" in f for f in fields)
 
+    def passes_document(self, goal: Node) -> bool:
+        """A call of another rule with the document or one of its fields (``hidden(doc)``); a
+        method called on the document (``doc.content.title.startswith(...)``) is the compiler's
+        to refuse, and ``actor.role_in(doc.project)`` reads only the project."""
+        value = goal.left
+        if not value.called or not value.refs:
+            return False
+        *arguments, callee = value.refs  # a call's own name comes after its arguments
+        return callee[0] != self.doc and bool(self._ref_fields(arguments))
+
     def show(self, node: Node) -> str:
         return self.text[node.start:node.end]
 
@@ -95,8 +109,9 @@ def reads_content(parsed: ParsedClause, action: str = "content:view") -> bool:
     """Does this ``permitted``/``denied`` clause apply to ``action`` on a document?"""
     if parsed.rule not in ("permitted", "denied") or len(parsed.params) != 3:
         return False
-    _, literal = parsed.params[1]
-    return parsed.params[2][0] is not None and (literal is None or literal == json.dumps(action))
+    _, literal, _ = parsed.params[1]
+    doc, _, kind = parsed.params[2]
+    return doc is not None and kind in (None, "Content") and (literal is None or literal == json.dumps(action))
 
 
 def departures(text: str, action: str = "content:view") -> list[Departure]:
@@ -112,6 +127,11 @@ def departures(text: str, action: str = "content:view") -> list[Departure]:
     outer_nots = []
     _nots(parsed.body, False, outer_nots)
     for node in parsed.body.walk():
+        if node.kind == "goal" and reading.passes_document(node):
+            found.append(Departure(
+                "rule-call", f"`{reading.show(node)}` hands the document to another rule, whose shape policy "
+                "check cannot see here, so it cannot promise lists apply it as Polar does", node,
+                "write that rule's tests into this clause"))
         if node.kind == "not" and reading.fields(node):
             found += _inside_not(reading, node)
         if node.kind == "and":
@@ -124,7 +144,8 @@ def departures(text: str, action: str = "content:view") -> list[Departure]:
             "list compiler merges them into a condition that is not what Polar decides per document",
             parsed.body, "keep one `not` about the document per clause: write the others without `not` "
             "(`doc.x != c`, `doc.x < c`, `doc.x in [...]`) or split the clause"))
-    return sorted(found, key=lambda d: d.node.start)
+    # a call hiding a rule's shape first: no rewrite here can fix it
+    return sorted(found, key=lambda d: (d.shape != "rule-call", d.node.start))
 
 
 def _nots(node: Node, inside: bool, out: list) -> None:

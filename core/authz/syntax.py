@@ -61,7 +61,7 @@ class Node:
 class ParsedClause:
     text: str
     rule: str
-    params: list  # [(name or None, literal text or None)] per head parameter
+    params: list  # [(name or None, literal text or None, type name or None)] per head parameter
     body: Node | None
 
 
@@ -114,10 +114,11 @@ class _Parser:
             start = self.start()
             value = self.value()
             name = value.chain[0] if value.chain and len(value.chain) == 1 else None
+            kind = None
             if self.peek() == ":":
                 self.take()
-                self.value()
-            params.append((name, None if name else self.text[start:value.end]))
+                kind = self.text[self.start():self.value().end]
+            params.append((name, None if name else self.text[start:value.end], kind))
             if self.peek() == ",":
                 self.take()
         self.take(")")

@@ -155,6 +155,22 @@ def test_the_shapes_lists_would_apply_differently_are_refused_with_their_rewrite
     assert [line for line in served.output.splitlines() if line.startswith("policy error")] == lines
 
 
+def test_a_clause_handing_the_document_to_another_rule_is_refused(tmp_path, monkeypatch):
+    """The shapes are read from the clause; a rule it calls with the document could hide any of
+    them (`not hidden(doc)` with two clauses of ``hidden`` is `not (a or b)`), so it is refused."""
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "helper.polar").write_text('hidden(doc: Content) if doc.content.stage = "draft";\n'
+                                    'hidden(doc: Content) if doc.content.rating < 3;\n'
+                                    'denied(_actor: User, "content:view", doc: Content) if not hidden(doc);\n')
+    result = _check(monkeypatch, d)
+    assert result.exit_code == 1
+    [line] = [line for line in result.output.splitlines() if line.startswith("policy error")]
+    assert line.startswith("policy error: helper.polar:3 (admin): `denied(_actor: User, \"content:view\", doc: "
+                           "Content) if not hidden(doc);`: `hidden(doc)` hands the document to another rule")
+    assert line.endswith("; write that rule's tests into this clause"), line
+
+
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "policies.md"
 READS = '''# nobody but the owner sees spoilers
 denied(actor: User, "content:view", doc: Content) if
