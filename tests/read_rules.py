@@ -1,7 +1,8 @@
 """Generated admin read rules and documents (hypothesis strategies) for the differential tests:
-rules of every shape read rules take, each knowing by construction which of the four shapes
-``policy check`` refuses it has (``docs/policies.md``, "What policy check refuses"), and documents
-holding every value kind (missing, null, bool, int, float, string, list, list of objects, object).
+rules of every shape read rules take (tests of the actor and role before, after and among the
+document's), each knowing by construction which of the four shapes ``policy check`` refuses it has
+(``docs/policies.md``, "What policy check refuses for its shape"), and documents holding every
+value kind (missing, null, bool, int, float, string, list, list of objects, object).
 
 The shape of a generated rule is worked out from how it was built, not by the checker's reader
 (:mod:`core.authz.shapes`), so the two are compared, not one copied into the other."""
@@ -38,6 +39,8 @@ class Body:
     compound: bool = False  # holds an `or` or a `not`
     ordering: bool = False  # orders a nested path
     shapes: frozenset = frozenset()
+    doc: bool = True       # tests a document field
+    known: bool = False    # holds a test of the actor or its role
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,17 +123,24 @@ def atoms(draw) -> Body:
         Body(f"not {c} < {path}", 1, True, True, nested, order),
         Body("not doc.created_by = actor.id", 1, False, True),
     ]
+    if draw(st.integers(0, 5)) == 0:  # a test of the actor among the document's
+        term = draw(st.sampled_from(ACTOR_TERMS))
+        return Body(term, compound=term.startswith("not "), doc=False, known=True)
     return draw(st.sampled_from(positive * 3 + negative))  # one atom in five is negated
 
 
 def _both(word: str, a: Body, b: Body) -> Body:
+    first = {FIELD_FIRST} if word == "and" and a.fails and b.known else set()
     return Body(f"({a.text}) {word} ({b.text})", a.nots + b.nots, a.fails or b.fails,
-                word == "or" or a.compound or b.compound, a.ordering or b.ordering, a.shapes | b.shapes)
+                word == "or" or a.compound or b.compound, a.ordering or b.ordering, a.shapes | b.shapes | first,
+                a.doc or b.doc, a.known or b.known)
 
 
 def _negated(a: Body) -> Body:
+    if not a.doc:  # about the actor alone: Polar decides it while compiling
+        return Body(f"not ({a.text})", compound=True, shapes=a.shapes, doc=False, known=True)
     shapes = a.shapes | ({NOT_AROUND} if a.compound else set()) | ({NESTED_ORDERING} if a.ordering else set())
-    return Body(f"not ({a.text})", 1, a.fails, True, a.ordering, frozenset(shapes))
+    return Body(f"not ({a.text})", 1, a.fails, True, a.ordering, frozenset(shapes), True, a.known)
 
 
 def bodies(depth: int = 2):
@@ -157,7 +167,8 @@ def rules(draw) -> Rule:
         text = f"{term} and ({text})"
     head = draw(st.sampled_from(["denied", "denied", "permitted"]))
     actor = "actor" if "actor" in text else "_actor"
-    return Rule(f'{head}({actor}: User, "content:view", doc: Content) if {text};', frozenset(shapes))
+    doc = "doc" if "doc" in text else "_doc"
+    return Rule(f'{head}({actor}: User, "content:view", {doc}: Content) if {text};', frozenset(shapes))
 
 
 def rule_sets(min_size: int = 1, max_size: int = 3):
