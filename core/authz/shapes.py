@@ -23,17 +23,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 from .syntax import ORDERINGS, Node, ParsedClause, SyntaxProblem, parse, unwrap
 
 #: First names under ``doc`` whose value the compiler knows (the project) or folds (the collection).
 _KNOWN_FIELDS = ("project", "collection")
 _FLIPPED = {">=": "<", ">": "<=", "<": ">=", "<=": ">"}
+#: A permitted/denied head and its action, for a clause the reader cannot follow.
+_HEAD = re.compile(r'\s*(permitted|denied)\s*\(\s*[^,()]*,\s*("(?:[^"\\]|\\.)*")?')
 
 
 @dataclasses.dataclass(frozen=True)
 class Departure:
-    shape: str  # "two-nots", "not-or", "not-not", "nested-ordering", "field-first", "rule-call"
+    shape: str  # "two-nots", "not-or", "not-not", "nested-ordering", "field-first", "rule-call", "unread"
     why: str
     node: Node
     advice: str = ""  # said when no rewrite is known
@@ -111,14 +114,20 @@ def reads_content(parsed: ParsedClause, action: str = "content:view") -> bool:
         return False
     _, literal, _ = parsed.params[1]
     doc, _, kind = parsed.params[2]
-    return doc is not None and kind in (None, "Content") and (literal is None or literal == json.dumps(action))
+    about_content = kind is None or kind.split("{")[0].strip() == "Content"  # `doc: Content{...}` too
+    return doc is not None and about_content and (literal is None or literal == json.dumps(action))
 
 
 def departures(text: str, action: str = "content:view") -> list[Departure]:
     """Where ``text`` (one clause) departs from Polar once compiled for ``action``, in text order."""
     try:
         parsed = parse(text)
-    except SyntaxProblem:
+    except SyntaxProblem as exc:
+        head = _HEAD.match(text)
+        if head and head.group(2) in (None, json.dumps(action)):
+            return [Departure("unread", f"policy check cannot read the shape of this clause ({exc}), so it cannot "
+                                        "promise lists apply it as Polar does", Node("goal", 0, len(text)),
+                              "write it with comparisons, `and`, `or` and `not`")]
         return []
     if not reads_content(parsed, action) or parsed.body is None:
         return []

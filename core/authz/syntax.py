@@ -4,8 +4,8 @@ rewrite is spliced into.
 
 Precedence is Polar's: ``or`` below ``and`` below ``not`` below the comparisons (``=``, ``!=``,
 ``<``, ``in``, ``matches``, ...) below lookups and calls. Only what a rule body can hold is
-understood; text it cannot follow raises :class:`SyntaxProblem` (the file loaded, so Polar read
-it: such a clause is left to the compiler's own checks)."""
+understood; text it cannot follow raises :class:`SyntaxProblem`, and ``policy check`` refuses such
+a read clause rather than guess its shape (:mod:`.shapes`)."""
 
 from __future__ import annotations
 

@@ -171,6 +171,22 @@ def test_a_clause_handing_the_document_to_another_rule_is_refused(tmp_path, monk
     assert line.endswith("; write that rule's tests into this clause"), line
 
 
+def test_the_shapes_are_found_whatever_the_head_says(tmp_path, monkeypatch):
+    """A specialised document (``Content{...}``) and an action left open (it covers content:view)
+    are read rules too, so their shapes are refused like any other's."""
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "heads.polar").write_text(
+        'permitted(actor: User, "content:view", doc: Content{collection: "scenes"}) if\n'
+        '    not doc.created_by = actor.id and not doc.content.stage in ["final"];\n'
+        'denied(_actor: User, _action: String, doc: Content) if not (not doc.content.meta.draft = true);\n')
+    result = _check(monkeypatch, d)
+    lines = [line for line in result.output.splitlines() if line.startswith("policy error")]
+    assert [line.split(": `")[0] for line in lines] == ["policy error: heads.polar:1 (admin)",
+                                                       "policy error: heads.polar:3 (admin)"]
+    assert "2 `not`s about the document" in lines[0] and "double negation" in lines[1]
+
+
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "policies.md"
 READS = '''# nobody but the owner sees spoilers
 denied(actor: User, "content:view", doc: Content) if
