@@ -17,7 +17,9 @@ from .policy import ROLES, build_oso, tested_attributes
 from .problems import one_per_clause
 from .reads import EVERYTHING, NOTHING_FILTER, READ, CompileError, ReadFilter, compile_read_filter
 from .resources import Content, ListReader, Project, SymbolicReader, User, user_attributes
+from .rules import index_clauses
 from .scope import actors
+from .shapes import departures
 
 log = logging.getLogger(__name__)
 DECISION_CACHE_SIZE = 50_000  # memoised polar answers per app; cleared wholesale when full
@@ -74,6 +76,7 @@ class Authorizer:
         self._decisions: dict[tuple, bool] = {}
         self._reads: dict[tuple, ReadFilter] = {}
         self._explainer: Explainer | None = None
+        self._departing: dict[str, bool] = {}
 
     # --- resources ---------------------------------------------------------------------
 
@@ -254,10 +257,21 @@ class Authorizer:
         if actor.role_in(proj) is None:
             raise NotFound("project not found", detail=lambda: self._no_role_detail(user, proj.slug))
         try:
+            if self._departs(action):
+                raise CompileError(f"a {action} rule has a shape the compiler does not follow exactly")
             rule = self._compiled(actor, proj, collection, action)
         except CompileError:
             return [self.is_allowed(actor, action, Content.of(proj, collection, d)) for d in documents]
         return [rule.matches(d) for d in documents]
+
+    def _departs(self, action: str) -> bool:
+        """Has a clause for ``action`` a shape on which the compiled rule would depart from Polar
+        (:mod:`.shapes`)? ``policy check`` refuses such read rules; other actions are then asked of
+        Polar per document, exact if slower."""
+        with self._lock:
+            if action not in self._departing:
+                self._departing[action] = any(departures(c.written, action) for c in index_clauses(self.origins))
+            return self._departing[action]
 
     def can_view(self, user, project, collection: str, document: dict) -> bool:
         """May ``user`` view this stored ``document``? The list filter, matched against it."""
@@ -275,11 +289,12 @@ class Authorizer:
 
     def check_reads(self, collections: Iterable[str]) -> list[str]:
         """Problems that keep read rules from compiling for lists, one line per clause (its file,
-        line, text, why and a rewrite where one is known), for any actor of each role: its
+        line, text, why and a rewrite where one is known): clauses of a shape the compiler would not
+        follow exactly (:mod:`.shapes`), then those that do not compile for any actor of each role: its
         attributes unknown (every branch a rule has), then set to each value a rule compares them
         with (Polar's partial evaluator takes other paths once an attribute is known, and fails on
         some, so those actors are tried too)."""
-        problems = self.explainer.allow_problems()
+        problems = self.explainer.allow_problems() + self.explainer.shape_problems()
         probe_project = Project(id="000000000000000000000000", slug="policy-check", owner_id="")
         for collection in collections:
             for role in ROLES:

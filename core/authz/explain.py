@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from .policy import build_oso
-from .problems import Problem, clause_problem, one_per_clause, rewrite
+from .problems import Problem, clause_problem, one_per_clause, rewrite, shape_problem
 from .reads import READ, CompileError, compile_read_filter, compile_rule, rule_filter
 from .resources import Content, ListReader, Project
 from .rules import Clause, index_clauses, probe_source
@@ -141,6 +141,12 @@ class Explainer:
                                  "the list compiler; write permitted(...) to widen, denied(...) to tighten",
                         c.written, rewrite(c))
                 for c in self.clauses if c.rule == "allow" and c.origin != "core"]
+
+    def shape_problems(self) -> list[Problem]:
+        """Read clauses of a shape Polar's list compiler loses information on (:mod:`.shapes`):
+        they would compile, into a filter that departs from Polar, so they are refused."""
+        found = (shape_problem(c) for c in self.clauses)
+        return [p for p in found if p is not None]
 
     def read_problems(self, reader, project: Project, collection: str, sensitive) -> list[Problem]:
         """One problem per clause that keeps ``content:view`` of ``collection`` from compiling."""

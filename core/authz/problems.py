@@ -11,6 +11,7 @@ import dataclasses
 import re
 
 from .rules import Clause
+from .shapes import departures, rewritten
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +83,17 @@ def rewrite(clause: Clause) -> str | None:
     for pattern, replacement in _REWRITES:
         out = pattern.sub(replacement.replace("role =", f"{role} =").replace("not role", f"not {role}"), out)
     return out if out != text else None
+
+
+def shape_problem(clause: Clause) -> Problem | None:
+    """The clause as one line when it has a shape the list compiler would not follow exactly
+    (:mod:`.shapes`): the first such place, why, and the rewrite, or what to do when none is known."""
+    found = departures(clause.written)
+    if not found:
+        return None
+    fixed = rewritten(clause.written)
+    why = found[0].why + ("" if fixed else f"; {found[0].advice}")
+    return Problem(clause.where, why, clause.written, fixed)
 
 
 def clause_problem(clause: Clause, error: str) -> Problem:

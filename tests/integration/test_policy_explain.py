@@ -27,7 +27,7 @@ permitted(actor: User, "content:edit", doc: Content) if
 '''
 SPOILERS = '''# nobody but the owner sees spoilers
 denied(actor: User, "content:view", doc: Content) if
-    doc.content.meta.spoiler = true and actor.role_in(doc.project) != "owner";
+    actor.role_in(doc.project) != "owner" and doc.content.meta.spoiler = true;
 '''
 ROLES = ("owner", "editor", "collaborator", "viewer", "outsider")
 
