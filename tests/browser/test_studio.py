@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.installing import chromium_path, npm_ci
+from tests.installing import chromium_path, npm_ci
 from tests.e2e.realtime_support import ROOT, installed
 
 HERE = Path(__file__).resolve().parent

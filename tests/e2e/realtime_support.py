@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import queue
-import shutil
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from core.app import create_app
 from core.compat.socketio import in_arrival_order
 from core.content import SYSTEM
 from core.settings import Settings
+from tests.installing import npm_ci
 from tests.waiting import TIMEOUT, served_url, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -297,13 +297,4 @@ def close_all(clients) -> None:
 
 def npm_ready() -> str | None:
     """None when the JS interop client is installed; otherwise why it cannot run."""
-    if shutil.which("node") is None:
-        return "node is not on PATH: the JavaScript interop client cannot run"
-    if not (JS_DIR / "node_modules").is_dir():
-        if shutil.which("npm") is None:
-            return "npm is not on PATH: cannot install yjs/y-protocols/socket.io-client"
-        result = subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=JS_DIR,
-                                capture_output=True, text=True, timeout=600)
-        if result.returncode != 0:
-            return f"npm install failed in tests/js: {result.stderr[-2000:]}"
-    return None
+    return npm_ci(JS_DIR)

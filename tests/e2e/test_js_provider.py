@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.realtime_support import installed, serving_pair
+from tests.installing import npm_ci
 
 CLIENT = Path(__file__).resolve().parents[2] / "clients" / "js"
 DOCS = ("converge", "viewer", "presence", "reconnect", "save", "paste")
@@ -28,20 +28,8 @@ def servers(installation):
     yield from serving_pair(installation)
 
 
-def npm_installed() -> str | None:
-    """None once the provider's locked dependencies are installed; otherwise why they cannot be."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        return "node and npm are needed for the JavaScript provider's tests"
-    if not (CLIENT / "node_modules").is_dir():
-        done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=CLIENT, capture_output=True, text=True,
-                              timeout=600)
-        if done.returncode != 0:
-            return f"npm ci failed in clients/js: {done.stderr[-2000:]}"
-    return None
-
-
 def test_the_provider_suite_passes_against_served_aladdin(installation, servers):
-    reason = npm_installed()
+    reason = npm_ci(CLIENT)
     if reason:
         pytest.skip(reason)
     a, b = servers

@@ -1,6 +1,7 @@
-"""What the browser tests need on the machine, installed by the project's own files: Debian's
-Chromium (``apt-get``, as root: CI runs as root on a fresh machine) and each npm folder's locked
-packages (``npm ci``). Several xdist workers may ask at once: a file lock makes one install and
+"""What the JavaScript and browser tests need on the machine, installed by the project's own
+files: each npm folder's locked packages (``npm ci``: ``tests/js``, ``clients/js``,
+``clients/studio``, ``tests/browser``) and Debian's Chromium (``apt-get``, as root: CI runs as
+root on a fresh machine). Several xdist workers may ask at once: a file lock makes one install and
 the others wait for it."""
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def npm_ci(folder: Path) -> str | None:
     """None once ``folder``'s locked npm packages are installed; otherwise why they are not."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         return "node and npm are not on PATH"
-    with machine_lock("npm-" + folder.name):
+    with machine_lock(f"npm-{folder.parent.name}-{folder.name}"):
         if not (folder / "node_modules" / ".package-lock.json").is_file():
             done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=folder, capture_output=True,
                                   text=True, timeout=900)
