@@ -232,6 +232,7 @@ def _bind(app: Flask, ext: Aladdin, pm, settings: Settings, problems: list) -> N
     import socketio as python_socketio
     from flask_socketio import SocketIO
 
+    from .compat.direct_send import send_directly
     from .compat.engineio import MAX_MESSAGE_BYTES, answer_oversized
     from .compat.simple_websocket import decline_compression
     from .compat.socketio import send_packets_whole
@@ -244,6 +245,7 @@ def _bind(app: Flask, ext: Aladdin, pm, settings: Settings, problems: list) -> N
     send_packets_whole(socketio.server)  # a binary event's parts never interleave with another emit
     decline_compression()  # keystroke-sized frames: zlib only adds CPU and latency
     answer_oversized(socketio.server.eio, MAX_MESSAGE_BYTES)  # over the limit: an ack, not a closed socket
+    send_directly(socketio.server.eio)  # an idle socket's frame leaves on the sender's thread
     ext.socketio = socketio
     if settings.trusted_proxies:
         # Outermost, so REST and Socket.IO requests alike see the client behind the proxies.

@@ -9,7 +9,10 @@ and forgets the project's answers, see :func:`.announce.on_event`), or when cred
 (the user's sockets are re-checked and their answers forgotten). What nothing announces (a
 role resolver plugin's own data, a hand edit of the database) is bounded by ``TTL``.
 
-The answers are ``content.can_view``'s own; this only avoids asking twice in a second."""
+The answers are ``content.can_view``'s own; this only avoids asking twice in a second. The same
+memory keeps what each socket may do with a document it has open (``Realtime.grants``: edit,
+view only, or hidden), so a Yjs frame is authorized once per socket and document version, not
+once per keystroke."""
 
 from __future__ import annotations
 
@@ -22,8 +25,8 @@ MAX_DOCUMENTS = 10_000  # per process; cleared wholesale when full
 
 
 class Audience:
-    def __init__(self, may_view: Callable, ttl: float = TTL):
-        self.may_view = may_view  # (session, project, collection, document) -> bool
+    def __init__(self, decide: Callable, ttl: float = TTL):
+        self.decide = decide  # (session, project, collection, document) -> the answer (bool for viewers)
         self.ttl = ttl
         self._lock = threading.Lock()
         # (projectId, collection, documentId) -> (version, expires, {sid: bool})
@@ -32,7 +35,25 @@ class Audience:
     def split(self, members: list, collection: str, document: dict, key: tuple) -> tuple[list, list]:
         """``members`` (``(session, project)`` pairs) into those who may view ``document`` and
         the others."""
-        version, now = document.get("version"), time.monotonic()
+        answers = self._entry(key, document.get("version"))
+        viewers, others = [], []
+        for session, project in members:
+            allowed = self._answer(answers, session, project, collection, document)
+            (viewers if allowed else others).append(session)
+        return viewers, others
+
+    def answer(self, session, project, collection: str, document: dict, key: tuple):
+        """``decide``'s answer for one socket about ``document`` (its ``version`` is part of the key)."""
+        return self._answer(self._entry(key, document.get("version")), session, project, collection, document)
+
+    def _answer(self, answers: dict, session, project, collection: str, document: dict):
+        allowed = answers.get(session.sid)
+        if allowed is None:
+            allowed = answers[session.sid] = self.decide(session, project, collection, document)
+        return allowed
+
+    def _entry(self, key: tuple, version) -> dict:
+        now = time.monotonic()
         with self._lock:
             entry = self._answers.get(key)
             if entry is None or entry[0] != version or entry[1] < now:
@@ -40,14 +61,7 @@ class Audience:
                     self._answers.clear()
                 entry = (version, now + self.ttl, {})
                 self._answers[key] = entry
-        answers = entry[2]
-        viewers, others = [], []
-        for session, project in members:
-            allowed = answers.get(session.sid)
-            if allowed is None:
-                allowed = answers[session.sid] = self.may_view(session, project, collection, document)
-            (viewers if allowed else others).append(session)
-        return viewers, others
+        return entry[2]
 
     def forget_project(self, project_id: str) -> None:
         with self._lock:

@@ -20,7 +20,7 @@ def after_bus_gap(rt) -> None:
     with rt.app.app_context():
         for state in [s for s in list(rt.hub.docs.values()) if not s.closed]:
             _guarded("catch up a document", rt.hub.catch_up, state)
-        rt.audience.forget_all()
+        rt.forget_answers()
         for user_id in {s.user_id for s in list(rt.sessions.values())}:
             _guarded("re-check credentials", recheck_user, rt, user_id)
         projects = set()

@@ -89,6 +89,7 @@ class Realtime:
         self._owed: set[tuple] = set()   # documents whose stored updates the bus could not relay
         self._owed_lock = threading.Lock()
         self.audience = Audience(self.may_view)
+        self.grants = Audience(lambda *args: None)  # what a socket may do with an open doc (/collab decides)
 
     # --- background services --------------------------------------------------------------
 
@@ -233,8 +234,13 @@ class Realtime:
             self.hub.catch_up(state)
 
     def _on_credentials(self, message: bus.CredentialsChanged) -> None:
-        self.audience.forget_all()
+        self.forget_answers()
         recheck_user(self, message.user)
+
+    def forget_answers(self, project_id: str | None = None) -> None:
+        """Who may view or edit what is decided again (one project's documents, or all)."""
+        for answers in (self.audience, self.grants):
+            answers.forget_all() if project_id is None else answers.forget_project(project_id)
 
     @property
     def _bus_handlers(self) -> dict:
@@ -375,7 +381,7 @@ class Realtime:
         """A role or the ownership changed in the project (any process): answers about who may
         view its documents are forgotten, and documents this process's sockets have open in Yjs
         that their user may no longer view are closed for them now, not at their next frame."""
-        self.audience.forget_project(project_id)
+        self.forget_answers(project_id)
         for session in [s for s in list(self.sessions.values()) if project_id in s.projects]:
             for key in [k for k in session.docs if k[0] == project_id]:
                 try:

@@ -16,25 +16,20 @@ from pycrdt import YSyncMessageType
 from socketio.exceptions import ConnectionRefusedError
 
 from core.authz.scope import actor_scope
-from core.content import SYSTEM, serialize
+from core.content import serialize
 from core.errors import AladdinError, AuthenticationFailed, Conflict, Forbidden, NotFound
 from core.projects import find_project
 
 from .. import credentials, pointers
 from .. import validation as v
-from .. import ycommit, ysync
+from .. import ycommit
 from ..announce import socket_write
 from ..emitter import NAMESPACE, announce_content, project_room
 from ..service import Realtime, Session, now_ms
 from ..yjs import doc_room
+from .targets import EDIT, Refused, Targets
 
 log = logging.getLogger("aladdin.realtime")
-
-
-class Refused(Exception):
-    def __init__(self, code: str, message: str, **extra: Any):
-        super().__init__(message)
-        self.code, self.message, self.extra = code, message, extra
 
 
 def error(code: str, message: str, **extra: Any) -> dict:
@@ -58,9 +53,9 @@ def guarded(method=None, *, resync: tuple[str, ...] = ()):
         return error(code, message, **extra, **({"resync": True} if code in resync else {}))
 
     @functools.wraps(method)
-    def handler(self: "Collab", data=None, *_ignored):
+    def handler(self: "Collab", sid: str, data=None, *_ignored):
         rt = self.rt
-        session = rt.sessions.get(request.sid)
+        session = rt.sessions.get(sid)
         if session is None:
             return error("unauthenticated", "connection is not authenticated")
         if credentials.current_user(self.app, session) is None:
@@ -87,21 +82,34 @@ def guarded(method=None, *, resync: tuple[str, ...] = ()):
     return handler
 
 
-class Collab(Namespace):
+class Collab(Targets, Namespace):
     """The ``/collab`` namespace of one app. Flask-SocketIO calls ``on_<event>`` for each event
-    (in a request context whose ``request.sid`` is the sender); an event with no method is
-    answered ``unknown_event``. Helpers have no ``on_`` prefix, so a client can never call them."""
+    with the sender's sid (see ``trigger_event``); an event with no method is answered
+    ``unknown_event``. Helpers have no ``on_`` prefix, so a client can never call them."""
 
     def __init__(self, app, rt: Realtime):
         super().__init__(NAMESPACE)
         self.app, self.rt = app, rt
         self.ext = app.extensions["aladdin"]
         self.authz = self.ext.authz
+        rt.grants.decide = self.grant
 
     def trigger_event(self, event, *args):
-        if hasattr(self, f"on_{event}"):
+        """Connecting and disconnecting run in Flask-SocketIO's request context (the handshake's
+        address and headers). Every other event runs in an app context only: it is called with the
+        sender's sid and reads nothing of the handshake request, and Flask-SocketIO's per-event
+        request context (a Flask session opened, URL adapters built) was a third of a keystroke's
+        time to the other editors (``bench.yjs``)."""
+        if event in ("connect", "disconnect"):
             return super().trigger_event(event, *args)
-        return error("unknown_event", f"unknown event {str(event)[:64]!r}")
+        method = getattr(self, f"on_{event}", None)
+        if method is None:
+            return error("unknown_event", f"unknown event {str(event)[:64]!r}")
+        try:
+            with self.app.app_context():
+                return method(*args)
+        except Exception as exc:
+            return self.error(exc)
 
     def error(self, exc: Exception) -> dict:
         """Any other failure of an event: logged, answered ``internal``; the socket stays. A
@@ -228,13 +236,12 @@ class Collab(Namespace):
     def on_yjs(self, session: Session, data: dict):
         rt = self.rt
         message = v.binary(data)
-        project, key, state, stored = self.open_doc(session, data)
+        project, key, state, grant = self.open_doc(session, data)
         pid, collection, document_id = key
         # This process's other sockets get it as soon as it is applied (before the store);
         # other processes get it over the bus (hub.handle) and pass it to theirs.
         frames, update = rt.hub.handle(
-            state, message, user_id=session.user_id,
-            can_edit=self.can_edit(session, project, key, state.created_by, stored),
+            state, message, user_id=session.user_id, can_edit=grant == EDIT,
             relay=lambda applied: rt.send_frames(state, [sid for sid in list(state.sids) if sid != session.sid],
                                                  applied))
         ref = {"projectId": pid, "collection": collection, "documentId": document_id}
@@ -254,7 +261,7 @@ class Collab(Namespace):
         """Only entries for the socket's own Yjs client ids go on, with the server's identity;
         the ack lists the client ids dropped because another user's socket holds them."""
         message = v.binary(data)
-        project, key, state, _stored = self.open_doc(session, data)
+        project, key, state, _grant = self.open_doc(session, data)
         accepted, dropped = self.rt.hub.awareness(state, session.sid, message, user_id=session.user_id,
                                                   user_name=session.user_name)
         pid, collection, document_id = key
@@ -270,7 +277,7 @@ class Collab(Namespace):
         change nothing stores nothing."""
         app, ext, rt = self.app, self.ext, self.rt
         base = v.base_version(data)
-        project, key, state, _stored = self.open_doc(session, data)
+        project, key, state, _grant = self.open_doc(session, data)
         pid, collection, document_id = key
         # Refused (hidden, or not editable) before anything below: a viewer's commit is
         # forbidden, not a version conflict. ``update`` checks again under the lock.
@@ -284,87 +291,6 @@ class Collab(Namespace):
                                action="updated", patch=patch, version=document["version"], source="yjs"),
                          skip_sid=session.sid)
         return {"ok": True, "version": document["version"], "document": serialize(document)}
-
-    # --- what the events name -----------------------------------------------------------------
-
-    def joined_project(self, session: Session, data: dict):
-        """The joined project the event names, re-checked against the sender's current role."""
-        ref = v.project_ref(data)
-        project = session.projects.get(ref)
-        if project is None:
-            project = next((p for p in session.projects.values() if p.slug == ref), None)
-        if project is None:
-            raise Refused("not_joined", "join the project first")
-        try:
-            self.authz.authorize(session.user, "project:view", project)
-        except (NotFound, Forbidden):
-            self.rt.leave_project(session, str(project.id))  # removed meanwhile: out of the room at once
-            raise Refused("not_found", "project not found")
-        return project
-
-    def pointed(self, session: Session, data: dict):
-        """The joined project and the document a cursor or typing event points at, which the
-        sender must be able to view (see :mod:`..pointers`)."""
-        project = self.joined_project(session, data)
-        document_id = v.document_id(data)
-        where = (str(project.id), document_id)
-        collection = v.collection_name(data) if data.get("collection") is not None else session.pointed.get(where)
-        collection, document = pointers.pointed_document(self.ext, session.user, project, document_id, collection)
-        if len(session.pointed) > 1000:
-            session.pointed.clear()
-        session.pointed[where] = collection  # a document never changes collection: search once
-        return project, collection, document
-
-    def still_visible(self, session: Session, project, key: tuple) -> dict | None:
-        """Re-check an open document against what is stored now: NotFound, exactly like a
-        missing document, if the user may no longer view it (or it is gone). Returns the stored
-        document, or None when no read rule can hide one (no query needed then)."""
-        collection, document_id = key[1], key[2]
-        if self.ext.content.read_filter(session.user, project, collection).everything:  # compiled once, cached
-            return None
-        return self.ext.content.get(project, collection, document_id, reader=session.user)
-
-    def open_doc(self, session: Session, data: dict):
-        """The Yjs document the event names, opened (and its room joined) on first use, with the
-        stored document when one was read (see ``still_visible``). A document the user may not
-        view is refused like a missing one, open already or not."""
-        rt = self.rt
-        project = self.joined_project(session, data)
-        pid = str(project.id)
-        collection, document_id = v.collection_name(data), v.document_id(data)
-        key = (pid, collection, document_id)
-        state = rt.hub.docs.get(key) if key in session.docs else None
-        if state is None:
-            stored = self.ext.content.get(project, collection, document_id, reader=session.user)  # hidden: NotFound
-            state = rt.hub.open(project.slug, key, stored.get("createdBy"), session.sid,
-                                fetch=lambda: self.stored_now(project, collection, document_id),
-                                skip=ysync.sensitive(self.app, collection))
-            session.docs.add(key)
-            rt.enter(session.sid, doc_room(key))
-            snapshot = rt.hub.awareness_snapshot(state)
-            if snapshot:
-                rt.emit("awareness", {"projectId": pid, "collection": collection,
-                                      "documentId": document_id, "message": snapshot}, to=session.sid)
-            rt.ask_awareness(key, session.sid)  # and the peers' states held by other processes
-        else:
-            try:
-                stored = self.still_visible(session, project, key)
-            except NotFound:
-                rt.close_doc(session, key)  # out of the document's room at once
-                raise
-        return project, key, state, stored
-
-    def stored_now(self, project, collection: str, document_id: str) -> dict | None:
-        """The stored document as it is now (to seed from), None if it is gone."""
-        try:
-            return self.ext.content.get(project, collection, document_id, reader=SYSTEM)
-        except NotFound:
-            return None
-
-    def can_edit(self, session: Session, project, key: tuple, created_by: str | None,
-                 stored: dict | None = None) -> bool:
-        document = stored if stored is not None else {"_id": key[2], "createdBy": created_by}
-        return self.ext.content.may_write(session.user, project, key[1], document)
 
 
 def stamp(session: Session, project_id: str, **fields: Any) -> dict:
