@@ -12,13 +12,19 @@ Each round, each server gets two Node clients with stock ``yjs`` (Hocuspocus: th
 ``content.title``, which is where an Aladdin editor's typing goes. Measured:
 
 * connect to synced: a fresh client (Y.Doc + connection) created until its first sync is done
-  (for Aladdin also split into the namespace connect, the ``join`` and the sync);
+  (for Aladdin also split: the namespace connect, then from it to the ``join`` ack and to synced, the
+  join and the sync step 1 being sent together as ``@aladdin/provider`` sends them);
 * keystroke to peer: one character typed (``Y.Text.insert``) until the other client's Y.Doc has
   it, clocked on CLOCK_MONOTONIC in both Node processes; one edit in flight at a time,
   alternating directions, ``--edits`` each way;
 * server CPU per edit: user+system time from ``/proc/<pid>/stat`` of the server process over
   the edit phase, divided by the edits. Aladdin's embedded stores (the document server and
   Redis) are separate processes: printed beside it, not in the ratio.
+
+A third server runs beside them, the transport floor (:mod:`bench.yjs_floor`): Aladdin's Socket.IO
+stack relaying frames with none of Aladdin's work (no authorization, storage, bus or presence),
+driven by the same Aladdin client. Its ratios to Hocuspocus show how much of Aladdin's is the
+transport's and how much is Aladdin's own.
 
 The headline (last line) is the median round's ratio of p50 keystroke-to-peer latencies.
 """
@@ -281,19 +287,28 @@ def main(argv: list[str] | None = None) -> int:
                               stderr=subprocess.STDOUT)
             hocus = started(stack, ["node", str(JS / "hocuspocus_server.mjs")], cwd=JS,
                             stdout=hocus_log.open("w"), stderr=subprocess.STDOUT)
+            floor_log = tmp / "floor.log"
+            floor = started(stack, [sys.executable, "-m", "bench.yjs_floor", "0"], cwd=ROOT,
+                            env={**base_env, "PYTHONUNBUFFERED": "1"}, stdout=floor_log.open("w"),
+                            stderr=subprocess.STDOUT)
             url = wait_line(aladdin, aladdin_log, SERVING, "aladdin serve").group(1)
             port = json.loads(wait_line(hocus, hocus_log, re.compile(r"\{.*\}"), "hocuspocus").group(0))["port"]
+            floor_url = wait_line(floor, floor_log, SERVING, "the transport floor").group(1)
             print(f"aladdin serve {url} (pid {aladdin.pid}, embedded stores pids {pids}); "
-                  f"hocuspocus ws://127.0.0.1:{port} (pid {hocus.pid})", flush=True)
+                  f"hocuspocus ws://127.0.0.1:{port} (pid {hocus.pid}); transport floor {floor_url} "
+                  f"(pid {floor.pid})", flush=True)
             for n in range(args.rounds):
                 ws = f"ws://127.0.0.1:{port}"
                 hp = measure(stack, ([ "hocuspocus", ws, f"bench-{n}"],) * 2, hocus.pid, [], args)
                 ours = measure(stack, tuple(["aladdin", url, token, project_id, "scenes", scenes[n]]
                                             for token in tokens), aladdin.pid, pids, args)
                 ours["stores"] = True
+                bare = measure(stack, (["aladdin", floor_url, "-", "floor", "scenes", f"floor-{n}"],) * 2,
+                               floor.pid, [], args)
                 print(f"round {n + 1} {describe('hocuspocus', hp)}")
-                print(f"round {n + 1} {describe('aladdin', ours)}", flush=True)
-                results.append({"hocuspocus": hp, "aladdin": ours})
+                print(f"round {n + 1} {describe('aladdin', ours)}")
+                print(f"round {n + 1} {describe('transport floor', bare)}", flush=True)
+                results.append({"hocuspocus": hp, "aladdin": ours, "floor": bare})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     ratio = [percentile(r["aladdin"]["latencies"], 50) / percentile(r["hocuspocus"]["latencies"], 50)
@@ -306,6 +321,12 @@ def main(argv: list[str] | None = None) -> int:
           f"(+ embedded stores {stores:.2f} ms), hocuspocus "
           f"{statistics.median(r['hocuspocus']['cpu_ms'] for r in results):.2f} ms; "
           f"ratio {statistics.median(cpu) if cpu else float('inf'):.2f}")
+    floor = [percentile(r["floor"]["latencies"], 50) / percentile(r["hocuspocus"]["latencies"], 50)
+             for r in results]
+    floor_synced = [percentile(r["floor"]["synced"], 50) / percentile(r["hocuspocus"]["synced"], 50)
+                    for r in results]
+    print(f"transport floor (Aladdin's Socket.IO stack, none of its work) to hocuspocus: keystroke-to-peer "
+          f"ratio {statistics.median(floor):.2f}, connect-to-synced ratio {statistics.median(floor_synced):.2f}")
     print(f"connect-to-synced ratio {statistics.median(synced):.2f} (goal 1.5)")
     print(f"yjs ratio {statistics.median(ratio):.2f} (goal 1.2)")
     return 0

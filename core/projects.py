@@ -76,7 +76,7 @@ def cached_project(ref: str, build):
     before it is acknowledged (:func:`_forget_project`), so the next request reads it afresh.
     Unknown references are never cached: a project created a moment later answers at once."""
     near = current_app.extensions["aladdin"].near_cache
-    key = ("project", ref)
+    key = ("project", ref, build)  # each kind of answer apart (``build`` a function defined once)
     value = near.get(key) if near is not None else MISS
     if value is MISS:
         epoch = near.epoch() if near is not None else None

@@ -82,17 +82,20 @@ async function connectAladdin(url, token, projectId, collection, documentId) {
   });
   await new Promise((resolve) => socket.on("connect", resolve));
   const connected = now();
-  const ack = await socket.emitWithAck("join", { projectId });
+  // As @aladdin/provider does: the join and the sync step 1 go out together (handled in order).
+  const joining = socket.emitWithAck("join", { projectId });
+  const syncing = socket.emitWithAck("yjs", { ...ref, message: frame((e) => syncProtocol.writeSyncStep1(e, doc)) });
+  const ack = await joining;
   if (!ack.ok) fail(`join refused ${JSON.stringify(ack)}`);
   const joined = now();
-  const syncAck = await socket.emitWithAck("yjs", { ...ref, message: frame((e) => syncProtocol.writeSyncStep1(e, doc)) });
+  const syncAck = await syncing;
   if (!syncAck.ok) fail(`sync refused ${JSON.stringify(syncAck)}`);
   await syncedPromise;
   const synced = now();
   watch(doc, (origin) => origin === REMOTE);
   const ms = (a, b) => Number(b - a) / 1e6;
   return { doc, synced: ms(started, synced), close: () => socket.close(),
-           phases: { connect: ms(started, connected), join: ms(connected, joined), sync: ms(joined, synced) } };
+           phases: { connect: ms(started, connected), joined: ms(connected, joined), synced: ms(connected, synced) } };
 }
 
 const connect = kind === "hocuspocus" ? () => connectHocuspocus(...args)

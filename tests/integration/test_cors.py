@@ -3,14 +3,12 @@ preflights are answered before authentication, and the default lets no other ori
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 import socketio
 
 from core.cors import parse_origins
-from core.serving import listen_or_exit
 from core.testing.actors import Actors
+from core.testing.serving import served as served_app
 
 STUDIO, ELSEWHERE = "https://studio.example", "https://elsewhere.example"
 
@@ -91,15 +89,8 @@ def test_a_bad_setting_stops_the_command_with_one_line(tmp_path):
 def served(make_app):
     """A real server for ``STUDIO`` (Socket.IO checks origins on its HTTP handshake)."""
     app = make_app(cors_origins=(STUDIO,))
-    server = listen_or_exit(app, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield app, f"http://127.0.0.1:{server.port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(30)
+    with served_app(app) as url:
+        yield app, url
 
 
 def _connects(url: str, token: str, origin: str | None) -> bool:

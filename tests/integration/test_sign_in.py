@@ -10,7 +10,7 @@ import pytest
 import socketio
 
 from core.models import ApiToken, User
-from core.serving import listen_or_exit
+from core.testing.serving import served as served_app
 from plugins.team.models import Invitation, OutboxMessage
 from tests.waiting import wait_for
 
@@ -165,15 +165,8 @@ def test_a_password_reset_goes_through_the_outbox_and_works_once(client, person)
 
 @pytest.fixture
 def served(app):
-    server = listen_or_exit(app, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(30)
+    with served_app(app) as url:
+        yield url
 
 
 def test_logout_disconnects_the_sessions_sockets_at_once(client, person, team, served, actors):

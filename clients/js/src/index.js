@@ -161,11 +161,15 @@ export class AladdinProvider {
   async _onConnect() {
     this._setStatus("connected");
     try {
-      const joined = await this.socket.emitWithAck("join", { projectId: this.ref.projectId });
+      // The join and the sync go out together: the server handles a socket's events in order, so
+      // the sync finds the project joined, and synced comes one round trip after connecting.
+      const joining = this.socket.emitWithAck("join", { projectId: this.ref.projectId });
+      const syncing = this._startSync(() => joining);
+      const joined = await joining;
       if (!joined.ok) return this._emit("error", { code: joined.error, message: joined.message });
       this.user = joined.you ?? null;
       this._setRole(joined.role);
-      await this._startSync();
+      await syncing;
       // Re-announce presence: a bumped clock, so peers that saw our removal take it again.
       if (this.awareness.getLocalState() !== null) this.awareness.setLocalState(this.awareness.getLocalState());
     } catch (err) {
@@ -173,7 +177,7 @@ export class AladdinProvider {
     }
   }
 
-  async _startSync() {
+  async _startSync(joining = null) {
     // Synced once the server's step 2 has arrived and its ack (with the stored version) too:
     // the server sends the step 2 before it answers, but the two may be read in either order.
     this._setSynced(false);
@@ -183,6 +187,7 @@ export class AladdinProvider {
     const ack = await this.socket.emitWithAck("yjs", {
       ...this.ref, message: syncFrame((e) => syncProtocol.writeSyncStep1(e, this.doc)),
     });
+    if (joining && !(await joining()).ok) return; // the join's refusal is the one reported
     if (!ack.ok) return this._emit("error", { code: ack.error, message: ack.message });
     if (typeof ack.version === "number") this._setVersion(ack.version);
     sync.acked = true;

@@ -92,8 +92,8 @@ class Targets:
                 raise NotFound("document not found")
             return project, key, state, grant
         self.still_member(session, project)
-        stored = self.ext.content.get(project, collection, document_id, reader=session.user)  # hidden: NotFound
-        state = rt.hub.open(project.slug, key, stored.get("createdBy"), session.sid,
+        stored, created_by = self.stored_for(session, project, key)
+        state = rt.hub.open(project.slug, key, created_by, session.sid,
                             fetch=lambda: self.stored_now(project, collection, document_id),
                             skip=ysync.sensitive(self.app, collection))
         session.docs.add(key)
@@ -105,6 +105,18 @@ class Targets:
         rt.ask_awareness(key, session.sid)  # and the peers' states held by other processes
         grant = EDIT if self.can_edit(session, project, key, state.created_by, stored) else VIEW
         return project, key, state, grant
+
+    def stored_for(self, session: Session, project, key: tuple) -> tuple[dict | None, str | None]:
+        """The stored document a socket opens, as its user may view it (hidden: NotFound), and
+        its creator. No query when the document is open here already (so it exists: a deletion
+        closes it) and no read rule can hide it: another editor joining a live document is not
+        a database read (``bench.yjs``, connect to synced)."""
+        live = self.rt.hub.docs.get(key)
+        if live is not None and not live.closed and \
+                self.ext.content.read_filter(session.user, project, key[1]).everything:
+            return None, live.created_by
+        stored = self.ext.content.get(project, key[1], key[2], reader=session.user)
+        return stored, stored.get("createdBy")
 
     def grant(self, session: Session, project, collection: str, document: dict) -> str:
         """What the socket may do with an open document now (``Realtime.grants``' decision)."""
