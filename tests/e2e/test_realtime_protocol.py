@@ -6,6 +6,7 @@ where the client's own behaviour is the question."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -38,10 +39,10 @@ def ref(installation, doc_id: str) -> dict:
     return {"projectId": installation.pid, "collection": "scenes", "documentId": doc_id}
 
 
-def run_node(script: str, *args: str) -> dict:
+def run_node(script: str, *args: str, env: dict | None = None) -> dict:
     """Run a stock-client script from ``tests/js`` to its end; its last output line (JSON)."""
     done = subprocess.run(["node", str(JS_DIR / script), *args], cwd=JS_DIR, capture_output=True, text=True,
-                          timeout=2 * TIMEOUT)
+                          timeout=2 * TIMEOUT, env={**os.environ, **(env or {})})
     assert done.returncode == 0, f"{script} failed: {done.stderr[-3000:]}"
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -110,17 +111,19 @@ def test_a_removed_field_is_removed_and_null_stays_null_through_a_commit(install
     wait_for(lambda: "mood" not in late.doc.get("content", type=Map), message="the REST removal in the Y.Doc")
 
 
-def test_a_refused_paste_does_not_wedge_the_client(installation, servers, clients, node):
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_a_refused_paste_does_not_wedge_the_client(installation, servers, clients, node, transport):
     """A stock client pastes over the limit (just over it, and over twice it: both answered in
     an ack, the connection stays), keeps typing (refused too, never acked ``ok``: its update
     builds on the refused paste), then resyncs as the refusal asks; every edit acked ``ok``
-    reaches a peer on the other process and a late joiner, and nothing refused was stored."""
+    reaches a peer on the other process and a late joiner, and nothing refused was stored.
+    Over WebSocket and over HTTP long-polling alike."""
     a, b = servers
     doc_id = installation.create_doc(title="Opening")
     watcher = peer(b, installation, "viewer", doc_id, clients)
     limit = 1024 * 1024
     seen = run_node("paste_recovery.mjs", a.url, installation.token("editor"), installation.pid, "scenes", doc_id,
-                    str(limit + 200 * 1024), str(2 * limit + 512 * 1024))
+                    str(limit + 200 * 1024), str(2 * limit + 512 * 1024), env={"TRANSPORT": transport})
     acks = seen["acks"]
     assert acks["typed"] == {"ok": True}
     for ack in acks["pastes"]:

@@ -1,6 +1,8 @@
 // A stock Yjs client pastes over the message limit, keeps typing, then follows the refusal's
 // recovery protocol (README, "Refused updates"): a fresh Y.Doc, synced again, and typing goes on.
 // Usage: node paste_recovery.mjs <url> <token> <projectId> <collection> <documentId> <pasteBytes...>
+// (TRANSPORT=polling in the environment: over HTTP long-polling only, as behind a proxy that
+// refuses WebSocket; the client then sends an oversized attachment in a POST of its own.)
 // Prints one JSON line: {acks: {typed, pastes: [...], kept, recovered}, title, disconnects}.
 // It waits on events, never on the clock: the timer below only reports a hang.
 import { io } from "socket.io-client";
@@ -16,7 +18,8 @@ setTimeout(() => fail("timed out"), 90000);
 let doc;
 let synced;
 let disconnects = 0;
-const socket = io(`${url}/collab`, { auth: { token }, transports: ["websocket"], reconnection: false });
+const socket = io(`${url}/collab`, { auth: { token }, transports: [process.env.TRANSPORT || "websocket"],
+                                          reconnection: false });
 socket.on("connect_error", (err) => fail(`connect_error ${err.message}`));
 socket.on("disconnect", () => { disconnects += 1; });
 followSync(socket, ref, () => doc, () => synced());
