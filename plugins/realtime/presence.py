@@ -61,8 +61,9 @@ class PresenceStore:
                 "status": self.derived_status(record, now), "cursor": record.get("cursor"),
                 "lastActivity": _iso(record["ts"])}
 
-    def join(self, project_id: str, user_id: str, user_name: str, sid: str) -> tuple[dict, bool]:
-        """Add ``sid`` for the user; returns the public record and whether the user is new here."""
+    def join(self, project_id: str, user_id: str, user_name: str, sid: str) -> tuple[dict, bool, list[dict]]:
+        """Add ``sid`` for the user; returns the public record, whether the user is new here, and
+        the project's presence list (read in the same round trip: a join's ack carries it)."""
         now = time.time()
         record = {"userId": user_id, "userName": user_name, "status": "active", "cursor": None,
                   "ts": now, "announced": "active"}
@@ -70,11 +71,13 @@ class PresenceStore:
         pipe.sadd(self._sockets_key(project_id, user_id), sid)
         pipe.hsetnx(self._records_key(project_id), user_id, json.dumps(record))
         pipe.sadd(self._projects_key, project_id)
-        _, created, _ = pipe.execute()
+        pipe.hgetall(self._records_key(project_id))
+        _, created, _, raw = pipe.execute()
+        records = {r["userId"]: r for r in (json.loads(v) for v in raw.values())}
         if not created:
-            existing = self.touch(project_id, user_id, status="active") or record
-            return self.public(existing, now), False
-        return self.public(record, now), True
+            record = self.touch(project_id, user_id, status="active") or record
+        records[user_id] = record
+        return self.public(record, now), bool(created), self._listing(records.values(), now)
 
     def leave(self, project_id: str, user_id: str, sid: str) -> bool:
         """Drop ``sid``; True when it was the user's last socket and the user is now gone."""
@@ -110,8 +113,10 @@ class PresenceStore:
         return record
 
     def list(self, project_id: str) -> list[dict]:
-        now = time.time()
         records = [json.loads(v) for v in self.redis.hgetall(self._records_key(project_id)).values()]
+        return self._listing(records, time.time())
+
+    def _listing(self, records, now: float) -> list[dict]:
         return sorted((self.public(r, now) for r in records if now - r["ts"] < self.expire_after),
                       key=lambda r: r["userId"])
 

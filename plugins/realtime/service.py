@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any, Callable
+from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
 
@@ -99,8 +99,8 @@ class Realtime:
         return thread
 
     def ensure_started(self) -> None:
-        """Start the bus listener and the sweeper once; waits until the bus is subscribed so
-        no peer update published after this socket opened a document can be missed."""
+        """Start the bus listener and sweeper once; wait until the bus is subscribed (no peer
+        update published after this socket opened a document can be missed)."""
         if not self._started:
             with self._start_lock:
                 if not self._started:
@@ -149,8 +149,7 @@ class Realtime:
         if self._shut_down or not self._started:
             return
         self._shut_down = True
-        # The saving thread may be in the middle of a save: let it finish (it stops on
-        # ``stopping``, already set) before the app lets go of the database under it.
+        # A save in progress finishes (the saver stops on ``stopping``) before the database goes.
         if self._saver is not None and self._saver is not threading.current_thread():
             self._saver.join(10)  # it wakes at least once a second
         try:
@@ -310,13 +309,14 @@ class Realtime:
         except Exception:  # the socket is already gone
             pass
 
-    def join_presence(self, session: Session, project_id: str) -> dict:
-        record, is_new = self.presence.join(project_id, session.user_id, session.user_name, session.sid)
+    def join_presence(self, session: Session, project_id: str) -> tuple[dict, list[dict]]:
+        """The socket's presence in the project (announced if new there) and the presence list."""
+        record, is_new, users = self.presence.join(project_id, session.user_id, session.user_name, session.sid)
         session.touched[project_id] = time.monotonic()
         if is_new:
             self.emit("user_joined", {**record, "projectId": project_id}, to=project_room(project_id),
                       skip_sid=session.sid)
-        return record
+        return record, users
 
     def activity(self, session: Session, project_id: str, *, status: str | None = None,
                  cursor: Any = ..., force: bool = False) -> None:

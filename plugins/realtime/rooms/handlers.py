@@ -158,8 +158,8 @@ class Collab(Targets, Namespace):
         pid = str(project.id)
         session.projects[pid] = project
         self.rt.enter(session.sid, project_room(pid))
-        you = self.rt.join_presence(session, pid)
-        you, *users = pointers.visible_to(self.ext, session.user, project, [you, *self.rt.presence.list(pid)])
+        you, listed = self.rt.join_presence(session, pid)
+        you, *users = pointers.visible_to(self.ext, session.user, project, [you, *listed])
         return {"ok": True, "projectId": pid, "role": role, "you": you, "users": users}
 
     @guarded
