@@ -35,8 +35,9 @@ def aladdin_cli_commands():
 
 @hookimpl
 def aladdin_startup(app):
-    # A mistyped ALADDIN_ROLE_CACHE fails at start-up, not on the first authorized request.
-    cache.RoleCache.for_app(app)
+    # A mistyped ALADDIN_ROLE_CACHE fails at start-up, not on the first authorized request; and
+    # invalidations a process died owing (the ledger) are paid by this one.
+    cache.RoleCache.for_app(app).owe_recorded()
 
 
 @hookimpl(wrapper=True)

@@ -10,13 +10,21 @@ In front of Redis sits the core's near cache (``app.extensions["aladdin"].near_c
 role answered once is kept in the process's memory, and :meth:`RoleCache.invalidate` drops the
 project's roles there and, through the near cache's pub/sub channel, in every other process.
 A repeated request thus costs no round trip at all, and the Redis tier still answers a
-process's first request and shares each answer between app instances."""
+process's first request and shares each answer between app instances.
+
+An invalidation Redis refuses (it is down) is owed, not dropped: the membership change is
+stored and acknowledged, and a Redis that comes back with its data would otherwise hand every
+process the old role for the TTL. The project is written to a ledger in the platform database
+and a thread of the process retries until Redis answers, then drops the project's roles
+everywhere (a process that dies first leaves the ledger to the next one that starts)."""
 
 from __future__ import annotations
 
 import contextvars
 import dataclasses
 import logging
+import threading
+import time
 
 from redis.exceptions import RedisError
 
@@ -25,6 +33,8 @@ from core.nearcache import MISS
 log = logging.getLogger("aladdin.team")
 
 DEFAULT_TTL = 300
+RETRY_SECONDS = 0.25  # how often an owed invalidation is retried while Redis is away
+LEDGER = "team_role_invalidations_owed"  # platform collection: projects whose roles must be dropped
 MODES = ("auto", "on", "off")  # ALADDIN_ROLE_CACHE
 NO_ROLE = "-"  # cached "no role": outsiders are looked up as often as members
 INVALIDATING_EVENTS = frozenset({"member.added", "member.role_changed", "member.removed",
@@ -78,8 +88,13 @@ def enabled_for(settings) -> bool:
 
 class RoleCache:
     def __init__(self, redis, namespace: str, ttl: int = DEFAULT_TTL, enabled: bool = True, near=None,
-                 redis_tier: bool = True):
+                 redis_tier: bool = True, ledger=None, stopping: threading.Event | None = None):
         self.redis = redis
+        self.ledger = ledger  # a pymongo collection (see the module docstring), or None
+        self.stopping = stopping or threading.Event()
+        self._owed: set[str] = set()
+        self._owed_lock = threading.Lock()
+        self._payer: threading.Thread | None = None
         self.prefix = f"aladdin:{namespace}:team:roles"
         self.ttl = max(1, int(ttl))
         # Off: lookups go straight to the resolvers; invalidate() still runs, so processes
@@ -97,7 +112,8 @@ class RoleCache:
             ext = app.extensions["aladdin"]
             cache = cls(ext.jobs.redis, ext.settings.platform_db,
                         ext.settings.get("ROLE_CACHE_TTL", DEFAULT_TTL), _mode(ext.settings) != "off",
-                        near=ext.near_cache, redis_tier=enabled_for(ext.settings))
+                        near=ext.near_cache, redis_tier=enabled_for(ext.settings),
+                        ledger=ext.db.platform()[LEDGER], stopping=ext.stopping)
             state["role_cache"] = cache
         return cache
 
@@ -169,7 +185,55 @@ class RoleCache:
         try:
             self.redis.incr(self._gen_key(project_id))
         except RedisError:
-            # Stale roles could outlive a change: make that loud rather than silent.
-            log.exception("could not invalidate cached roles of project %s", project_id)
+            log.exception("could not invalidate cached roles of project %s: owed until Redis answers", project_id)
+            self.owe(project_id)
         if self.near is not None:
             self.near.invalidate(self._near_scope(project_id))
+
+    def owe(self, project_id: str) -> None:
+        """Remember an invalidation Redis refused (in the ledger too) and retry it until paid."""
+        if self.ledger is not None:
+            try:
+                self.ledger.update_one({"_id": project_id}, {"$set": {"at": time.time()}}, upsert=True)
+            except Exception:  # the retry below still runs while this process lives
+                log.exception("could not record the owed role invalidation of project %s", project_id)
+        with self._owed_lock:
+            self._owed.add(project_id)
+            if self._payer is None or not self._payer.is_alive():
+                self._payer = threading.Thread(target=self._pay_until_settled, daemon=True,
+                                               name="aladdin-team-owed-invalidations")
+                self._payer.start()
+
+    def owe_recorded(self) -> None:
+        """At start: invalidations a process recorded and never paid (it died) are owed here."""
+        if self.ledger is None:
+            return
+        try:
+            owed = [doc["_id"] for doc in self.ledger.find({}, {"_id": 1})]
+        except Exception:
+            log.exception("could not read the owed role invalidations")
+            return
+        for project_id in owed:
+            self.owe(project_id)
+
+    def _pay_until_settled(self) -> None:
+        while not self.stopping.wait(RETRY_SECONDS):
+            with self._owed_lock:
+                owed = sorted(self._owed)
+                if not owed:
+                    self._payer = None
+                    return
+            for project_id in owed:
+                try:
+                    self.redis.incr(self._gen_key(project_id))
+                except RedisError:
+                    break  # still away: all of them wait for the next round
+                if self.near is not None:  # answers other processes took from Redis meanwhile go too
+                    self.near.invalidate(self._near_scope(project_id))
+                with self._owed_lock:
+                    self._owed.discard(project_id)
+                if self.ledger is not None:
+                    try:
+                        self.ledger.delete_one({"_id": project_id})
+                    except Exception:  # paid all the same; a later start pays it again, harmlessly
+                        log.exception("could not settle the owed role invalidation of project %s", project_id)
