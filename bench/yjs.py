@@ -21,9 +21,9 @@ Each round, each server gets two Node clients with stock ``yjs`` (Hocuspocus: th
   the edit phase, divided by the edits. Aladdin's embedded stores (the document server and
   Redis) are separate processes: printed beside it, not in the ratio.
 
-A third server runs beside them, the transport floor (:mod:`bench.yjs_floor`): Aladdin's Socket.IO
-stack relaying frames with none of Aladdin's work (no authorization, storage, bus or presence),
-driven by the same Aladdin client. Its ratios to Hocuspocus show how much of Aladdin's is the
+A third server runs beside them, the transport floor (:func:`serve_floor`, this module run with
+``--floor PORT``): Aladdin's Socket.IO stack relaying frames with none of Aladdin's work (no
+authorization, storage, bus or presence), driven by the same Aladdin client. Its ratios to Hocuspocus show how much of Aladdin's is the
 transport's and how much is Aladdin's own.
 
 The headline (last line) is the median round's ratio of p50 keystroke-to-peer latencies.
@@ -212,6 +212,66 @@ def describe(name: str, r: dict) -> str:
             f"server CPU per edit {r['cpu_ms']:.2f} ms{extra}")
 
 
+# --- the transport floor ---------------------------------------------------------------------
+
+def serve_floor(port: int) -> int:
+    """Serve ``/collab`` as ``aladdin serve`` does -- Flask-SocketIO in threading mode on Werkzeug,
+    Nagle off, no per-message compression, whole binary packets, direct sends (``core.compat``) --
+    but a ``join`` is simply acked and a ``yjs`` frame only applied to one in-memory Y.Doc per
+    document and relayed to the document's other sockets. Not a product: it accepts any client."""
+    sys.path.insert(0, str(ROOT))
+    from flask import Flask, request
+    from flask_socketio import SocketIO
+    from pycrdt import Decoder, Doc, YSyncMessageType, create_sync_message, handle_sync_message
+
+    from core.compat.direct_send import send_directly
+    from core.compat.simple_websocket import decline_compression
+    from core.compat.socketio import send_packets_whole
+    from core.serving import listen_or_exit
+
+    app, ns = Flask(__name__), "/collab"
+    socketio = SocketIO(app, async_mode="threading")
+    socketio.server.async_handlers = False  # as the realtime plugin: each socket's events in order
+    send_packets_whole(socketio.server)
+    decline_compression()
+    send_directly(socketio.server.eio)
+    docs, rooms, lock = {}, {}, threading.Lock()
+    socketio.on_event("connect", lambda auth=None: True, namespace=ns)
+    socketio.on_event("join", lambda data: {"ok": True}, namespace=ns)
+
+    @socketio.on("disconnect", namespace=ns)
+    def disconnect(*_args):
+        with lock:
+            for sids in rooms.values():
+                sids.discard(request.sid)
+
+    @socketio.on("yjs", namespace=ns)
+    def yjs(data):
+        message, step1 = data["message"], data["message"][1] == YSyncMessageType.SYNC_STEP1
+        with lock:
+            doc = docs.setdefault(data["documentId"], Doc())
+            sids = rooms.setdefault(data["documentId"], set())
+            sids.add(request.sid)
+            if step1:
+                frames = [handle_sync_message(message[1:], doc), create_sync_message(doc)]
+            else:
+                doc.apply_update(Decoder(message[2:]).read_message())
+            others = [sid for sid in sids if sid != request.sid]
+        for frame in frames if step1 else ():
+            socketio.emit("yjs", {**data, "message": frame}, to=request.sid, namespace=ns, ignore_queue=True)
+        if not step1 and others:
+            socketio.emit("yjs", data, to=others, namespace=ns, ignore_queue=True)
+        return {"ok": True, "version": 0} if step1 else {"ok": True}
+
+    server = listen_or_exit(app, "127.0.0.1", port)
+    print(f"serving http://127.0.0.1:{server.port} ", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
 # --- the installation ----------------------------------------------------------------------
 
 def seed(env: dict, rounds: int):
@@ -264,7 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of both servers; the median is the result")
     parser.add_argument("--warmup", type=int, default=20, help="edits before measuring")
     parser.add_argument("--gap", type=float, default=30, help="ms between one edit's arrival and the next keystroke")
+    parser.add_argument("--floor", type=int, help=argparse.SUPPRESS)  # serve the transport floor on this port
     args = parser.parse_args(argv)
+    if args.floor is not None:
+        return serve_floor(args.floor)
     npm_ci()
     # A process manager's SIGTERM leaves through the `finally`s too: every process gets stopped.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
@@ -288,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
             hocus = started(stack, ["node", str(JS / "hocuspocus_server.mjs")], cwd=JS,
                             stdout=hocus_log.open("w"), stderr=subprocess.STDOUT)
             floor_log = tmp / "floor.log"
-            floor = started(stack, [sys.executable, "-m", "bench.yjs_floor", "0"], cwd=ROOT,
+            floor = started(stack, [sys.executable, "-m", "bench.yjs", "--floor", "0"], cwd=ROOT,
                             env={**base_env, "PYTHONUNBUFFERED": "1"}, stdout=floor_log.open("w"),
                             stderr=subprocess.STDOUT)
             url = wait_line(aladdin, aladdin_log, SERVING, "aladdin serve").group(1)

@@ -197,6 +197,9 @@ class RoleCache:
                 self.ledger.update_one({"_id": project_id}, {"$set": {"at": time.time()}}, upsert=True)
             except Exception:  # the retry below still runs while this process lives
                 log.exception("could not record the owed role invalidation of project %s", project_id)
+        self._retry(project_id)
+
+    def _retry(self, project_id: str) -> None:
         with self._owed_lock:
             self._owed.add(project_id)
             if self._payer is None or not self._payer.is_alive():
@@ -214,7 +217,7 @@ class RoleCache:
             log.exception("could not read the owed role invalidations")
             return
         for project_id in owed:
-            self.owe(project_id)
+            self._retry(project_id)  # recorded already
 
     def _pay_until_settled(self) -> None:
         while not self.stopping.wait(RETRY_SECONDS):

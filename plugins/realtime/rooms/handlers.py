@@ -6,7 +6,6 @@ client may not do is answered with an error ack (``{"error", "message"}``), neve
 
 from __future__ import annotations
 
-import copy
 import functools
 import logging
 from typing import Any
@@ -19,9 +18,7 @@ from socketio.exceptions import ConnectionRefusedError
 from core.authz.scope import actor_scope
 from core.content import serialize
 from core.errors import AladdinError, AuthenticationFailed, Conflict, Forbidden, NotFound
-from core.compat.mongoengine import from_son
-from core.models import Project
-from core.projects import cached_project
+from core.projects import cached_project_document
 
 from .. import credentials, pointers
 from .. import validation as v
@@ -151,7 +148,8 @@ class Collab(Targets, Namespace):
     @guarded
     def on_join(self, session: Session, data: dict):
         try:
-            project = joinable_project(v.project_ref(data))
+            # From the near cache: each connection joins, and the lookup was half a join's time.
+            project = cached_project_document(v.project_ref(data))
             role = self.authz.authorize(session.user, "project:view", project)
         except (NotFound, Forbidden):
             return error("not_found", "project not found")
@@ -294,17 +292,6 @@ class Collab(Targets, Namespace):
                                action="updated", patch=patch, version=document["version"], source="yjs"),
                          skip_sid=session.sid)
         return {"ok": True, "version": document["version"], "document": serialize(document)}
-
-
-def joinable_project(ref: str) -> Project:
-    """The project a ``join`` names, from the near cache (a project's save or deletion anywhere
-    drops it): each connection joins, and the lookup was half of a join's time (``bench.yjs``,
-    connect to synced). A document of its own, for a session that may write with it."""
-    return from_son(Project, copy.deepcopy(cached_project(ref, stored_project)))
-
-
-def stored_project(doc: dict) -> dict:
-    return doc
 
 
 def stamp(session: Session, project_id: str, **fields: Any) -> dict:

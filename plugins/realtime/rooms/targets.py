@@ -112,10 +112,12 @@ class Targets:
         closes it) and no read rule can hide it: another editor joining a live document is not
         a database read (``bench.yjs``, connect to synced)."""
         live = self.rt.hub.docs.get(key)
-        if live is not None and not live.closed and \
-                self.ext.content.read_filter(session.user, project, key[1]).everything:
-            return None, live.created_by
-        stored = self.ext.content.get(project, key[1], key[2], reader=session.user)
+        if live is not None and not live.closed:
+            stored = self.still_visible(session, project, key)
+            if stored is None:
+                return None, live.created_by
+        else:
+            stored = self.ext.content.get(project, key[1], key[2], reader=session.user)
         return stored, stored.get("createdBy")
 
     def grant(self, session: Session, project, collection: str, document: dict) -> str:
