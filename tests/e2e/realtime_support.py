@@ -253,6 +253,21 @@ class Installation:
 NOT_FOUND = {"error": "not_found", "message": "document not found"}
 
 
+def until_refused(client, document: dict, timeout: float = TIMEOUT) -> dict:
+    """The client's Yjs frames on ``document`` come to be refused exactly as frames on a missing
+    document are; returns that refusal. A role or read-rule change reaches the server through
+    Redis, so the first frames after it may still be answered: as any sync step 1 is, with
+    ``ok`` and the stored ``version``."""
+    def refused() -> dict | None:
+        ack = client.call("yjs", {**document, "message": create_sync_message(client.doc)})
+        if ack.get("ok") is True:
+            return None
+        assert ack == NOT_FOUND, ack
+        return ack
+
+    return wait_for(refused, timeout, message="the document's frames to be refused", interval=0.1)
+
+
 def start_pair(installation) -> list["Server"]:
     """Two server processes of one installation (A and B), started one after the other (the
     first applies the installation's start-up work, such as migrations, before the second comes)."""

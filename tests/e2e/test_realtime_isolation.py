@@ -12,13 +12,12 @@ the answer, so nothing it received by then, nothing it ever will."""
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
-from pycrdt import Text, create_sync_message
+from pycrdt import Text
 
-from tests.e2e.realtime_support import NOT_FOUND, Collab, YClient, installed, serving_pair, write_read_rules
+from tests.e2e.realtime_support import Collab, YClient, installed, serving_pair, until_refused, write_read_rules
 
 
 @pytest.fixture(scope="module")
@@ -77,16 +76,6 @@ def settled(client: Collab, project_id: str) -> None:
     on the same socket comes after it (an error answer is an answer too)."""
     ack = client.call("presence", {"projectId": project_id})
     assert isinstance(ack, dict), ack
-
-
-def until_refused(client: YClient, document: dict, timeout: float = 15) -> None:
-    """The client's document came to be closed for it: its frames on it are refused exactly as
-    frames on a missing document are (the change reaches the server through Redis)."""
-    deadline = time.monotonic() + timeout
-    while (ack := client.call("yjs", {**document, "message": create_sync_message(client.doc)})) != NOT_FOUND:
-        assert ack == {"ok": True}, ack
-        assert time.monotonic() < deadline, "the document stayed open for the client"
-        time.sleep(0.1)
 
 
 def assert_untouched(client: YClient, text: str) -> None:

@@ -13,7 +13,8 @@ from bson import ObjectId
 from pycrdt import Doc, Map, Text, create_sync_message
 
 from tests.e2e.realtime_support import (NOT_FOUND, awareness_update, Collab, Installation,
-                                        installation_env, serving_pair, write_read_rules, YClient)
+                                        installation_env, serving_pair, until_refused, write_read_rules,
+                                        YClient)
 from tests.waiting import wait_for
 
 
@@ -104,13 +105,8 @@ def assert_refused_like_a_missing_document(client, document: dict) -> None:
     """The client's next Yjs frames on ``document`` come to be refused (the role change reaches
     the server's near-cache through Redis), exactly as frames on a missing document are."""
     missing = {**document, "documentId": str(ObjectId())}
-
-    def refused() -> dict | None:
-        ack = client.call("yjs", {**document, "message": create_sync_message(client.doc)})
-        return None if ack == {"ok": True} else ack
-
-    ack = wait_for(refused, message="the document's frames to be refused", interval=0.1)
-    assert ack == NOT_FOUND == client.call("yjs", {**missing, "message": create_sync_message(client.doc)})
+    assert until_refused(client, document) == NOT_FOUND == \
+        client.call("yjs", {**missing, "message": create_sync_message(client.doc)})
 
 
 def test_rest_and_worker_writes_reach_only_sockets_whose_user_may_view(installation, servers, connect):
