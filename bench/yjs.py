@@ -6,14 +6,16 @@ extensions) and ``aladdin serve`` on a temporary data dir with its embedded stor
 operator's first install runs it. The JavaScript side is pinned in ``bench/js`` (package.json
 and package-lock.json) and installed with ``npm ci`` there on first use.
 
-Each round, each server gets two Node clients with stock ``yjs`` (Hocuspocus: the stock
-``@hocuspocus/provider``; Aladdin: the stock ``socket.io-client`` + ``y-protocols``, as
-``tests/js/yjs_peer.mjs``) on a fresh document of its own; both type into the Y.Text
-``content.title``, which is where an Aladdin editor's typing goes. Measured:
+Each round, each server gets two Node clients with stock ``yjs`` on a fresh document of its own,
+typing into the Y.Text ``content.title`` (where an Aladdin editor's typing goes): Hocuspocus
+through the stock ``@hocuspocus/provider``; Aladdin through the stock y-websocket
+``WebsocketProvider`` on its plain WebSocket (``/collab/yjs/...``, the headline), and again
+through the stock ``socket.io-client`` + ``y-protocols`` on ``/collab``, as
+``tests/js/yjs_peer.mjs`` does. Measured:
 
 * connect to synced: a fresh client (Y.Doc + connection) created until its first sync is done
-  (for Aladdin also split: the namespace connect, then from it to the ``join`` ack and to synced, the
-  join and the sync step 1 being sent together as ``@aladdin/provider`` sends them);
+  (on ``/collab`` also split: the namespace connect, then from it to the ``join`` ack and to
+  synced, the join and the sync step 1 being sent together as ``@aladdin/provider`` sends them);
 * keystroke to peer: one character typed (``Y.Text.insert``) until the other client's Y.Doc has
   it, clocked on CLOCK_MONOTONIC in both Node processes; one edit in flight at a time,
   alternating directions, ``--edits`` each way;
@@ -21,12 +23,13 @@ Each round, each server gets two Node clients with stock ``yjs`` (Hocuspocus: th
   the edit phase, divided by the edits. Aladdin's embedded stores (the document server and
   Redis) are separate processes: printed beside it, not in the ratio.
 
-A third server runs beside them, the transport floor (:func:`serve_floor`, this module run with
-``--floor PORT``): Aladdin's Socket.IO stack relaying frames with none of Aladdin's work (no
-authorization, storage, bus or presence), driven by the same Aladdin client. Its ratios to Hocuspocus show how much of Aladdin's is the
-transport's and how much is Aladdin's own.
+A fourth server runs beside them, the Socket.IO transport floor (:func:`serve_floor`, this
+module run with ``--floor PORT``): Aladdin's Socket.IO stack relaying frames with none of
+Aladdin's work (no authorization, storage, bus or presence), driven by the ``/collab`` client.
+Its ratios to Hocuspocus show how much of ``/collab``'s time is the transport's.
 
-The headline (last line) is the median round's ratio of p50 keystroke-to-peer latencies.
+The headline (last line) is the median round's ratio of p50 keystroke-to-peer latencies, plain
+WebSocket against Hocuspocus; the connect-to-synced ratio and CPU ratio are the plain WebSocket's too.
 """
 
 from __future__ import annotations
@@ -290,8 +293,8 @@ def seed(env: dict, rounds: int):
         project = create_project(app, owner, "Bench Film", "bench-film")
         add_member(app, project, other, "editor", owner)
         content = app.extensions["aladdin"].content
-        scenes = [str(content.create(project, "scenes", {"content": {"title": "x"}}, owner)["_id"])
-                  for _ in range(rounds)]
+        scenes = [tuple(str(content.create(project, "scenes", {"content": {"title": "x"}}, owner)["_id"])
+                        for _client in ("ywebsocket", "socketio")) for _ in range(rounds)]
         tokens = (ApiToken.issue(owner), ApiToken.issue(other))
     return app, str(project.id), scenes, tokens
 
@@ -363,15 +366,18 @@ def main(argv: list[str] | None = None) -> int:
             for n in range(args.rounds):
                 ws = f"ws://127.0.0.1:{port}"
                 hp = measure(stack, ([ "hocuspocus", ws, f"bench-{n}"],) * 2, hocus.pid, [], args)
-                ours = measure(stack, tuple(["aladdin", url, token, project_id, "scenes", scenes[n]]
+                ours = measure(stack, tuple(["ywebsocket", url, token, project_id, "scenes", scenes[n][0]]
                                             for token in tokens), aladdin.pid, pids, args)
-                ours["stores"] = True
+                sio = measure(stack, tuple(["aladdin", url, token, project_id, "scenes", scenes[n][1]]
+                                           for token in tokens), aladdin.pid, pids, args)
+                ours["stores"] = sio["stores"] = True
                 bare = measure(stack, (["aladdin", floor_url, "-", "floor", "scenes", f"floor-{n}"],) * 2,
                                floor.pid, [], args)
                 print(f"round {n + 1} {describe('hocuspocus', hp)}")
-                print(f"round {n + 1} {describe('aladdin', ours)}")
-                print(f"round {n + 1} {describe('transport floor', bare)}", flush=True)
-                results.append({"hocuspocus": hp, "aladdin": ours, "floor": bare})
+                print(f"round {n + 1} {describe('aladdin, plain WebSocket', ours)}")
+                print(f"round {n + 1} {describe('aladdin, /collab (Socket.IO)', sio)}")
+                print(f"round {n + 1} {describe('Socket.IO transport floor', bare)}", flush=True)
+                results.append({"hocuspocus": hp, "aladdin": ours, "socketio": sio, "floor": bare})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     ratio = [percentile(r["aladdin"]["latencies"], 50) / percentile(r["hocuspocus"]["latencies"], 50)
@@ -384,12 +390,11 @@ def main(argv: list[str] | None = None) -> int:
           f"(+ embedded stores {stores:.2f} ms), hocuspocus "
           f"{statistics.median(r['hocuspocus']['cpu_ms'] for r in results):.2f} ms; "
           f"ratio {statistics.median(cpu) if cpu else float('inf'):.2f}")
-    floor = [percentile(r["floor"]["latencies"], 50) / percentile(r["hocuspocus"]["latencies"], 50)
-             for r in results]
-    floor_synced = [percentile(r["floor"]["synced"], 50) / percentile(r["hocuspocus"]["synced"], 50)
-                    for r in results]
-    print(f"transport floor (Aladdin's Socket.IO stack, none of its work) to hocuspocus: keystroke-to-peer "
-          f"ratio {statistics.median(floor):.2f}, connect-to-synced ratio {statistics.median(floor_synced):.2f}")
+    for name, label in (("socketio", "/collab (Socket.IO)"), ("floor", "Socket.IO transport floor (none of Aladdin's work)")):
+        keys = [percentile(r[name]["latencies"], 50) / percentile(r["hocuspocus"]["latencies"], 50) for r in results]
+        connects = [percentile(r[name]["synced"], 50) / percentile(r["hocuspocus"]["synced"], 50) for r in results]
+        print(f"{label} to hocuspocus: keystroke-to-peer ratio {statistics.median(keys):.2f}, "
+              f"connect-to-synced ratio {statistics.median(connects):.2f}")
     print(f"connect-to-synced ratio {statistics.median(synced):.2f} (goal 1.5)")
     print(f"yjs ratio {statistics.median(ratio):.2f} (goal 1.2)")
     return 0

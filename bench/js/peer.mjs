@@ -1,8 +1,10 @@
 // One stock Yjs client of bench.yjs, driven by JSON lines on stdin, answering JSON lines on stdout.
 // Usage: node peer.mjs hocuspocus <ws-url> <documentName>
+//        node peer.mjs ywebsocket <http-url> <token> <projectId> <collection> <documentId>
 //        node peer.mjs aladdin <http-url> <token> <projectId> <collection> <documentId>
-// Hocuspocus is reached through the stock @hocuspocus/provider; Aladdin through the stock
-// socket.io-client + yjs + y-protocols, exactly as tests/js/yjs_peer.mjs does.
+// Hocuspocus is reached through the stock @hocuspocus/provider; Aladdin's plain WebSocket
+// (/collab/yjs/...) through the stock y-websocket WebsocketProvider; Aladdin's /collab through
+// the stock socket.io-client + yjs + y-protocols, exactly as tests/js/yjs_peer.mjs does.
 // Commands: {"op":"connect"}  a fresh Y.Doc and connection; answers {"synced": ms} (created -> synced;
 //                             Aladdin adds "phases": ms to the namespace connect, the join, the sync)
 //           {"op":"init","text"} the Y.Text content.title holds `text` (Hocuspocus starts empty)
@@ -40,6 +42,23 @@ async function connectHocuspocus(url, name) {
   await new Promise((resolve) => {
     provider = new HocuspocusProvider({ url, name, document: doc, WebSocketPolyfill: WebSocket,
                                         onSynced: ({ state }) => state && resolve() });
+  });
+  const synced = now();
+  watch(doc, (origin) => origin === provider);
+  return { doc, synced: Number(synced - started) / 1e6, close: () => provider.destroy() };
+}
+
+async function connectYWebsocket(url, token, projectId, collection, documentId) {
+  const { WebsocketProvider } = await import("y-websocket");
+  const WebSocket = (await import("ws")).default;
+  const doc = new Y.Doc();
+  const started = now();
+  let provider;
+  await new Promise((resolve) => {
+    provider = new WebsocketProvider(`${url.replace(/^http/, "ws")}/collab/yjs`,
+                                     `${projectId}/${collection}/${documentId}`, doc,
+                                     { WebSocketPolyfill: WebSocket, params: { token }, disableBc: true });
+    provider.on("sync", (isSynced) => isSynced && resolve());
   });
   const synced = now();
   watch(doc, (origin) => origin === provider);
@@ -99,7 +118,8 @@ async function connectAladdin(url, token, projectId, collection, documentId) {
 }
 
 const connect = kind === "hocuspocus" ? () => connectHocuspocus(...args)
-  : kind === "aladdin" ? () => connectAladdin(...args) : fail("kind must be hocuspocus or aladdin");
+  : kind === "ywebsocket" ? () => connectYWebsocket(...args)
+  : kind === "aladdin" ? () => connectAladdin(...args) : fail("kind must be hocuspocus, ywebsocket or aladdin");
 
 function waitLength(doc, length) {
   return new Promise((resolve) => {

@@ -23,6 +23,14 @@ def aladdin_socketio(socketio, app):
 
 
 @hookimpl
+def aladdin_blueprints(app):
+    """Yjs over a plain WebSocket for stock y-websocket clients (``ywebsocket``)."""
+    from .ywebsocket.endpoint import blueprint
+
+    return [blueprint()]
+
+
+@hookimpl
 def aladdin_shutdown(app):
     """Unsaved typing is saved before the process lets go of the database."""
     rt = app.extensions.get("realtime")

@@ -51,6 +51,7 @@ class Session:
     token: str = ""                                            # re-checked on every event
     remote_addr: str | None = None
     pointed: dict = dataclasses.field(default_factory=dict)    # (projectId, documentId) -> collection
+    closing: Any = None  # called with each DocKey closed for it (a plain WebSocket then closes)
 
 
 class Realtime:
@@ -292,12 +293,9 @@ class Realtime:
 
     def emit(self, event: str, data: Any, *, to: str, skip_sid: str | None = None) -> None:
         """To a room or one socket on every process (through the message queue); see :func:`emit_to`.
-
-        A socket of this process gets it directly and nothing is published: python-socketio
-        delivers to local sockets at once but also publishes every queued emit for the other
-        processes, so each reply to a client's own sync step 1 cost a Redis round trip on the
-        handler's path and a message every process's queue listener decoded, for a socket no
-        other process holds (``bench.yjs``: connect to synced)."""
+        A socket of this process gets it directly, nothing published: python-socketio publishes
+        every queued emit, so each reply to a sync step 1 cost a Redis round trip and a message
+        for every process, for a socket no other process holds (``bench.yjs``: connect to synced)."""
         emit_to(self.socketio.server, event, data, to, skip_sid=skip_sid, ignore_queue=to in self.sessions)
 
     def enter(self, sid: str, room: str) -> None:
@@ -342,6 +340,8 @@ class Realtime:
             project_id, collection, document_id = key
             self.emit("awareness", {"projectId": project_id, "collection": collection,
                                     "documentId": document_id, "message": removal}, to=doc_room(key))
+        if session.closing is not None:
+            session.closing(key)
 
     def leave_project(self, session: Session, project_id: str) -> None:
         session.projects.pop(project_id, None)

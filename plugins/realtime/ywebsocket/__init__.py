@@ -1,0 +1,1 @@
+"""Yjs over a plain WebSocket, as y-websocket and Hocuspocus clients speak it (see ``endpoint``)."""

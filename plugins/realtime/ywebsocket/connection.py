@@ -1,0 +1,196 @@
+"""One WebSocket on the WSGI server's own socket: read by its request's thread, written by any.
+
+Why not simple-websocket (which ``/socket.io`` uses): it reads every socket on a thread of its
+own and hands each message to the request's thread, a thread switch per frame on the typing
+path. Here the request's thread reads and handles the frames itself, in order, and a frame for
+the connection leaves on the sending thread when the socket can take it at once; otherwise it
+waits in a backlog a writer thread drains, so a slow client never blocks a sender. wsproto
+(simple-websocket's own protocol engine) does the protocol; the handshake is answered only
+once the endpoint has accepted the connection."""
+
+from __future__ import annotations
+
+import select
+import socket
+import threading
+from typing import Iterator
+
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Message, Ping, Request,
+                            TextMessage)
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+
+from core.compat.engineio import Oversized
+
+PING_EVERY = 25.0                       # seconds of silence before a ping; as long again unanswered: dead
+DIRECT_MAX_BYTES = 64 * 1024            # larger frames always go through the writer thread
+MAX_BACKLOG_BYTES = 32 * 1024 * 1024    # a client this far behind is dropped, not buffered for
+
+
+def raw_socket(environ: dict):
+    """The client's socket from the WSGI server, and the server's kind (None: not a server whose
+    socket we can take over)."""
+    for key, mode in (("werkzeug.socket", "werkzeug"), ("gunicorn.socket", "gunicorn")):
+        if environ.get(key) is not None:
+            return environ[key], mode
+    return None, None
+
+
+def upgrade_request(environ: dict) -> bytes:
+    """The handshake request as it came, rebuilt from the environ for wsproto."""
+    lines = [f"GET {environ.get('PATH_INFO') or '/'} HTTP/1.1"]
+    lines += ["-".join(part.capitalize() for part in key[5:].split("_")) + f": {value}"
+              for key, value in environ.items() if key.startswith("HTTP_")]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+class Connection:
+    def __init__(self, sock):
+        self.sock = sock
+        self.ws = WSConnection(ConnectionType.SERVER)
+        self.closed = False          # nothing more is read or written
+        self._lock = threading.Condition()
+        self._backlog: list[bytes] = []
+        self._backlog_bytes = 0
+        self._writing = False        # the writer thread is sending what it took from the backlog
+        self._writer: threading.Thread | None = None
+        self._poll = select.poll()
+        self._poll.register(sock, select.POLLOUT)
+
+    # --- the handshake ----------------------------------------------------------------------
+
+    def read_handshake(self, environ: dict) -> bool:
+        """Whether the request is a WebSocket handshake wsproto can answer."""
+        try:
+            self.ws.receive_data(upgrade_request(environ))
+            return any(isinstance(event, Request) for event in self.ws.events())
+        except RemoteProtocolError:
+            return False
+
+    def accept(self) -> None:
+        """Answer the handshake (no extensions: keystroke-sized frames gain nothing from zlib)."""
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.settimeout(PING_EVERY)  # reads wake to ping; a write stuck this long is a dead peer
+        self._send(AcceptConnection())
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def messages(self, limit: int) -> Iterator[tuple[int, bytes]]:
+        """Each binary message as ``(first byte, message)`` until the connection ends; a message
+        over ``limit`` bytes is not kept: an :class:`Oversized` stands in for it. Text messages are
+        no part of the protocol and are skipped."""
+        parts, size, first, pinged = [], 0, -1, False
+        while not self.closed:
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                if pinged or self.ws.state.name != "OPEN":  # silent since the ping, or never answered our close
+                    return
+                self._send(Ping(b"aladdin"))
+                pinged = True
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            pinged = False
+            try:
+                self.ws.receive_data(data)
+                events = list(self.ws.events())
+            except RemoteProtocolError:
+                return
+            for event in events:
+                if isinstance(event, Message):
+                    if first < 0 and event.data:
+                        first = event.data[0] if isinstance(event, BytesMessage) else -2
+                    size += len(event.data)
+                    if size <= limit:
+                        parts.append(event.data)
+                    if not event.message_finished:
+                        continue
+                    if not isinstance(event, TextMessage) and first >= 0:
+                        yield first, (b"".join(parts) if size <= limit else Oversized(size))
+                    parts, size, first = [], 0, -1
+                elif isinstance(event, Ping):
+                    self._send(event.response())
+                elif isinstance(event, CloseConnection):
+                    self._send(event.response())
+                    return
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def write(self, message: bytes) -> None:
+        self._send(BytesMessage(message))
+
+    def close(self, code: int, reason: str) -> None:
+        """Send a close frame; the reader ends when the client answers (or a ping interval later)."""
+        self._send(CloseConnection(code, reason[:120]))
+
+    def finish(self) -> None:
+        """The connection is over: the writer stops and the socket is shut."""
+        with self._lock:
+            self.closed = True
+            self._backlog.clear()
+            self._lock.notify_all()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _send(self, event) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            try:
+                out = self.ws.send(event)
+            except LocalProtocolError:  # a close went out already: nothing follows it
+                return
+            if not (self._backlog or self._writing) and len(out) <= DIRECT_MAX_BYTES and self._writable():
+                try:
+                    self.sock.sendall(out)
+                except OSError:
+                    self._abort()
+                return
+            self._backlog.append(out)
+            self._backlog_bytes += len(out)
+            if self._backlog_bytes > MAX_BACKLOG_BYTES:
+                self._abort()
+                return
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._drain, name="ywebsocket writer", daemon=True)
+                self._writer.start()
+            self._lock.notify_all()
+
+    def _writable(self) -> bool:
+        return bool(self._poll.poll(0))
+
+    def _abort(self) -> None:
+        """Under the lock: the peer is gone or too slow; the reader sees the socket shut."""
+        self.closed = True
+        self._backlog.clear()
+        self._lock.notify_all()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                while not self._backlog and not self.closed:
+                    self._lock.wait()
+                if self.closed:
+                    return
+                out = b"".join(self._backlog)
+                self._backlog.clear()
+                self._backlog_bytes = 0
+                self._writing = True
+            try:
+                self.sock.sendall(out)
+            except OSError:
+                with self._lock:
+                    self._abort()
+                return
+            finally:
+                with self._lock:
+                    self._writing = False

@@ -1,0 +1,166 @@
+"""``/collab/yjs/<projectId>/<collection>/<documentId>``: one Yjs document over a plain WebSocket.
+
+Why: a stock Yjs client -- y-websocket's ``WebsocketProvider``, which most editor bindings use --
+edits an Aladdin document with nothing of ours, and a keystroke is one WebSocket message each
+way. Over Socket.IO it is two (a header and a binary attachment) plus the Socket.IO and
+Engine.IO layers on both sides: ``bench.yjs`` measured that transport alone at about 1.6 times
+Hocuspocus's keystroke-to-peer time, whatever the server did.
+
+The connection is a socket of the ``/collab`` namespace to the rest of the plugin: it connects
+with the namespace's handshake (the token, re-checked on every frame), joins the document's
+project, opens the document with its sync step 1, and its sync and awareness frames are the
+namespace's ``yjs`` and ``awareness`` events -- the same authorization, storage, relaying and
+refusals, by the same code. What the namespace sends it goes out through :class:`.wire.Wire`.
+Refusals the handshake meets answer over HTTP (401, 403, 404); later, a refused frame is answered
+with y-protocols' auth message ``permission-denied`` (reason ``too_large: ...``,
+``forbidden: ...``, ``out_of_sync: ...``), and losing the document (deleted, hidden by a rule or a
+role change, the member removed, the token revoked) closes the connection with 4404, 4403 or 4401."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, Response, current_app, request
+from socketio import packet as sio
+
+from core.compat.engineio import MAX_MESSAGE_BYTES, Oversized
+from core.errors import AladdinError, AuthenticationFailed, Forbidden, NotFound
+
+from ..emitter import NAMESPACE
+from . import frames
+from .connection import Connection, raw_socket
+from .wire import NOT_FOUND, UNAUTHENTICATED, Wire
+
+PATH = "/collab/yjs/<project_id>/<collection>/<document_id>"
+
+
+def blueprint() -> Blueprint:
+    bp = Blueprint("ywebsocket", __name__)
+    bp.add_url_rule(PATH, "document", serve, websocket=True)
+    return bp
+
+
+class Finished(Response):
+    """The exchange became a WebSocket, now closed: the WSGI server must write nothing more.
+    Werkzeug drops a connection whose application raises ``ConnectionError`` without a word,
+    and Gunicorn one whose application raises ``StopIteration`` (as engine.io's transport ends)."""
+
+    def __init__(self, mode: str):
+        super().__init__()
+        self.mode = mode
+
+    def __call__(self, environ, start_response):
+        if self.mode == "gunicorn":
+            raise StopIteration()
+        raise ConnectionError("the WebSocket is closed")
+
+
+def token_of(environ: dict) -> str | None:
+    header = environ.get("HTTP_AUTHORIZATION", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return request.args.get("token") or None
+
+
+def serve(project_id: str, collection: str, document_id: str):
+    app = current_app._get_current_object()
+    rt, environ = app.extensions.get("realtime"), request.environ
+    sock, mode = raw_socket(environ)
+    if rt is None or sock is None:
+        raise AladdinError("this server cannot hand a request's socket to a WebSocket; use /collab "
+                           "(Socket.IO) or serve with `aladdin serve` or Gunicorn", status=501)
+    if not app.extensions["aladdin"].cors.socket_allows(environ.get("HTTP_ORIGIN"), environ):
+        raise Forbidden("this origin may not connect")
+    connection = Connection(sock)
+    if not connection.read_handshake(environ):
+        raise AladdinError("not a WebSocket handshake", status=400)
+    link = Link(rt, environ, connection, {"projectId": project_id, "collection": collection,
+                                          "documentId": document_id})
+    try:
+        link.open(token_of(environ))
+        connection.accept()
+        link.serve()
+    finally:
+        link.close()
+        connection.finish()
+    return Finished(mode)
+
+
+class Link:
+    """One plain-WebSocket connection as a ``/collab`` socket (see the module's docstring)."""
+
+    def __init__(self, rt, environ: dict, connection: Connection, ref: dict):
+        self.rt, self.environ, self.connection, self.ref = rt, environ, connection, ref
+        self.server = rt.socketio.server
+        self.eio_sid = f"ywebsocket-{uuid.uuid4().hex}"
+        self.wire = Wire(self.eio_sid, ref["documentId"], self.server.packet_class, connection.write,
+                         connection.close)
+        self.sid: str | None = None
+
+    def open(self, token: str | None) -> None:
+        """Connect and join as ``/collab`` would, or raise the HTTP refusal."""
+        if token is None:
+            raise AuthenticationFailed("authentication required: ?token=... or Authorization: Bearer ...")
+        server = self.server
+        server.eio.sockets[self.eio_sid] = self.wire
+        server._handle_eio_connect(self.eio_sid, self.environ)
+        server._handle_connect(self.eio_sid, NAMESPACE, {"token": token})
+        answer = self.wire.connect_answer
+        if answer is None or answer.packet_type != sio.CONNECT:
+            reason = answer.data if answer is not None and isinstance(answer.data, dict) else {}
+            raise AuthenticationFailed(str(reason.get("message") or "connection refused"))
+        self.sid = answer.data["sid"]
+        ack = self.event("join", {"projectId": self.ref["projectId"]})
+        if not ack.get("ok"):
+            raise NotFound("project not found") if ack.get("error") == "not_found" else \
+                AladdinError(str(ack.get("message")), status=401 if ack.get("error") == "unauthenticated" else 400)
+        self.ref["projectId"] = ack["projectId"]  # the id, if the URL named the project by its slug
+        session = self.rt.sessions.get(self.sid)
+        if session is not None:
+            session.closing = self.document_closed
+
+    def event(self, name: str, data: dict) -> dict:
+        """Run one ``/collab`` event for this socket, in this thread; its ack."""
+        ack = self.server._trigger_event(name, NAMESPACE, self.sid, data)
+        return ack if isinstance(ack, dict) else {"error": "internal", "message": "no answer"}
+
+    def serve(self) -> None:
+        """Each frame of the client, in order, until the connection ends."""
+        for kind, message in self.connection.messages(MAX_MESSAGE_BYTES):
+            if kind == frames.SYNC:
+                self.answer(self.event("yjs", {**self.ref, "message": message}))
+            elif kind == frames.AWARENESS:
+                try:
+                    update = message if isinstance(message, Oversized) else frames.awareness_update(message)
+                except frames.Malformed as exc:
+                    self.answer({"error": "invalid", "message": str(exc)})
+                    continue
+                ack = self.event("awareness", {**self.ref, "message": update})
+                if ack.get("ok"):  # back to the sender too, as y-websocket's server does: stock
+                    self.connection.write(message)  # clients reconnect after 30 s without a message
+                self.answer(ack)
+            elif kind == frames.QUERY_AWARENESS:
+                key = (self.ref["projectId"], self.ref["collection"], self.ref["documentId"])
+                self.rt.answer_awareness(key, self.sid)
+                self.rt.ask_awareness(key, self.sid)
+
+    def answer(self, ack: dict) -> None:
+        code = ack.get("error")
+        if code in ("not_found", "unauthenticated"):
+            self.connection.close(NOT_FOUND if code == "not_found" else UNAUTHENTICATED, str(ack.get("message")))
+        elif code is not None:
+            self.connection.write(frames.permission_denied(f"{code}: {ack.get('message')}"))
+
+    def document_closed(self, key: tuple) -> None:
+        """The realtime plugin closed the document for this socket (``Realtime.close_doc``)."""
+        if key[2] == self.ref["documentId"]:
+            self.connection.close(NOT_FOUND, "document not found")
+
+    def close(self) -> None:
+        """The socket leaves ``/collab`` as a disconnected one does (rooms, presence, its document)."""
+        self.wire.closed = True
+        if self.sid is not None or self.eio_sid in self.server.environ:
+            try:
+                self.server._handle_eio_disconnect(self.eio_sid, self.server.reason.CLIENT_DISCONNECT)
+            finally:
+                self.server.eio.sockets.pop(self.eio_sid, None)
