@@ -15,7 +15,8 @@ from core.projects import find_project
 from . import bus, ysync
 from .credentials import CREDENTIALS_CHANGED, recheck_user
 from .emitter import Emitter, announce_content
-from .service import Realtime, now_ms
+from .service import Realtime
+from .session import now_ms
 from .write_origin import announced_by_socket, socket_write  # noqa: F401 - handlers import it here
 
 log = logging.getLogger("aladdin.realtime")

@@ -25,33 +25,13 @@ from .credentials import recheck_user
 from .cursors import CursorCoalescer
 from .emitter import NAMESPACE, Emitter, emit_to, project_room
 from .presence import PresenceStore
+from .session import Session
 from .revisit import after_bus_gap
 from . import bus, pointers, ysync
 from .yjs import YjsHub, create_update_message, doc_room
 from .ystore import ystore_for
 
 log = logging.getLogger("aladdin.realtime")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-@dataclasses.dataclass
-class Session:
-    """One authenticated socket: its user and what it has joined."""
-
-    sid: str
-    user: Any
-    user_id: str
-    user_name: str
-    projects: dict = dataclasses.field(default_factory=dict)   # projectId -> core.models.Project
-    docs: set = dataclasses.field(default_factory=set)         # open Yjs DocKeys
-    touched: dict = dataclasses.field(default_factory=dict)    # projectId -> last presence write
-    token: str = ""                                            # re-checked on every event
-    remote_addr: str | None = None
-    pointed: dict = dataclasses.field(default_factory=dict)    # (projectId, documentId) -> collection
-    closing: Any = None  # called with each DocKey closed for it (a plain WebSocket then closes)
 
 
 class Realtime:
@@ -91,6 +71,7 @@ class Realtime:
         self._owed_lock = threading.Lock()
         self.audience = Audience(self.may_view)
         self.grants = Audience(lambda *args: None)  # what a socket may do with an open doc (/collab decides)
+        self.plain: dict[str, Any] = {}  # sid -> frame writer of a plain WebSocket (see ``ywebsocket``)
 
     # --- background services --------------------------------------------------------------
 
@@ -161,11 +142,15 @@ class Realtime:
             log.exception("realtime could not compact at shutdown")
 
     def send_frames(self, state, sids: list, update: bytes) -> None:
-        """A Yjs update to some of this process's sockets (each process sends to its own)."""
+        """A Yjs update to some of this process's sockets (each process sends to its own); a plain
+        WebSocket gets the frame as it is, not encoded as a Socket.IO event and decoded again."""
         project_id, collection, document_id = state.key
+        message, plain = create_update_message(update), self.plain
+        for write in [plain[sid] for sid in sids if sid in plain]:
+            write(message)
         emit_to(self.socketio.server, "yjs", {"projectId": project_id, "collection": collection,
-                                              "documentId": document_id, "message": create_update_message(update)},
-                list(sids), ignore_queue=True)  # no sids: nobody (see emit_to), never everybody
+                                              "documentId": document_id, "message": message},
+                [sid for sid in sids if sid not in plain], ignore_queue=True)  # no sids: nobody, never everybody
 
     def _sweep_forever(self) -> None:
         while not self.ext.stopping.wait(self.sweep_seconds):
@@ -296,6 +281,8 @@ class Realtime:
         A socket of this process gets it directly, nothing published: python-socketio publishes
         every queued emit, so each reply to a sync step 1 cost a Redis round trip and a message
         for every process, for a socket no other process holds (``bench.yjs``: connect to synced)."""
+        if event == "yjs" and to in self.plain:
+            return self.plain[to](data["message"])
         emit_to(self.socketio.server, event, data, to, skip_sid=skip_sid, ignore_queue=to in self.sessions)
 
     def enter(self, sid: str, room: str) -> None:

@@ -25,7 +25,8 @@ from .. import validation as v
 from .. import ycommit
 from ..announce import socket_write
 from ..emitter import NAMESPACE, announce_content, project_room
-from ..service import Realtime, Session, now_ms
+from ..service import Realtime
+from ..session import Session, now_ms
 from ..yjs import doc_room
 from .targets import EDIT, Refused, Targets
 

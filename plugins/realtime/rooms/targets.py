@@ -10,7 +10,7 @@ from core.errors import Forbidden, NotFound
 
 from .. import pointers, ysync
 from .. import validation as v
-from ..service import Session
+from ..session import Session
 from ..yjs import doc_room
 
 # What a socket may do with a document it has open (see ``Targets.open_doc``).

@@ -118,6 +118,7 @@ class Link:
         session = self.rt.sessions.get(self.sid)
         if session is not None:
             session.closing = self.document_closed
+        self.rt.plain[self.sid] = self.connection.write  # Yjs frames skip Socket.IO's encoding
 
     def event(self, name: str, data: dict) -> dict:
         """Run one ``/collab`` event for this socket, in this thread; its ack."""
@@ -159,6 +160,7 @@ class Link:
     def close(self) -> None:
         """The socket leaves ``/collab`` as a disconnected one does (rooms, presence, its document)."""
         self.wire.closed = True
+        self.rt.plain.pop(self.sid, None)
         if self.sid is not None or self.eio_sid in self.server.environ:
             try:
                 self.server._handle_eio_disconnect(self.eio_sid, self.server.reason.CLIENT_DISCONNECT)

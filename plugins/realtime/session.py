@@ -1,0 +1,28 @@
+"""A socket's session: its user and what it has joined (kept by ``Realtime.sessions``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclasses.dataclass
+class Session:
+    """One authenticated socket: its user and what it has joined."""
+
+    sid: str
+    user: Any
+    user_id: str
+    user_name: str
+    projects: dict = dataclasses.field(default_factory=dict)   # projectId -> core.models.Project
+    docs: set = dataclasses.field(default_factory=set)         # open Yjs DocKeys
+    touched: dict = dataclasses.field(default_factory=dict)    # projectId -> last presence write
+    token: str = ""                                            # re-checked on every event
+    remote_addr: str | None = None
+    pointed: dict = dataclasses.field(default_factory=dict)    # (projectId, documentId) -> collection
+    closing: Any = None  # called with each DocKey closed for it (a plain WebSocket then closes)
