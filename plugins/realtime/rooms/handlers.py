@@ -126,7 +126,13 @@ class Collab(Targets, Namespace):
         token = v.auth_token(auth)
         if token is None:
             raise ConnectionRefusedError("authentication required: connect with auth={'token': ...}")
-        remote_addr = request.remote_addr
+        self.admit(request.sid, token, request.remote_addr)
+        return True
+
+    def admit(self, sid: str, token: str, remote_addr: str | None) -> Session:
+        """The session of socket ``sid``, whose handshake carried ``token`` (every transport's
+        connect: Socket.IO's and the plain WebSocket's); ConnectionRefusedError if it does not
+        authenticate."""
         try:
             user = self.ext.pm.hook.aladdin_authenticate(
                 app=self.app, request=credentials.HandshakeRequest(token, remote_addr))
@@ -136,10 +142,10 @@ class Collab(Targets, Namespace):
             raise ConnectionRefusedError("invalid or revoked API token")
         self.rt.ensure_started()
         # The token stays with the session: every event re-checks it (see ``guarded``).
-        self.rt.sessions[request.sid] = Session(sid=request.sid, user=user, user_id=str(user.id),
-                                                user_name=user.name or user.email, token=token,
-                                                remote_addr=remote_addr)
-        return True
+        session = Session(sid=sid, user=user, user_id=str(user.id), user_name=user.name or user.email,
+                          token=token, remote_addr=remote_addr)
+        self.rt.sessions[sid] = session
+        return session
 
     def on_disconnect(self, *_args):
         self.rt.disconnect(request.sid)
@@ -149,17 +155,27 @@ class Collab(Targets, Namespace):
     @guarded
     def on_join(self, session: Session, data: dict):
         try:
+            project, role, you, listed = self.enter(session, data)
+        except NotFound:
+            return error("not_found", "project not found")
+        you, *users = pointers.visible_to(self.ext, session.user, project, [you, *listed])
+        return {"ok": True, "projectId": str(project.id), "role": role, "you": you, "users": users}
+
+    def enter(self, session: Session, data: dict, *, presence: bool = True) -> tuple:
+        """Join the project ``data`` names (NotFound unless the user may view it): its room and,
+        with ``presence``, its presence (else the caller joins it later: ``Realtime.join_presence``).
+        Returns the project, the role, the socket's presence record and the list."""
+        try:
             # From the near cache: each connection joins, and the lookup was half a join's time.
             project = cached_project_document(v.project_ref(data))
             role = self.authz.authorize(session.user, "project:view", project)
         except (NotFound, Forbidden):
-            return error("not_found", "project not found")
+            raise NotFound("project not found")
         pid = str(project.id)
         session.projects[pid] = project
         self.rt.enter(session.sid, project_room(pid))
-        you, listed = self.rt.join_presence(session, pid)
-        you, *users = pointers.visible_to(self.ext, session.user, project, [you, *listed])
-        return {"ok": True, "projectId": pid, "role": role, "you": you, "users": users}
+        you, listed = self.rt.join_presence(session, pid) if presence else (None, [])
+        return project, role, you, listed
 
     @guarded
     def on_leave(self, session: Session, data: dict):

@@ -5,19 +5,23 @@ own and hands each message to the request's thread, a thread switch per frame on
 path. Here the request's thread reads and handles the frames itself, in order, and a frame for
 the connection leaves on the sending thread when the socket can take it at once; otherwise it
 waits in a backlog a writer thread drains, so a slow client never blocks a sender. wsproto
-(simple-websocket's own protocol engine) does the protocol; the handshake is answered only
-once the endpoint has accepted the connection."""
+(simple-websocket's own protocol engine) does the frames; the handshake is answered only
+once the endpoint has accepted the connection, by this module itself (RFC 6455, section 4.2: a
+header line to check and a digest to compute), not by wsproto's HTTP machinery, which cost a
+tenth of a connection's server time."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import select
 import socket
 import threading
 from typing import Iterator
 
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Message, Ping, Request,
-                            TextMessage)
+from wsproto.connection import Connection as Frames, ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Message, Ping, TextMessage
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from core.compat.engineio import Oversized
@@ -36,18 +40,26 @@ def raw_socket(environ: dict):
     return None, None
 
 
-def upgrade_request(environ: dict) -> bytes:
-    """The handshake request as it came, rebuilt from the environ for wsproto."""
-    lines = [f"GET {environ.get('PATH_INFO') or '/'} HTTP/1.1"]
-    lines += ["-".join(part.capitalize() for part in key[5:].split("_")) + f": {value}"
-              for key, value in environ.items() if key.startswith("HTTP_")]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455's constant for Sec-WebSocket-Accept
+
+
+def handshake_key(environ: dict) -> str | None:
+    """The client's Sec-WebSocket-Key if the request is a WebSocket handshake we can answer."""
+    tokens = {t.strip().lower() for t in environ.get("HTTP_CONNECTION", "").split(",")}
+    key = environ.get("HTTP_SEC_WEBSOCKET_KEY", "").strip()
+    if (environ.get("REQUEST_METHOD") != "GET" or environ.get("HTTP_UPGRADE", "").lower() != "websocket"
+            or "upgrade" not in tokens or environ.get("HTTP_SEC_WEBSOCKET_VERSION", "").strip() != "13"):
+        return None
+    try:
+        return key if len(base64.b64decode(key, validate=True)) == 16 else None
+    except (binascii.Error, ValueError):
+        return None
 
 
 class Connection:
     def __init__(self, sock):
         self.sock = sock
-        self.ws = WSConnection(ConnectionType.SERVER)
+        self.ws = Frames(ConnectionType.SERVER)
         self.closed = False          # nothing more is read or written
         self._lock = threading.Condition()
         self._backlog: list[bytes] = []
@@ -57,21 +69,15 @@ class Connection:
         self._poll = select.poll()
         self._poll.register(sock, select.POLLOUT)
 
-    # --- the handshake ----------------------------------------------------------------------
-
-    def read_handshake(self, environ: dict) -> bool:
-        """Whether the request is a WebSocket handshake wsproto can answer."""
-        try:
-            self.ws.receive_data(upgrade_request(environ))
-            return any(isinstance(event, Request) for event in self.ws.events())
-        except RemoteProtocolError:
-            return False
-
-    def accept(self) -> None:
-        """Answer the handshake (no extensions: keystroke-sized frames gain nothing from zlib)."""
+    def accept(self, key: str) -> None:
+        """Answer the handshake: no subprotocol, no extensions (keystroke-sized frames gain
+        nothing from zlib)."""
+        digest = base64.b64encode(hashlib.sha1(key.encode("ascii") + GUID).digest()).decode("ascii")
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(PING_EVERY)  # reads wake to ping; a write stuck this long is a dead peer
-        self._send(AcceptConnection())
+        with self._lock:
+            self.sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                              b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + digest.encode("ascii") + b"\r\n\r\n")
 
     # --- reading ----------------------------------------------------------------------------
 

@@ -14,23 +14,27 @@ refusals, by the same code. What the namespace sends it goes out through :class:
 Refusals the handshake meets answer over HTTP (401, 403, 404); later, a refused frame is answered
 with y-protocols' auth message ``permission-denied`` (reason ``too_large: ...``,
 ``forbidden: ...``, ``out_of_sync: ...``), and losing the document (deleted, hidden by a rule or a
-role change, the member removed, the token revoked) closes the connection with 4404, 4403 or 4401."""
+role change, the member removed) closes the connection with 4404, a revoked token with 4401."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from flask import Blueprint, Response, current_app, request
-from socketio import packet as sio
+from socketio.exceptions import ConnectionRefusedError
 
+from core.authz.scope import actor_scope
 from core.compat.engineio import MAX_MESSAGE_BYTES, Oversized
 from core.errors import AladdinError, AuthenticationFailed, Forbidden, NotFound
 
 from ..emitter import NAMESPACE
+from ..validation import InvalidMessage
 from . import frames
-from .connection import Connection, raw_socket
-from .wire import NOT_FOUND, UNAUTHENTICATED, Wire
+from .connection import Connection, handshake_key, raw_socket
+from .wire import NOT_FOUND, RESYNC, UNAUTHENTICATED, Wire
 
+log = logging.getLogger("aladdin.realtime")
 PATH = "/collab/yjs/<project_id>/<collection>/<document_id>"
 
 
@@ -71,14 +75,19 @@ def serve(project_id: str, collection: str, document_id: str):
                            "(Socket.IO) or serve with `aladdin serve` or Gunicorn", status=501)
     if not app.extensions["aladdin"].cors.socket_allows(environ.get("HTTP_ORIGIN"), environ):
         raise Forbidden("this origin may not connect")
+    key = handshake_key(environ)
+    if key is None:
+        raise AladdinError("not a WebSocket handshake (RFC 6455, version 13)", status=400)
     connection = Connection(sock)
-    if not connection.read_handshake(environ):
-        raise AladdinError("not a WebSocket handshake", status=400)
     link = Link(rt, environ, connection, {"projectId": project_id, "collection": collection,
                                           "documentId": document_id})
     try:
         link.open(token_of(environ))
-        connection.accept()
+    except BaseException:  # refused: answered over HTTP (the socket is still the server's)
+        link.close()
+        raise
+    connection.accept(key)
+    try:
         link.serve()
     finally:
         link.close()
@@ -98,26 +107,26 @@ class Link:
         self.sid: str | None = None
 
     def open(self, token: str | None) -> None:
-        """Connect and join as ``/collab`` would, or raise the HTTP refusal."""
+        """Connect and join as ``/collab`` would (the namespace's own ``admit`` and ``enter``), or
+        raise the HTTP refusal. No Socket.IO packet is built: python-socketio only registers the
+        socket (its rooms), and keeps the environ it reads when it disconnects a socket itself."""
         if token is None:
             raise AuthenticationFailed("authentication required: ?token=... or Authorization: Bearer ...")
-        server = self.server
+        server, collab = self.server, self.server.namespace_handlers[NAMESPACE]
         server.eio.sockets[self.eio_sid] = self.wire
         server._handle_eio_connect(self.eio_sid, self.environ)
-        server._handle_connect(self.eio_sid, NAMESPACE, {"token": token})
-        answer = self.wire.connect_answer
-        if answer is None or answer.packet_type != sio.CONNECT:
-            reason = answer.data if answer is not None and isinstance(answer.data, dict) else {}
-            raise AuthenticationFailed(str(reason.get("message") or "connection refused"))
-        self.sid = answer.data["sid"]
-        ack = self.event("join", {"projectId": self.ref["projectId"]})
-        if not ack.get("ok"):
-            raise NotFound("project not found") if ack.get("error") == "not_found" else \
-                AladdinError(str(ack.get("message")), status=401 if ack.get("error") == "unauthenticated" else 400)
-        self.ref["projectId"] = ack["projectId"]  # the id, if the URL named the project by its slug
-        session = self.rt.sessions.get(self.sid)
-        if session is not None:
-            session.closing = self.document_closed
+        self.sid = server.manager.connect(self.eio_sid, NAMESPACE)
+        try:
+            session = collab.admit(self.sid, token, self.environ.get("REMOTE_ADDR"))
+        except ConnectionRefusedError as exc:
+            raise AuthenticationFailed(str(exc.error_args.get("message") or "connection refused"))
+        try:
+            with actor_scope():  # presence once synced: the handshake waits for nothing it does not need
+                project = collab.enter(session, {"projectId": self.ref["projectId"]}, presence=False)[0]
+        except InvalidMessage:
+            raise NotFound("project not found")
+        self.ref["projectId"] = str(project.id)  # the id, if the URL named the project by its slug
+        session.closing = self.document_closed
         self.rt.plain[self.sid] = self.connection.write  # Yjs frames skip Socket.IO's encoding
 
     def event(self, name: str, data: dict) -> dict:
@@ -126,10 +135,14 @@ class Link:
         return ack if isinstance(ack, dict) else {"error": "internal", "message": "no answer"}
 
     def serve(self) -> None:
-        """Each frame of the client, in order, until the connection ends."""
+        """Each frame of the client, in order, until the connection ends. The socket's presence
+        in the project is joined once its first sync frame is answered."""
+        present = False
         for kind, message in self.connection.messages(MAX_MESSAGE_BYTES):
             if kind == frames.SYNC:
                 self.answer(self.event("yjs", {**self.ref, "message": message}))
+                if not present:
+                    present = self.join_presence()
             elif kind == frames.AWARENESS:
                 try:
                     update = message if isinstance(message, Oversized) else frames.awareness_update(message)
@@ -145,24 +158,51 @@ class Link:
                 self.rt.answer_awareness(key, self.sid)
                 self.rt.ask_awareness(key, self.sid)
 
+    def join_presence(self) -> bool:
+        session = self.rt.sessions.get(self.sid)
+        if session is not None and self.ref["projectId"] in session.projects:
+            try:
+                self.rt.join_presence(session, self.ref["projectId"])
+            except Exception:  # Redis is away: presence waits for the next activity, the edit stands
+                log.warning("could not join the presence of %s", self.ref["projectId"], exc_info=True)
+        return True
+
     def answer(self, ack: dict) -> None:
+        """A refused frame: the document gone for the socket closes the connection; any other
+        refusal is y-protocols' ``permission-denied`` with the code and message. One that leaves
+        the client's Y.Doc ahead of every other copy (``too_large``, ``out_of_sync``: ``resync``
+        in the ack) then closes with RESYNC -- its later updates could never apply anywhere, and
+        y-websocket does not reconnect on 44xx (it would send the refused update again): the
+        application syncs a fresh Y.Doc. A viewer's refused edit leaves it watching."""
         code = ack.get("error")
+        if code is None:
+            return
+        reason = f"{code}: {ack.get('message')}"
         if code in ("not_found", "unauthenticated"):
-            self.connection.close(NOT_FOUND if code == "not_found" else UNAUTHENTICATED, str(ack.get("message")))
-        elif code is not None:
-            self.connection.write(frames.permission_denied(f"{code}: {ack.get('message')}"))
+            self.connection.close(NOT_FOUND if code == "not_found" else UNAUTHENTICATED, reason)
+            return
+        self.connection.write(frames.permission_denied(reason))
+        if ack.get("resync") and code != "forbidden":
+            self.connection.close(RESYNC, reason)
 
     def document_closed(self, key: tuple) -> None:
-        """The realtime plugin closed the document for this socket (``Realtime.close_doc``)."""
-        if key[2] == self.ref["documentId"]:
-            self.connection.close(NOT_FOUND, "document not found")
+        """The realtime plugin closed the document for this socket (``Realtime.close_doc``): hidden
+        by a rule or a role change, deleted, or the member removed. When the socket is being
+        disconnected (its credentials revoked) the ``access_revoked`` that follows says so."""
+        session = self.rt.sessions.get(self.sid)
+        if key[2] == self.ref["documentId"] and session is not None and key[0] in session.projects:
+            self.connection.close(NOT_FOUND, "not_found: document not found")
 
     def close(self) -> None:
         """The socket leaves ``/collab`` as a disconnected one does (rooms, presence, its document)."""
         self.wire.closed = True
-        self.rt.plain.pop(self.sid, None)
-        if self.sid is not None or self.eio_sid in self.server.environ:
+        server, sid = self.server, self.sid
+        self.rt.plain.pop(sid, None)
+        if sid is not None and server.manager.is_connected(sid, NAMESPACE):
             try:
-                self.server._handle_eio_disconnect(self.eio_sid, self.server.reason.CLIENT_DISCONNECT)
+                self.rt.disconnect(sid)  # what the namespace's disconnect handler does
             finally:
-                self.server.eio.sockets.pop(self.eio_sid, None)
+                server.manager.pre_disconnect(sid, NAMESPACE)
+                server.manager.disconnect(sid, NAMESPACE, ignore_queue=True)
+        server.environ.pop(self.eio_sid, None)
+        server.eio.sockets.pop(self.eio_sid, None)

@@ -17,8 +17,8 @@ from socketio import packet as sio
 
 from . import frames
 
-# Close codes (the 4000-4999 range is the application's; y-websocket reconnects on any close).
-UNAUTHENTICATED, FORBIDDEN, NOT_FOUND = 4401, 4403, 4404
+# Close codes, in the 4400-4499 range y-websocket (3.x) takes as final: it does not reconnect.
+UNAUTHENTICATED, NOT_FOUND, RESYNC = 4401, 4404, 4409
 
 
 class Wire:
@@ -34,7 +34,6 @@ class Wire:
         self.document_id = document_id
         self.packet_class = packet_class
         self.write, self._close = write, close
-        self.connect_answer: sio.Packet | None = None  # CONNECT or CONNECT_ERROR (the handshake's)
         self._partial: sio.Packet | None = None  # a binary packet waiting for its attachments
         self._lock = threading.Lock()
 
@@ -62,9 +61,7 @@ class Wire:
 
     def deliver(self, pkt) -> None:
         kind = pkt.packet_type
-        if kind in (sio.CONNECT, sio.CONNECT_ERROR):
-            self.connect_answer = pkt
-        elif kind == sio.DISCONNECT:
+        if kind == sio.DISCONNECT:
             self._close(UNAUTHENTICATED, "disconnected by the server")
         elif kind in (sio.EVENT, sio.BINARY_EVENT) and isinstance(pkt.data, list) and len(pkt.data) > 1:
             self.event(pkt.data[0], pkt.data[1])
@@ -72,8 +69,11 @@ class Wire:
     def event(self, name: str, data) -> None:
         if not isinstance(data, dict):
             return
-        if name == "access_revoked":
-            self._close(FORBIDDEN, str(data.get("message") or "access revoked"))
+        if name == "access_revoked":  # its credentials revoked, or removed from the project: then,
+            if data.get("reason") == "credentials":  # as for anyone without a role, not found
+                self._close(UNAUTHENTICATED, f"unauthenticated: {data.get('message')}")
+            else:
+                self._close(NOT_FOUND, "not_found: project not found")
         elif data.get("documentId") != self.document_id or not isinstance(data.get("message"), bytes):
             return
         elif name == "yjs":

@@ -1,0 +1,278 @@
+"""Yjs over a plain WebSocket (``/collab/yjs/<projectId>/<collection>/<documentId>``): y-websocket's
+protocol, spoken here by a real WebSocket client (simple-websocket's) with a pycrdt document,
+against two real ``cli.py serve`` processes of one installation.
+
+The connection is a ``/collab`` socket to the rest of the realtime plugin, so what holds for
+Socket.IO holds here: typing reaches peers on either transport and process and is saved, the
+handshake is refused over HTTP like a REST request, a refused frame is answered (never a silent
+drop, never a dead connection), and losing the document closes the connection with a code stock
+y-websocket does not reconnect on."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import uuid
+
+import pytest
+import requests
+import simple_websocket
+from pycrdt import Doc, Map, Text, create_sync_message, create_update_message, handle_sync_message
+
+from tests.e2e.realtime_support import (Collab, YClient, awareness_update, close_all, installed, serving_pair,
+                                        write_read_rules)
+from tests.waiting import TIMEOUT, wait_for
+
+SYNC, AWARENESS, AUTH = 0, 1, 2
+
+
+@pytest.fixture(scope="module")
+def installation(tmp_path_factory, redis_server):
+    # Viewers never see scenes; only the owner sees a document whose content.secret is true.
+    policies = write_read_rules(tmp_path_factory.mktemp("plain-ws-policies"))
+    yield from installed(tmp_path_factory, redis_server, "realtime-plain-ws", ALADDIN_POLICY_DIR=str(policies),
+                         ALADDIN_REALTIME_AUTOSAVE_IDLE_SECONDS="0.3")
+
+
+@pytest.fixture(scope="module")
+def servers(installation):
+    yield from serving_pair(installation)
+
+
+@pytest.fixture
+def clients():
+    opened: list = []
+    yield opened
+    close_all(opened)
+
+
+def path(installation, doc_id: str, collection: str = "scenes", project: str | None = None) -> str:
+    return f"/collab/yjs/{project or installation.pid}/{collection}/{doc_id}"
+
+
+class Plain:
+    """A y-websocket peer: one document, binary frames, sync answered as y-protocols does."""
+
+    def __init__(self, server, token: str, where: str, **headers):
+        url = server.url.replace("http", "ws", 1) + where + (f"?token={token}" if token else "")
+        self.ws = simple_websocket.Client.connect(url, headers=headers or None)
+        self.doc = Doc()
+        self.frames: "queue.Queue[bytes]" = queue.Queue()
+        self.seen: list[bytes] = []
+        self.closed = threading.Event()
+        self.synced = threading.Event()
+        self.close_code = self.close_reason = None
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                frame = self.ws.receive()
+            except simple_websocket.ConnectionClosed as exc:
+                self.close_code, self.close_reason = int(exc.reason), exc.message
+                self.closed.set()
+                return
+            if frame is None:
+                continue
+            frame = bytes(frame)
+            if frame[0] == SYNC:
+                reply = handle_sync_message(frame[1:], self.doc)
+                try:
+                    if reply is not None:
+                        self.send(reply)
+                except simple_websocket.ConnectionClosed:  # closing meanwhile: the next receive says how
+                    pass
+                if frame[1] == 1:
+                    self.synced.set()
+            self.seen.append(frame)
+            self.frames.put(frame)
+
+    def send(self, frame: bytes) -> None:
+        self.ws.send(frame)
+
+    def sync(self) -> "Plain":
+        self.send(create_sync_message(self.doc))
+        assert self.synced.wait(TIMEOUT), f"no sync step 2 (closed: {self.close_code} {self.close_reason})"
+        return self
+
+    def edit(self, change) -> None:
+        before = self.doc.get_state()
+        change(self.doc)
+        self.send(create_update_message(self.doc.get_update(before)))
+
+    def title(self) -> str:
+        return str(self.doc.get("content", type=Map).get("title", ""))
+
+    def denied(self) -> list[str]:
+        """The reasons of the ``permission-denied`` frames received."""
+        return [f[3:].decode() for f in list(self.seen) if f[0] == AUTH and f[1] == 0]
+
+    def close(self) -> None:
+        try:
+            self.ws.close()
+        except Exception:
+            pass
+
+
+def append(text: str):
+    return lambda doc: (lambda title: title.insert(len(title), text))(doc.get("content", type=Map).get("title"))
+
+
+def new_member(installation, role: str):
+    from core.models import ApiToken, User
+    from core.projects import add_member
+
+    label = uuid.uuid4().hex[:8]
+    user = User(email=f"{role}-{label}@example.com", name=f"{role} {label}").save()
+    user.token = ApiToken.issue(user)
+    add_member(installation.app, installation.project, user, role, installation.users["owner"])
+    return user
+
+
+def test_stock_protocol_and_socketio_peers_type_to_each_other_and_typing_is_saved(installation, servers, clients):
+    a, b = servers
+    doc_id = installation.create_doc(title="Opening")
+    typist = Plain(a, installation.token("owner"), path(installation, doc_id)).sync()
+    other = Plain(b, installation.token("collaborator"), path(installation, doc_id)).sync()
+    ref = {"projectId": installation.pid, "collection": "scenes", "documentId": doc_id}
+    sio = YClient(b.url, installation.token("editor"), ref)
+    clients.extend([typist, other, sio])
+    assert sio.call("join", {"projectId": installation.pid})["ok"]
+    sio.sync()
+    assert typist.title() == other.title() == "Opening"
+
+    typist.edit(append(" night"))
+    wait_for(lambda: other.title() == "Opening night", message="the plain peer on B to get the typing")
+    sio.wait_for("yjs", lambda d: b" night" in bytes(d["message"]))
+    assert sio.edit(append(", exterior")) == {"ok": True}
+    wait_for(lambda: typist.title() == "Opening night, exterior", message="Socket.IO typing to reach the plain peer")
+    # Saved by itself (autosave) through the versioned write path: REST readers see it.
+    wait_for(lambda: installation.get_doc(doc_id)["content"]["title"] == "Opening night, exterior",
+             message="the typing to be saved")
+    # The project URL may name the project by its slug.
+    late = Plain(a, installation.token("editor"), path(installation, doc_id, project=installation.project.slug)).sync()
+    clients.append(late)
+    assert late.title() == "Opening night, exterior"
+
+
+def test_the_handshake_is_refused_over_http_like_a_rest_request(installation, servers):
+    a, _b = servers
+    doc_id = installation.create_doc(title="Closed set")
+    upgrade = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+
+    def status(where: str, token: str | None = None, **headers) -> tuple[int, str]:
+        answer = requests.get(a.url + where, params={"token": token} if token else None,
+                              headers={**upgrade, **headers}, timeout=TIMEOUT)
+        return answer.status_code, answer.text
+
+    assert status(path(installation, doc_id))[0] == 401                                   # no token
+    assert status(path(installation, doc_id), "ald_not-a-token")[0] == 401
+    assert status(path(installation, doc_id), installation.token("outsider"))[0] == 404  # no role: not found
+    assert status(path(installation, doc_id, project="0" * 24), installation.token("owner"))[0] == 404
+    assert status(path(installation, doc_id), installation.token("owner"), Origin="https://evil.example")[0] == 403
+    bad_key = status(path(installation, doc_id), installation.token("owner"), **{"Sec-WebSocket-Key": "short"})
+    assert bad_key[0] == 400 and "handshake" in bad_key[1]
+    assert requests.get(a.url + path(installation, doc_id), params={"token": installation.token("owner")},
+                        timeout=TIMEOUT).status_code == 400  # not an upgrade at all
+    # A bearer header works as the query does (Node clients can send one).
+    with pytest.raises(simple_websocket.ConnectionError):
+        simple_websocket.Client.connect(a.url.replace("http", "ws") + path(installation, doc_id))
+    peer = Plain(a, "", path(installation, doc_id), Authorization=f"Bearer {installation.token('owner')}")
+    try:
+        assert peer.sync().title() == "Closed set"
+    finally:
+        peer.close()
+
+
+def test_a_hidden_document_closes_the_connection_for_good(installation, servers, clients):
+    a, _b = servers
+    doc_id = installation.create_doc(title="Scene")  # viewers never see scenes
+    viewer = Plain(a, installation.token("viewer"), path(installation, doc_id))
+    clients.append(viewer)
+    viewer.send(create_sync_message(viewer.doc))
+    assert viewer.closed.wait(TIMEOUT)
+    assert viewer.close_code == 4404 and not viewer.synced.is_set()
+    assert not [f for f in viewer.seen if f[0] == SYNC]  # nothing of the document reached it
+
+
+def test_a_viewers_edit_is_denied_and_it_keeps_watching(installation, servers, clients):
+    a, b = servers
+    doc_id = installation.create_doc(collection="characters", name="Mole")
+    where = path(installation, doc_id, "characters")
+    viewer = Plain(a, installation.token("viewer"), where)
+    owner = Plain(b, installation.token("owner"), where)
+    clients.extend([viewer, owner])
+    viewer.sync()
+    owner.sync()
+    viewer.edit(lambda doc: doc.get("content", type=Map).__setitem__("name", "Ratty"))
+    wait_for(lambda: viewer.denied(), message="the viewer's edit to be denied")
+    assert viewer.denied()[0].startswith("forbidden: ")
+    owner.edit(lambda doc: doc.get("content", type=Map).__setitem__("role", "lead"))
+    wait_for(lambda: viewer.doc.get("content", type=Map).get("role") == "lead", message="the viewer to keep watching")
+    assert not viewer.closed.is_set()
+    assert str(owner.doc.get("content", type=Map).get("name")) == "Mole"  # the refused edit went nowhere
+
+
+def test_an_update_over_the_limit_is_answered_and_a_fresh_document_carries_on(installation, servers, clients):
+    a, b = servers
+    doc_id = installation.create_doc(title="Paste")
+    paster = Plain(a, installation.token("editor"), path(installation, doc_id)).sync()
+    peer = Plain(b, installation.token("owner"), path(installation, doc_id)).sync()
+    clients.extend([paster, peer])
+    paster.edit(append("x" * (1200 * 1024)))  # over the 1 MiB message limit
+    assert paster.closed.wait(TIMEOUT), "an update that can never apply must end the session"
+    assert paster.close_code == 4409 and paster.close_reason.startswith("too_large")
+    assert paster.denied() and paster.denied()[0].startswith("too_large")
+    # A fresh Y.Doc (what the application does on 4409) syncs and types; the peer gets it all.
+    again = Plain(a, installation.token("editor"), path(installation, doc_id)).sync()
+    clients.append(again)
+    again.edit(append(" pasted again"))
+    wait_for(lambda: peer.title() == "Paste pasted again", message="typing after the refusal to reach the peer")
+    assert "x" * 100 not in peer.title()
+
+
+def test_awareness_reaches_socketio_peers_and_comes_back_to_its_sender(installation, servers, clients):
+    a, b = servers
+    doc_id = installation.create_doc(title="Aware")
+    ref = {"projectId": installation.pid, "collection": "scenes", "documentId": doc_id}
+    watcher = YClient(b.url, installation.token("owner"), ref)
+    clients.append(watcher)
+    assert watcher.call("join", {"projectId": installation.pid})["ok"]
+    watcher.sync()
+    plain = Plain(a, installation.token("editor"), path(installation, doc_id)).sync()
+    clients.append(plain)
+    update = awareness_update(plain.doc.client_id, {"cursor": 7}, clock=1)
+    frame = bytes([AWARENESS]) + bytes([len(update)]) + update
+    plain.send(frame)
+    watcher.wait_for("awareness", lambda d: b'"cursor":7' in bytes(d["message"]).replace(b" ", b""))
+    # Back to the sender too (as y-websocket's server does: stock clients reconnect after 30 s
+    # without a message, and a lone editor's only messages are its own awareness renewals).
+    wait_for(lambda: frame in plain.seen, message="the awareness frame to come back")
+
+
+@pytest.mark.parametrize("change", ["demoted", "removed", "revoked"])
+def test_losing_access_closes_the_connection_with_a_final_code(installation, servers, clients, change):
+    from core.models import ApiToken
+    from core.projects import remove_member, set_role
+
+    a, b = servers
+    user = new_member(installation, "editor")
+    doc_id = installation.create_doc(title="Backstage")
+    victim = Plain(b, user.token, path(installation, doc_id)).sync()
+    typist = Plain(a, installation.token("owner"), path(installation, doc_id)).sync()
+    clients.extend([victim, typist])
+    owner = installation.users["owner"]
+    if change == "demoted":  # a viewer now, and viewers never see scenes
+        set_role(installation.app, installation.project, str(user.id), "viewer", owner)
+    elif change == "removed":
+        remove_member(installation.app, installation.project, str(user.id), owner)
+    else:
+        ApiToken.revoke(user)
+    assert victim.closed.wait(TIMEOUT), f"{change}: the connection stayed open"
+    assert victim.close_code == {"demoted": 4404, "removed": 4404, "revoked": 4401}[change], victim.close_code
+    typist.edit(append(" after"))
+    settled = Plain(a, installation.token("owner"), path(installation, doc_id)).sync()
+    clients.append(settled)
+    wait_for(lambda: settled.title().endswith(" after"), message="the typing to be stored")
+    assert " after" not in victim.title()
