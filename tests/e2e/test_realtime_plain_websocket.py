@@ -10,7 +10,10 @@ y-websocket does not reconnect on."""
 
 from __future__ import annotations
 
+import json
 import queue
+import re
+import subprocess
 import threading
 import uuid
 
@@ -19,8 +22,8 @@ import requests
 import simple_websocket
 from pycrdt import Doc, Map, Text, create_sync_message, create_update_message, handle_sync_message
 
-from tests.e2e.realtime_support import (Collab, YClient, awareness_update, close_all, installed, serving_pair,
-                                        write_read_rules)
+from tests.e2e.realtime_support import (JS_DIR, YClient, awareness_update, close_all, installed, npm_ready,
+                                        serving_pair, write_read_rules)
 from tests.waiting import TIMEOUT, wait_for
 
 SYNC, AWARENESS, AUTH = 0, 1, 2
@@ -276,3 +279,45 @@ def test_losing_access_closes_the_connection_with_a_final_code(installation, ser
     clients.append(settled)
     wait_for(lambda: settled.title().endswith(" after"), message="the typing to be stored")
     assert " after" not in victim.title()
+
+
+# --- stock y-websocket (npm) ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stock_peer():
+    reason = npm_ready()
+    if reason is not None:
+        pytest.fail(f"the stock JavaScript clients are not installed: {reason}")
+    return JS_DIR / "ywebsocket_peer.mjs"
+
+
+def run_stock(stock_peer, server, token: str, installation, collection: str, doc_id: str, *args: str):
+    return subprocess.Popen(["node", str(stock_peer), server.url, token, installation.pid, collection, doc_id, *args],
+                            cwd=JS_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def answer(proc) -> dict:
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, err
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_stock_y_websocket_providers_on_two_processes_converge_and_are_saved(installation, servers, stock_peer):
+    a, b = servers
+    doc_id = installation.create_doc(title="Stock:")
+    peers = [run_stock(stock_peer, server, installation.token(role), installation, "scenes", doc_id, label, "15", "30")
+             for server, role, label in ((a, "owner", "a"), (b, "editor", "b"))]
+    titles = [answer(p)["title"] for p in peers]
+    assert titles[0] == titles[1]
+    assert titles[0].startswith("Stock:")
+    assert sorted(re.findall(r"[ab]\d+", titles[0])) == sorted([f"a{n}" for n in range(15)] + [f"b{n}" for n in range(15)])
+    wait_for(lambda: installation.get_doc(doc_id)["content"]["title"] == titles[0], message="the typing to be saved")
+
+
+def test_stock_y_websocket_does_not_reconnect_after_a_final_close(installation, servers, stock_peer):
+    a, _b = servers
+    doc_id = installation.create_doc(title="Scene")  # viewers never see scenes
+    closed = answer(run_stock(stock_peer, a, installation.token("viewer"), installation, "scenes", doc_id, "closed", "3"))
+    assert closed["code"] == 4404 and closed["reason"].startswith("not_found")
+    assert closed["reconnects"] == 0 and closed["synced"] is False
