@@ -23,10 +23,10 @@ through the stock ``socket.io-client`` + ``y-protocols`` on ``/collab``, as
   the edit phase, divided by the edits. Aladdin's embedded stores (the document server and
   Redis) are separate processes: printed beside it, not in the ratio.
 
-A fourth server runs beside them, the Socket.IO transport floor (:func:`serve_floor`, this
-module run with ``--floor PORT``): Aladdin's Socket.IO stack relaying frames with none of
-Aladdin's work (no authorization, storage, bus or presence), driven by the ``/collab`` client.
-Its ratios to Hocuspocus show how much of ``/collab``'s time is the transport's.
+A third server runs beside them, the transport floor (:mod:`.floor`, this module run with
+``--floor PORT``): both of Aladdin's transports on the same server stack, relaying frames with
+none of Aladdin's work (no authorization, storage, bus or presence), driven by the same clients.
+Its ratios to Hocuspocus show how much of Aladdin's time is the transport's own.
 
 The headline (last line) is the median round's ratio of p50 keystroke-to-peer latencies, plain
 WebSocket against Hocuspocus; the connect-to-synced ratio and CPU ratio are the plain WebSocket's too.
@@ -50,9 +50,11 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 JS = ROOT / "bench" / "js"
 SERVING = re.compile(r"serving (http://127\.0\.0\.1:\d+) ")
+LABELS = {"hocuspocus": "hocuspocus", "aladdin": "aladdin, plain WebSocket", "socketio": "aladdin, /collab (Socket.IO)",
+          "plain floor": "transport floor, plain WebSocket", "Socket.IO floor": "transport floor, Socket.IO"}
 HANG = 60.0  # seconds: a deadline that catches a hang, never a measure of speed
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -215,66 +217,6 @@ def describe(name: str, r: dict) -> str:
             f"server CPU per edit {r['cpu_ms']:.2f} ms{extra}")
 
 
-# --- the transport floor ---------------------------------------------------------------------
-
-def serve_floor(port: int) -> int:
-    """Serve ``/collab`` as ``aladdin serve`` does -- Flask-SocketIO in threading mode on Werkzeug,
-    Nagle off, no per-message compression, whole binary packets, direct sends (``core.compat``) --
-    but a ``join`` is simply acked and a ``yjs`` frame only applied to one in-memory Y.Doc per
-    document and relayed to the document's other sockets. Not a product: it accepts any client."""
-    sys.path.insert(0, str(ROOT))
-    from flask import Flask, request
-    from flask_socketio import SocketIO
-    from pycrdt import Decoder, Doc, YSyncMessageType, create_sync_message, handle_sync_message
-
-    from core.compat.direct_send import send_directly
-    from core.compat.simple_websocket import decline_compression
-    from core.compat.socketio import send_packets_whole
-    from core.serving import listen_or_exit
-
-    app, ns = Flask(__name__), "/collab"
-    socketio = SocketIO(app, async_mode="threading")
-    socketio.server.async_handlers = False  # as the realtime plugin: each socket's events in order
-    send_packets_whole(socketio.server)
-    decline_compression()
-    send_directly(socketio.server.eio)
-    docs, rooms, lock = {}, {}, threading.Lock()
-    socketio.on_event("connect", lambda auth=None: True, namespace=ns)
-    socketio.on_event("join", lambda data: {"ok": True}, namespace=ns)
-
-    @socketio.on("disconnect", namespace=ns)
-    def disconnect(*_args):
-        with lock:
-            for sids in rooms.values():
-                sids.discard(request.sid)
-
-    @socketio.on("yjs", namespace=ns)
-    def yjs(data):
-        message, step1 = data["message"], data["message"][1] == YSyncMessageType.SYNC_STEP1
-        with lock:
-            doc = docs.setdefault(data["documentId"], Doc())
-            sids = rooms.setdefault(data["documentId"], set())
-            sids.add(request.sid)
-            if step1:
-                frames = [handle_sync_message(message[1:], doc), create_sync_message(doc)]
-            else:
-                doc.apply_update(Decoder(message[2:]).read_message())
-            others = [sid for sid in sids if sid != request.sid]
-        for frame in frames if step1 else ():
-            socketio.emit("yjs", {**data, "message": frame}, to=request.sid, namespace=ns, ignore_queue=True)
-        if not step1 and others:
-            socketio.emit("yjs", data, to=others, namespace=ns, ignore_queue=True)
-        return {"ok": True, "version": 0} if step1 else {"ok": True}
-
-    server = listen_or_exit(app, "127.0.0.1", port)
-    print(f"serving http://127.0.0.1:{server.port} ", flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
-    return 0
-
-
 # --- the installation ----------------------------------------------------------------------
 
 def seed(env: dict, rounds: int):
@@ -330,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--floor", type=int, help=argparse.SUPPRESS)  # serve the transport floor on this port
     args = parser.parse_args(argv)
     if args.floor is not None:
+        from .floor import serve_floor
+
         return serve_floor(args.floor)
     npm_ci()
     # A process manager's SIGTERM leaves through the `finally`s too: every process gets stopped.
@@ -371,13 +315,12 @@ def main(argv: list[str] | None = None) -> int:
                 sio = measure(stack, tuple(["aladdin", url, token, project_id, "scenes", scenes[n][1]]
                                            for token in tokens), aladdin.pid, pids, args)
                 ours["stores"] = sio["stores"] = True
-                bare = measure(stack, (["aladdin", floor_url, "-", "floor", "scenes", f"floor-{n}"],) * 2,
-                               floor.pid, [], args)
-                print(f"round {n + 1} {describe('hocuspocus', hp)}")
-                print(f"round {n + 1} {describe('aladdin, plain WebSocket', ours)}")
-                print(f"round {n + 1} {describe('aladdin, /collab (Socket.IO)', sio)}")
-                print(f"round {n + 1} {describe('Socket.IO transport floor', bare)}", flush=True)
-                results.append({"hocuspocus": hp, "aladdin": ours, "socketio": sio, "floor": bare})
+                floors = {kind: measure(stack, ([kind, floor_url, "-", "floor", "scenes", f"{kind}-{n}"],) * 2,
+                                        floor.pid, [], args) for kind in ("ywebsocket", "aladdin")}
+                results.append({"hocuspocus": hp, "aladdin": ours, "socketio": sio,
+                                "plain floor": floors["ywebsocket"], "Socket.IO floor": floors["aladdin"]})
+                for name, result in results[-1].items():
+                    print(f"round {n + 1} {describe(LABELS[name], result)}", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     ratio = [percentile(r["aladdin"]["latencies"], 50) / percentile(r["hocuspocus"]["latencies"], 50)
@@ -385,20 +328,17 @@ def main(argv: list[str] | None = None) -> int:
     synced = [percentile(r["aladdin"]["synced"], 50) / percentile(r["hocuspocus"]["synced"], 50) for r in results]
     cpu = [r["aladdin"]["cpu_ms"] / r["hocuspocus"]["cpu_ms"] for r in results if r["hocuspocus"]["cpu_ms"]]
     stores = statistics.median(r["aladdin"]["stores_ms"] for r in results)
-    print("keystroke-to-peer p50 ratio per round: " + ", ".join(f"{x:.2f}" for x in ratio))
+    print("plain WebSocket keystroke-to-peer p50 ratio per round: " + ", ".join(f"{x:.2f}" for x in ratio))
     print(f"server CPU per edit: aladdin {statistics.median(r['aladdin']['cpu_ms'] for r in results):.2f} ms "
           f"(+ embedded stores {stores:.2f} ms), hocuspocus "
           f"{statistics.median(r['hocuspocus']['cpu_ms'] for r in results):.2f} ms; "
           f"ratio {statistics.median(cpu) if cpu else float('inf'):.2f}")
-    for name, label in (("socketio", "/collab (Socket.IO)"), ("floor", "Socket.IO transport floor (none of Aladdin's work)")):
+    for name in ("socketio", "plain floor", "Socket.IO floor"):
         keys = [percentile(r[name]["latencies"], 50) / percentile(r["hocuspocus"]["latencies"], 50) for r in results]
         connects = [percentile(r[name]["synced"], 50) / percentile(r["hocuspocus"]["synced"], 50) for r in results]
-        print(f"{label} to hocuspocus: keystroke-to-peer ratio {statistics.median(keys):.2f}, "
+        print(f"{LABELS[name]} to hocuspocus: keystroke-to-peer ratio {statistics.median(keys):.2f}, "
               f"connect-to-synced ratio {statistics.median(connects):.2f}")
     print(f"connect-to-synced ratio {statistics.median(synced):.2f} (goal 1.5)")
     print(f"yjs ratio {statistics.median(ratio):.2f} (goal 1.2)")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
