@@ -71,7 +71,7 @@ class Realtime:
         self._owed_lock = threading.Lock()
         self.audience = Audience(self.may_view)
         self.grants = Audience(lambda *args: None)  # what a socket may do with an open doc (/collab decides)
-        self.plain: dict[str, Any] = {}  # sid -> frame writer of a plain WebSocket (see ``ywebsocket``)
+        self.plain: dict[str, Any] = {}  # sid -> the Wire of a plain WebSocket (see ``ywebsocket``)
 
     # --- background services --------------------------------------------------------------
 
@@ -146,8 +146,8 @@ class Realtime:
         WebSocket gets the frame as it is, not encoded as a Socket.IO event and decoded again."""
         project_id, collection, document_id = state.key
         message, plain = create_update_message(update), self.plain
-        for write in [plain[sid] for sid in sids if sid in plain]:
-            write(message)
+        for wire in [plain[sid] for sid in sids if sid in plain]:
+            wire.write(message)
         emit_to(self.socketio.server, "yjs", {"projectId": project_id, "collection": collection,
                                               "documentId": document_id, "message": message},
                 [sid for sid in sids if sid not in plain], ignore_queue=True)  # no sids: nobody, never everybody
@@ -281,8 +281,8 @@ class Realtime:
         A socket of this process gets it directly, nothing published: python-socketio publishes
         every queued emit, so each reply to a sync step 1 cost a Redis round trip and a message
         for every process, for a socket no other process holds (``bench.yjs``: connect to synced)."""
-        if event == "yjs" and to in self.plain:
-            return self.plain[to](data["message"])
+        if to in self.plain:  # a plain WebSocket's own frames: written now, no Socket.IO packet
+            return self.plain[to].event(event, data)
         emit_to(self.socketio.server, event, data, to, skip_sid=skip_sid, ignore_queue=to in self.sessions)
 
     def enter(self, sid: str, room: str) -> None:

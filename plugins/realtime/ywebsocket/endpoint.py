@@ -127,7 +127,7 @@ class Link:
             raise NotFound("project not found")
         self.ref["projectId"] = str(project.id)  # the id, if the URL named the project by its slug
         session.closing = self.document_closed
-        self.rt.plain[self.sid] = self.connection.write  # Yjs frames skip Socket.IO's encoding
+        self.rt.plain[self.sid] = self.wire  # what is sent to this socket alone skips Socket.IO's encoding
 
     def event(self, name: str, data: dict) -> dict:
         """Run one ``/collab`` event for this socket, in this thread; its ack."""
