@@ -117,7 +117,7 @@ class Peer:
 
     def __init__(self, stack: ExitStack, name: str, args: list[str]):
         self.name = name
-        self.proc = started(stack, ["node", str(JS / os.environ.get("XPEER", "peer.mjs")), *args], cwd=JS, stdin=subprocess.PIPE,
+        self.proc = started(stack, ["node", str(JS / "peer.mjs"), *args], cwd=JS, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
         self.replies: queue.Queue = queue.Queue()
         self.seen: queue.Queue = queue.Queue()
