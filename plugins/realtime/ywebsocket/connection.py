@@ -3,8 +3,11 @@
 Why not simple-websocket (which ``/socket.io`` uses): it reads every socket on a thread of its
 own and hands each message to the request's thread, a thread switch per frame on the typing
 path. Here the request's thread reads and handles the frames itself, in order, and a frame for
-the connection leaves on the sending thread when the socket can take it at once; otherwise it
-waits in a backlog a writer thread drains, so a slow client never blocks a sender. wsproto
+the connection leaves on the sending thread as far as the socket takes it at once (a send that
+never waits); the rest waits in a backlog a writer thread drains. A client that does not read
+never blocks a sender: senders relay typing to whole rooms, some under python-socketio's
+per-server packet lock (``core.compat.socketio``), and one such wait once held every emit of the
+process behind a client that had stopped reading. wsproto
 (simple-websocket's own protocol engine) does the frames; the handshake is answered only
 once the endpoint has accepted the connection, by this module itself (RFC 6455, section 4.2: a
 header line to check and a digest to compute), not by wsproto's HTTP machinery, which cost a
@@ -27,7 +30,6 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 from core.compat.engineio import Oversized
 
 PING_EVERY = 25.0                       # seconds of silence before a ping; as long again unanswered: dead
-DIRECT_MAX_BYTES = 64 * 1024            # larger frames always go through the writer thread
 MAX_BACKLOG_BYTES = 32 * 1024 * 1024    # a client this far behind is dropped, not buffered for
 
 
@@ -151,12 +153,17 @@ class Connection:
                 out = self.ws.send(event)
             except LocalProtocolError:  # a close went out already: nothing follows it
                 return
-            if not (self._backlog or self._writing) and len(out) <= DIRECT_MAX_BYTES and self._writable():
-                try:
-                    self.sock.sendall(out)
+            if not (self._backlog or self._writing) and self._writable():
+                try:  # what the socket takes now, never a wait: senders may hold a room's emit
+                    sent = self.sock.send(out, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    sent = 0
                 except OSError:
                     self._abort()
-                return
+                    return
+                if sent == len(out):
+                    return
+                out = out[sent:]  # the rest leaves on the writer thread, in order
             self._backlog.append(out)
             self._backlog_bytes += len(out)
             if self._backlog_bytes > MAX_BACKLOG_BYTES:
