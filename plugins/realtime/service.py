@@ -213,6 +213,20 @@ class Realtime:
         else:
             self.hub.apply_remote(message.key, message.update, message.version)
 
+    def _on_awareness(self, message: bus.Awareness) -> None:
+        self.hub.apply_remote_awareness(message.key, message.update)
+        self.relay_awareness(message.key, message.update)
+
+    def relay_awareness(self, key: tuple, update: bytes, skip_sid: str | None = None) -> None:
+        """An awareness update to this process's sockets that have ``key`` open. Each process
+        sends to its own when the update reaches it on the bus (``bus.Awareness``, which also
+        keeps its copy current): one Redis message per update, not a second one through
+        Socket.IO's queue -- awareness is what an editor sends most (every cursor move)."""
+        project_id, collection, document_id = key
+        emit_to(self.socketio.server, "awareness", {"projectId": project_id, "collection": collection,
+                                                    "documentId": document_id, "message": update},
+                doc_room(key), skip_sid=skip_sid, ignore_queue=True)
+
     def _on_resync(self, message: bus.Resync) -> None:
         state = self.hub.docs.get(message.key)
         if state is not None:
@@ -234,7 +248,7 @@ class Realtime:
             bus.YjsUpdate: self._on_yjs,
             bus.Resync: self._on_resync,
             bus.DocumentDeleted: lambda m: ysync.drop_live(self, m.key, m.slug),
-            bus.Awareness: lambda m: self.hub.apply_remote_awareness(m.key, m.update),
+            bus.Awareness: self._on_awareness,
             bus.AwarenessQuery: lambda m: self.answer_awareness(m.key, m.sid),
             bus.Kick: lambda m: self.kick(m.project, m.user),
             bus.CredentialsChanged: self._on_credentials,
@@ -324,9 +338,7 @@ class Realtime:
         if key not in self.hub.docs:  # the last local socket left: what it typed is saved now
             self.autosave.left(key)
         if removal:
-            project_id, collection, document_id = key
-            self.emit("awareness", {"projectId": project_id, "collection": collection,
-                                    "documentId": document_id, "message": removal}, to=doc_room(key))
+            self.relay_awareness(key, removal)
         if session.closing is not None:
             session.closing(key)
 

@@ -27,7 +27,6 @@ from ..announce import socket_write
 from ..emitter import NAMESPACE, announce_content, project_room
 from ..service import Realtime
 from ..session import Session, now_ms
-from ..yjs import doc_room
 from .targets import EDIT, Refused, Targets
 
 log = logging.getLogger("aladdin.realtime")
@@ -282,10 +281,8 @@ class Collab(Targets, Namespace):
         project, key, state, _grant = self.open_doc(session, data)
         accepted, dropped = self.rt.hub.awareness(state, session.sid, message, user_id=session.user_id,
                                                   user_name=session.user_name)
-        pid, collection, document_id = key
-        if accepted is not None:
-            self.rt.emit("awareness", {"projectId": pid, "collection": collection, "documentId": document_id,
-                                       "message": accepted}, to=doc_room(key), skip_sid=session.sid)
+        if accepted is not None:  # the other processes' sockets get it from the bus
+            self.rt.relay_awareness(key, accepted, skip_sid=session.sid)
         return {"ok": True, "dropped": dropped} if dropped else {"ok": True}
 
     @guarded
