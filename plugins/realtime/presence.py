@@ -79,16 +79,19 @@ class PresenceStore:
         records[user_id] = record
         return self.public(record, now), bool(created), self._listing(records.values(), now)
 
-    def leave(self, project_id: str, user_id: str, sid: str) -> bool:
-        """Drop ``sid``; True when it was the user's last socket and the user is now gone."""
+    def leave(self, project_id: str, user_id: str, sid: str) -> dict | None:
+        """Drop ``sid``; when it was the user's last socket, the user is gone: returns the record
+        it had (its last activity goes out with ``user_left``), else None. One round trip to
+        Redis, two for the last socket."""
         key = self._sockets_key(project_id, user_id)
         pipe = self.redis.pipeline()
+        pipe.hget(self._records_key(project_id), user_id)
         pipe.srem(key, sid)
         pipe.scard(key)
-        _, remaining = pipe.execute()
-        if remaining:
-            return False
-        return bool(self.redis.hdel(self._records_key(project_id), user_id))
+        raw, _, remaining = pipe.execute()
+        if remaining or not self.redis.hdel(self._records_key(project_id), user_id):
+            return None
+        return json.loads(raw) if raw else {}
 
     def get(self, project_id: str, user_id: str) -> dict | None:
         raw = self.redis.hget(self._records_key(project_id), user_id)

@@ -348,8 +348,8 @@ class Realtime:
         for key in [k for k in session.docs if k[0] == project_id]:
             self.close_doc(session, key)
         self.exit(session.sid, project_room(project_id))
-        record = self.presence.get(project_id, session.user_id)
-        if self.presence.leave(project_id, session.user_id, session.sid):
+        record = self.presence.leave(project_id, session.user_id, session.sid)
+        if record is not None:
             self.emit("user_left", {"userId": session.user_id, "userName": session.user_name,
                                     "projectId": project_id,
                                     "lastActivity": self.presence.public(record)["lastActivity"] if record else None},
