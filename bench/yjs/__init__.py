@@ -20,7 +20,8 @@ through the stock ``socket.io-client`` + ``y-protocols`` on ``/collab``, as
   it, clocked on CLOCK_MONOTONIC in both Node processes; one edit in flight at a time,
   alternating directions, ``--edits`` each way;
 * server CPU per edit: user+system time from ``/proc/<pid>/stat`` of the server process over
-  the edit phase, divided by the edits. Aladdin's embedded stores (the document server and
+  the edit phase, divided by the edits (and per connect, over the connects: each one closes
+  the client's previous connection first). Aladdin's embedded stores (the document server and
   Redis) are separate processes: printed beside it, not in the ratio.
 
 A third server runs beside them, the transport floor (:mod:`.floor`, this module run with
@@ -178,7 +179,9 @@ def measure(stack: ExitStack, peer_args: tuple[list[str], list[str]], server_pid
     a, b = (Peer(stack, name, argv) for name, argv in zip("ab", peer_args))
     try:
         answers = [a.ask(op="connect"), b.ask(op="connect")]
+        connect_cpu = cpu_seconds(server_pid)
         answers += [(a, b)[i % 2].ask(op="connect") for i in range(args.connects)]
+        connect_cpu = (cpu_seconds(server_pid) - connect_cpu) / max(args.connects, 1) * 1000
         synced = [answer["synced"] for answer in answers]
         phases = {name: [answer["phases"][name] for answer in answers] for name in answers[0].get("phases", {})}
         length = a.ask(op="init", text="x")["length"]
@@ -203,7 +206,8 @@ def measure(stack: ExitStack, peer_args: tuple[list[str], list[str]], server_pid
     finally:
         a.close()
         b.close()
-    return {"synced": synced, "phases": phases, "latencies": latencies, "cpu_ms": cpu, "stores_ms": stores}
+    return {"synced": synced, "phases": phases, "latencies": latencies, "cpu_ms": cpu, "stores_ms": stores,
+            "connect_cpu_ms": connect_cpu}
 
 
 def describe(name: str, r: dict) -> str:
@@ -213,7 +217,7 @@ def describe(name: str, r: dict) -> str:
     return (f"{name}: keystroke to peer p50 {percentile(lat, 50):.2f} ms, p90 {percentile(lat, 90):.2f}, "
             f"p99 {percentile(lat, 99):.2f}, mean {statistics.mean(lat):.2f} ({len(lat)} edits); "
             f"connect to synced p50 {percentile(syn, 50):.1f} ms{f' ({phases})' if phases else ''} "
-            f"({len(syn)} connects); "
+            f"({len(syn)} connects, server CPU {r['connect_cpu_ms']:.2f} ms each with the close before it); "
             f"server CPU per edit {r['cpu_ms']:.2f} ms{extra}")
 
 
