@@ -102,6 +102,37 @@ class AwarenessOwners:
                 self._users[sid] = user_id
         return refused
 
+    def admit(self, key: tuple, sid: str, user_id: str, entries: list) -> tuple[list, set[int]]:
+        """The ``(client, clock, state)`` entries of one awareness update from ``sid`` that may go
+        on, and the ids dropped because another user's socket holds them (see :meth:`removals`)."""
+        refused, free = self.removals(key, sid, user_id, [c for c, _, st in entries if st is None])
+        entries = [e for e in entries if e[0] not in free]  # removing what nobody holds changes nothing
+        return entries, refused | self.claim(key, sid, user_id, [c for c, _, _ in entries if c not in refused])
+
+    def removals(self, key: tuple, sid: str, user_id: str, clients: Iterable[int]) -> tuple[set[int], set[int]]:
+        """Removal entries from ``sid``: a removal claims no id. Returns the ids another user's
+        socket holds (dropped, and the ack says so) and the ones nobody holds (nothing to remove:
+        ignored). Stock y-websocket clients send back every removal they receive: claiming the
+        departed client's free id for the peer that echoed it cost a claim and a relay per
+        departure, and hid that client's own states as "another user's" when it came back with
+        the same Y.Doc. Ids of this socket or of its user's other sockets go on to :meth:`claim`."""
+        refused, free, ask = set(), set(), []
+        for client in set(clients):
+            with self._lock:
+                holder = self._holder.get((key, client))
+            if holder is None:
+                ask.append(client)
+            elif holder[1] != user_id:
+                refused.add(client)
+        if ask:
+            for client, owner in zip(ask, self.redis.mget([self._key(key, c) for c in ask])):
+                owner = owner.decode() if isinstance(owner, bytes) else owner
+                if owner is None:
+                    free.add(client)
+                elif not owner.startswith(f"{user_id}|"):
+                    refused.add(client)
+        return refused, free
+
     def release(self, key: tuple, sid: str) -> set[int]:
         """The socket closed the document: its client ids are free again. Returns those it still
         held (not the ones another socket of its user took over meanwhile)."""

@@ -298,8 +298,7 @@ class YjsHub:
         the server's identity (:func:`~.awareness.stamp_state`). Returns the update to relay (None
         when nothing is left) and the client ids dropped because another user's socket holds them."""
         entries = parse_awareness(update)
-        refused = (self.owners.claim(state.key, sid, user_id, [c for c, _, _ in entries])
-                   if self.owners else set())
+        entries, refused = self.owners.admit(state.key, sid, user_id, entries) if self.owners else (entries, set())
         with state.lock:
             meta = dict(state.awareness.meta)
         seen = self.owners.seen_clocks(state.key, meta, [c for c, _, _ in entries if c not in refused]) \

@@ -253,6 +253,16 @@ class Installation:
 NOT_FOUND = {"error": "not_found", "message": "document not found"}
 
 
+def opened(server, token: str, document: dict, clients) -> YClient:
+    """A Yjs peer on ``server`` that joined the project and synced ``document`` (closed with
+    ``clients``)."""
+    client = YClient(server.url, token, document)
+    clients.append(client)
+    assert client.call("join", {"projectId": document["projectId"]})["ok"]
+    client.sync()
+    return client
+
+
 def until_refused(client, document: dict, timeout: float = TIMEOUT) -> dict:
     """The client's Yjs frames on ``document`` come to be refused exactly as frames on a missing
     document are; returns that refusal. A role or read-rule change reaches the server through

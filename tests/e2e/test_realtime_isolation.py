@@ -17,7 +17,7 @@ import uuid
 import pytest
 from pycrdt import Text
 
-from tests.e2e.realtime_support import Collab, YClient, installed, serving_pair, until_refused, write_read_rules
+from tests.e2e.realtime_support import Collab, YClient, installed, opened, serving_pair, until_refused, write_read_rules
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +34,6 @@ def servers(installation):
 
 def ref(installation, doc_id: str, collection: str = "scenes") -> dict:
     return {"projectId": installation.pid, "collection": collection, "documentId": doc_id}
-
-
-def opened(server, token: str, document: dict, clients) -> YClient:
-    """A Yjs peer on ``server`` that joined the project and synced ``document``."""
-    client = YClient(server.url, token, document)
-    clients.append(client)
-    assert client.call("join", {"projectId": document["projectId"]})["ok"]
-    client.sync()
-    return client
 
 
 def fresh_editor(installation):

@@ -20,10 +20,10 @@ import uuid
 import pytest
 import requests
 import simple_websocket
-from pycrdt import Doc, Map, Text, create_sync_message, create_update_message, handle_sync_message
+from pycrdt import Decoder, Doc, Map, create_sync_message, create_update_message, handle_sync_message
 
 from tests.e2e.realtime_support import (JS_DIR, YClient, awareness_update, close_all, installed, npm_ready,
-                                        serving_pair, write_read_rules)
+                                        opened, serving_pair, write_read_rules)
 from tests.waiting import TIMEOUT, wait_for
 
 SYNC, AWARENESS, AUTH = 0, 1, 2
@@ -321,3 +321,36 @@ def test_stock_y_websocket_does_not_reconnect_after_a_final_close(installation, 
     closed = answer(run_stock(stock_peer, a, installation.token("viewer"), installation, "scenes", doc_id, "closed", "3"))
     assert closed["code"] == 4404 and closed["reason"].startswith("not_found")
     assert closed["reconnects"] == 0 and closed["synced"] is False
+
+
+def entries(message: bytes) -> list[tuple[int, dict | None]]:
+    """An awareness update's (client id, state) entries, without the server's identity fields."""
+    decoder, out = Decoder(bytes(message)), []
+    for _ in range(decoder.read_var_uint()):
+        client, _clock = decoder.read_var_uint(), decoder.read_var_uint()
+        state = json.loads(decoder.read_var_string())
+        out.append((client, None if state is None else {k: v for k, v in state.items()
+                                                          if k not in ("user", "userId", "userName")}))
+    return out
+
+
+def test_a_peer_echoing_a_departure_does_not_take_the_departed_clients_id(installation, servers, clients):
+    """Stock y-websocket clients send back every awareness change they receive, removals
+    included. The peer that echoes a departed client's removal must not become that id's holder:
+    the client, back with the same Y.Doc on a new connection, is shown again, not dropped as
+    another user's."""
+    a, b = servers
+    doc_id = installation.create_doc(title="Echo")
+    ref = {"projectId": installation.pid, "collection": "scenes", "documentId": doc_id}
+
+    leaving = opened(a, installation.token("editor"), ref, clients)
+    peer = opened(b, installation.token("owner"), ref, clients)
+    assert leaving.call("awareness", {**ref, "message": awareness_update(4747, {"cursor": 1}, clock=1)}) == {"ok": True}
+    peer.wait_for("awareness", lambda d: (4747, {"cursor": 1}) in entries(d["message"]))
+    leaving.close()
+    peer.wait_for("awareness", lambda d: (4747, None) in entries(d["message"]))  # the removal came
+    # The echo is nothing to remove: not another user's id (no "dropped"), and no holder made.
+    assert peer.call("awareness", {**ref, "message": awareness_update(4747, None, clock=1)}) == {"ok": True}
+    back = opened(a, installation.token("editor"), ref, clients)
+    assert back.call("awareness", {**ref, "message": awareness_update(4747, {"cursor": 2}, clock=2)}) == {"ok": True}
+    peer.wait_for("awareness", lambda d: (4747, {"cursor": 2}) in entries(d["message"]))

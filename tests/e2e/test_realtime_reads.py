@@ -13,8 +13,8 @@ from bson import ObjectId
 from pycrdt import Doc, Map, Text, create_sync_message
 
 from tests.e2e.realtime_support import (NOT_FOUND, awareness_update, Collab, Installation,
-                                        installation_env, serving_pair, until_refused, write_read_rules,
-                                        YClient)
+                                        installation_env, opened, serving_pair, until_refused,
+                                        write_read_rules, YClient)
 from tests.waiting import wait_for
 
 
@@ -237,11 +237,7 @@ def test_an_open_document_that_becomes_hidden_is_refused_and_stops_syncing(insta
     document = ref(installation, character, "characters")
 
     def peer(server, role):
-        client = YClient(server.url, installation.token(role), document)
-        clients.append(client)
-        assert client.call("join", {"projectId": installation.pid})["ok"]
-        client.sync()
-        return client
+        return opened(server, installation.token(role), document, clients)
 
     editor, watcher, writer = peer(one, "editor"), peer(one, "owner"), peer(two, "owner")
     assert writer.edit(lambda d: d.get("text", type=Text).insert(0, "cover ")) == {"ok": True}
