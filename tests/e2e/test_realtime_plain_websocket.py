@@ -83,8 +83,8 @@ class Plain:
                 try:
                     if reply is not None:
                         self.send(reply)
-                except simple_websocket.ConnectionClosed:  # closing meanwhile: the next receive says how
-                    pass
+                except (simple_websocket.ConnectionClosed, OSError):  # closing meanwhile: the next
+                    pass                                                  # receive says how
                 if frame[1] == 1:
                     self.synced.set()
             self.seen.append(frame)
