@@ -25,8 +25,8 @@ from .credentials import recheck_user
 from .cursors import CursorCoalescer
 from .emitter import NAMESPACE, Emitter, emit_to, project_room
 from .presence import PresenceStore
-from .session import Session
 from .revisit import after_bus_gap
+from .session import Session
 from . import bus, pointers, ysync
 from .yjs import YjsHub, create_update_message, doc_room
 from .ystore import ystore_for
@@ -145,12 +145,12 @@ class Realtime:
         """A Yjs update to some of this process's sockets (each process sends to its own); a plain
         WebSocket gets the frame as it is, not encoded as a Socket.IO event and decoded again."""
         project_id, collection, document_id = state.key
-        message, plain = create_update_message(update), self.plain
+        data, plain = {"projectId": project_id, "collection": collection, "documentId": document_id,
+                       "message": create_update_message(update)}, self.plain
         for wire in [plain[sid] for sid in sids if sid in plain]:
-            wire.write(message)
-        emit_to(self.socketio.server, "yjs", {"projectId": project_id, "collection": collection,
-                                              "documentId": document_id, "message": message},
-                [sid for sid in sids if sid not in plain], ignore_queue=True)  # no sids: nobody, never everybody
+            wire.event("yjs", data)
+        emit_to(self.socketio.server, "yjs", data, [sid for sid in sids if sid not in plain],
+                ignore_queue=True)  # no sids: nobody (see emit_to), never everybody
 
     def _sweep_forever(self) -> None:
         while not self.ext.stopping.wait(self.sweep_seconds):

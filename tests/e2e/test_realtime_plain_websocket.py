@@ -22,7 +22,7 @@ import requests
 import simple_websocket
 from pycrdt import Decoder, Doc, Map, create_sync_message, create_update_message, handle_sync_message
 
-from tests.e2e.realtime_support import (JS_DIR, YClient, awareness_update, close_all, installed, npm_ready,
+from tests.e2e.realtime_support import (JS_DIR, awareness_update, close_all, installed, npm_ready,
                                         opened, serving_pair, write_read_rules)
 from tests.waiting import TIMEOUT, wait_for
 
@@ -138,10 +138,8 @@ def test_stock_protocol_and_socketio_peers_type_to_each_other_and_typing_is_save
     typist = Plain(a, installation.token("owner"), path(installation, doc_id)).sync()
     other = Plain(b, installation.token("collaborator"), path(installation, doc_id)).sync()
     ref = {"projectId": installation.pid, "collection": "scenes", "documentId": doc_id}
-    sio = YClient(b.url, installation.token("editor"), ref)
-    clients.extend([typist, other, sio])
-    assert sio.call("join", {"projectId": installation.pid})["ok"]
-    sio.sync()
+    clients.extend([typist, other])
+    sio = opened(b, installation.token("editor"), ref, clients)
     assert typist.title() == other.title() == "Opening"
 
     typist.edit(append(" night"))
@@ -239,10 +237,7 @@ def test_awareness_reaches_socketio_peers_and_comes_back_to_its_sender(installat
     a, b = servers
     doc_id = installation.create_doc(title="Aware")
     ref = {"projectId": installation.pid, "collection": "scenes", "documentId": doc_id}
-    watcher = YClient(b.url, installation.token("owner"), ref)
-    clients.append(watcher)
-    assert watcher.call("join", {"projectId": installation.pid})["ok"]
-    watcher.sync()
+    watcher = opened(b, installation.token("owner"), ref, clients)
     plain = Plain(a, installation.token("editor"), path(installation, doc_id)).sync()
     clients.append(plain)
     update = awareness_update(plain.doc.client_id, {"cursor": 7}, clock=1)

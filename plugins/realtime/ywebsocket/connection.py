@@ -137,13 +137,7 @@ class Connection:
     def finish(self) -> None:
         """The connection is over: the writer stops and the socket is shut."""
         with self._lock:
-            self.closed = True
-            self._backlog.clear()
-            self._lock.notify_all()
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+            self._abort()
 
     def _send(self, event) -> None:
         with self._lock:
@@ -178,7 +172,8 @@ class Connection:
         return bool(self._poll.poll(0))
 
     def _abort(self) -> None:
-        """Under the lock: the peer is gone or too slow; the reader sees the socket shut."""
+        """Under the lock: nothing more is read or written (the peer is gone or too slow, or the
+        connection is over); the writer stops and the reader sees the socket shut."""
         self.closed = True
         self._backlog.clear()
         self._lock.notify_all()
