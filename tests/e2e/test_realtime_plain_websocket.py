@@ -349,3 +349,19 @@ def test_a_peer_echoing_a_departure_does_not_take_the_departed_clients_id(instal
     back = opened(a, installation.token("editor"), ref, clients)
     assert back.call("awareness", {**ref, "message": awareness_update(4747, {"cursor": 2}, clock=2)}) == {"ok": True}
     peer.wait_for("awareness", lambda d: (4747, {"cursor": 2}) in entries(d["message"]))
+
+
+def test_malformed_frames_are_answered_and_the_connection_keeps_serving(installation, servers, clients):
+    a, _b = servers
+    doc_id = installation.create_doc(title="Garbled")
+    client = Plain(a, installation.token("editor"), path(installation, doc_id)).sync()
+    clients.append(client)
+    client.send(bytes([SYNC, 9, 1, 0]))      # no such sync message type
+    client.send(bytes([AWARENESS, 5, 1]))    # an awareness frame shorter than it says
+    wait_for(lambda: len(client.denied()) >= 2, message="both frames to be answered")
+    assert all(reason.startswith("invalid: ") for reason in client.denied()), client.denied()
+    client.edit(append(" still here"))
+    again = Plain(a, installation.token("owner"), path(installation, doc_id)).sync()
+    clients.append(again)
+    wait_for(lambda: again.title() == "Garbled still here", message="typing after the bad frames to be kept")
+    assert not client.closed.is_set()
