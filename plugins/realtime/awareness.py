@@ -14,6 +14,7 @@ import threading
 from typing import Any, Callable, Iterable
 
 from pycrdt import Decoder, Encoder, get_state
+from redis.exceptions import NoScriptError
 
 from .validation import InvalidMessage
 
@@ -28,6 +29,38 @@ end
 return 0
 """
 
+# One awareness entry for KEYS[1] (the id's claim; KEYS[2] remembers "<clock>|<user>|" of the id's
+# last removal) from ARGV[1] (the token; ARGV[3] "<user>|"), with clock ARGV[4], a removal when
+# ARGV[5] is "1"; ARGV[6] is the clock this process holds for the id (0: none). Returns
+# {1, seen} when the entry goes on (the id claimed), {0, 0} when another user holds the id, and
+# {-1, seen} when it is nothing new (see AwarenessOwners.admit); ``seen`` is the highest clock
+# the peers hold for the id.
+_ADMIT = """
+local owner = redis.call('GET', KEYS[1])
+local users = owner and string.sub(owner, 1, string.len(ARGV[3])) == ARGV[3]
+if owner and not users then
+  return {0, 0}
+end
+local seen = tonumber(ARGV[6])
+local last = redis.call('GET', KEYS[2])
+local lastuser = nil
+if last then
+  local sep = string.find(last, '|', 1, true)
+  local clock = tonumber(sep and string.sub(last, 1, sep - 1) or last)
+  if clock > seen then seen = clock end
+  if sep then lastuser = string.sub(last, sep + 1) end
+end
+if owner ~= ARGV[1] then
+  if ARGV[5] == '1' then
+    if not owner then return {-1, seen} end
+  elseif tonumber(ARGV[4]) <= seen then
+    if owner or (lastuser and lastuser ~= ARGV[3]) then return {-1, seen} end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return {1, seen}
+"""
+
 # Keep ARGV[1]'s claim alive (or re-make it if it expired); 0 when somebody took it over.
 _RENEW = """
 local owner = redis.call('GET', KEYS[1])
@@ -38,9 +71,13 @@ end
 return 0
 """
 
-# Release KEYS[1] only if ARGV[1] still holds it; 1 when it did.
+# Release KEYS[1] only if ARGV[1] still holds it, remembering the clock its removal goes out with
+# (ARGV[2], "<clock>|<user>|", kept ARGV[3] seconds; none when empty); 1 when it did.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
+  if ARGV[2] ~= '' then
+    redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+  end
   return redis.call('DEL', KEYS[1])
 end
 return 0
@@ -57,7 +94,8 @@ class AwarenessOwners:
 
     This process remembers its own sockets' claims, so the common case -- a client renewing its
     own state -- costs no round trip; the sweeper renews them in Redis, and a claim left by a
-    crashed process expires after ``ttl`` seconds."""
+    crashed process expires after ``ttl`` seconds. Every other entry of an awareness update is
+    decided in one round trip, whatever the number of entries."""
 
     def __init__(self, redis, prefix: str, process_id: str, ttl: float = 30.0):
         self.redis = redis
@@ -65,6 +103,7 @@ class AwarenessOwners:
         self.process_id = process_id
         self.ttl = max(int(ttl), 5)
         self._claim = redis.register_script(_CLAIM)
+        self._admit = redis.register_script(_ADMIT)
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
         self._lock = threading.Lock()
@@ -75,11 +114,44 @@ class AwarenessOwners:
     def _key(self, key: tuple, client: int) -> str:
         return f"{self.prefix}:aw:{':'.join(key)}:{client}"
 
+    def _clock_key(self, key: tuple, client: int) -> str:
+        return f"{self.prefix}:awclock:{':'.join(key)}:{client}"
+
     def _token(self, sid: str, user_id: str) -> str:
         return f"{user_id}|{self.process_id}|{sid}"
 
+    def _hold(self, key: tuple, client: int, sid: str, user_id: str) -> None:
+        with self._lock:
+            previous = self._holder.get((key, client))
+            if previous is not None and previous[0] != sid:  # taken over from the user's other socket
+                self._owned.get((key, previous[0]), set()).discard(client)
+            self._holder[(key, client)] = (sid, user_id)
+            self._owned.setdefault((key, sid), set()).add(client)
+            self._users[sid] = user_id
+
+    def _scripts(self, calls: list[tuple]) -> list:
+        """Run ``(script, keys, args)`` calls in one round trip. EVALSHA directly: a pipeline that
+        knows its scripts first asks Redis whether it has them, a second round trip every time.
+        Scripts a restarted Redis has lost are loaded, and only the calls they refused run again."""
+        pipe = self.redis.pipeline(transaction=False)
+        for script, keys, args in calls:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        results = pipe.execute(raise_on_error=False)
+        lost = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+        if lost:
+            for script in {id(calls[i][0]): calls[i][0] for i in lost}.values():
+                self.redis.script_load(script.script)
+            again = self._scripts([calls[i] for i in lost])
+            for i, result in zip(lost, again):
+                results[i] = result
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
     def claim(self, key: tuple, sid: str, user_id: str, clients: Iterable[int]) -> set[int]:
-        """Claim ``clients`` for ``sid`` where allowed; returns the ids another user's socket holds."""
+        """Claim ``clients`` for ``sid`` where allowed (a socket's Yjs updates: the ids it writes
+        under); returns the ids another user's socket holds."""
         refused: set[int] = set()
         for client in set(clients):
             with self._lock:
@@ -93,49 +165,61 @@ class AwarenessOwners:
                                args=[self._token(sid, user_id), self.ttl, f"{user_id}|"]):
                 refused.add(client)
                 continue
-            with self._lock:
-                previous = self._holder.get((key, client))
-                if previous is not None and previous[0] != sid:  # taken over from the user's other socket
-                    self._owned.get((key, previous[0]), set()).discard(client)
-                self._holder[(key, client)] = (sid, user_id)
-                self._owned.setdefault((key, sid), set()).add(client)
-                self._users[sid] = user_id
+            self._hold(key, client, sid, user_id)
         return refused
 
-    def admit(self, key: tuple, sid: str, user_id: str, entries: list) -> tuple[list, set[int]]:
-        """The ``(client, clock, state)`` entries of one awareness update from ``sid`` that may go
-        on, and the ids dropped because another user's socket holds them (see :meth:`removals`)."""
-        refused, free = self.removals(key, sid, user_id, [c for c, _, st in entries if st is None])
-        entries = [e for e in entries if e[0] not in free]  # removing what nobody holds changes nothing
-        return entries, refused | self.claim(key, sid, user_id, [c for c, _, _ in entries if c not in refused])
+    def admit(self, key: tuple, sid: str, user_id: str, entries: list, meta: dict) -> tuple[list, set[int]]:
+        """The ``(client, clock, state)`` entries of one awareness update from ``sid`` that go on,
+        each with the clock it goes out with, and the ids dropped because another user's socket
+        holds them. ``meta`` is this process's awareness meta of the document.
 
-    def removals(self, key: tuple, sid: str, user_id: str, clients: Iterable[int]) -> tuple[set[int], set[int]]:
-        """Removal entries from ``sid``: a removal claims no id. Returns the ids another user's
-        socket holds (dropped, and the ack says so) and the ones nobody holds (nothing to remove:
-        ignored). Stock y-websocket clients send back every removal they receive: claiming the
-        departed client's free id for the peer that echoed it cost a claim and a relay per
-        departure, and hid that client's own states as "another user's" when it came back with
-        the same Y.Doc. Ids of this socket or of its user's other sockets go on to :meth:`claim`."""
-        refused, free, ask = set(), set(), []
-        for client in set(clients):
+        An entry for an id this socket does not hold yet claims it (free, or held by another
+        socket of the same user: a client reconnecting with the same Y.Doc), unless it is
+        nothing new -- stock y-websocket clients send back every change they receive:
+
+        * a removal of an id nobody holds removes nothing (claiming the departed client's id for
+          the peer that echoed it hid that client's own states as "another user's" when it came
+          back with the same Y.Doc);
+        * a state no newer than the one the peers hold (its clock not above) is an echo, when the
+          user's other socket holds the id or another user's client held it last: the peers have
+          it. Taking such an echo in resurrected a departed client's state under the echoing
+          user's name, passed on to every later client; between two tabs of one user, each echo
+          took the id over with a higher clock and the two sent it back and forth without end.
+
+        A state no newer than its removal from the same user's client is that client back with
+        the same Y.Doc: it goes on above the removal's clock (see :func:`relay_clock`)."""
+        kept, refused, ask = [], set(), []
+        for client, clock, state in entries:
             with self._lock:
                 holder = self._holder.get((key, client))
-            if holder is None:
-                ask.append(client)
-            elif holder[1] != user_id:
+            seen = meta[client]["clock"] if client in meta else None
+            if holder is not None and holder[1] != user_id:
                 refused.add(client)
-        if ask:
-            for client, owner in zip(ask, self.redis.mget([self._key(key, c) for c in ask])):
-                owner = owner.decode() if isinstance(owner, bytes) else owner
-                if owner is None:
-                    free.add(client)
-                elif not owner.startswith(f"{user_id}|"):
-                    refused.add(client)
-        return refused, free
+            elif holder is not None and holder[0] == sid and seen is not None:
+                kept.append((client, out_clock(seen, clock, state), state))
+            elif holder is not None and state is not None and seen is not None and clock <= seen:
+                continue  # the user's other socket's state, echoed
+            else:
+                ask.append((client, clock, state, seen or 0))
+        if not ask:
+            return kept, refused
+        token, users = self._token(sid, user_id), f"{user_id}|"
+        answers = self._scripts([(self._admit, [self._key(key, c), self._clock_key(key, c)],
+                                  [token, self.ttl, users, clock, "1" if state is None else "0", seen])
+                                 for c, clock, state, seen in ask])
+        for (client, clock, state, _seen), (status, seen) in zip(ask, answers):
+            if status == 0:
+                refused.add(client)
+            elif status == 1:
+                self._hold(key, client, sid, user_id)
+                kept.append((client, out_clock(int(seen), clock, state), state))
+        return kept, refused
 
-    def release(self, key: tuple, sid: str) -> set[int]:
-        """The socket closed the document: its client ids are free again. Returns those it still
-        held (not the ones another socket of its user took over meanwhile)."""
+    def release(self, key: tuple, sid: str, clocks: dict[int, int] | None = None) -> set[int]:
+        """The socket closed the document: its client ids are free again, and the clock each
+        one's removal goes out with (``clocks``) is remembered for whichever process sees the id
+        next (peers keep a removed id's clock for as long as they run; see :meth:`admit`).
+        Returns the ids it still held (not the ones another socket of its user took over)."""
         with self._lock:
             clients = self._owned.pop((key, sid), set())
             user_id = self._users.get(sid, "")
@@ -146,35 +230,12 @@ class AwarenessOwners:
                 self._users.pop(sid, None)
         if not clients:
             return set()
-        ordered = sorted(clients)
-        pipe = self.redis.pipeline(transaction=False)
-        for client in ordered:
-            self._release(keys=[self._key(key, client)], args=[self._token(sid, user_id)], client=pipe)
-        return {client for client, held in zip(ordered, pipe.execute()) if held}
-
-    def seen_clocks(self, key: tuple, meta: dict, clients: Iterable[int]) -> dict[int, int]:
-        """The last clock the peers hold for each client id: this process's awareness ``meta``
-        of the document, or, for an id it has not seen since it opened the document, the clock
-        of the id's last removal in any process (:meth:`removed`; the document may have closed
-        here in between, and its meta with it)."""
-        clients = set(clients)
-        seen = {client: meta[client]["clock"] for client in clients if client in meta}
-        unknown = sorted(clients - set(seen))
-        if unknown:
-            remembered = self.redis.mget([self._clock_key(key, client) for client in unknown])
-            seen.update({client: int(value) for client, value in zip(unknown, remembered) if value is not None})
-        return seen
-
-    def removed(self, key: tuple, clocks: dict[int, int]) -> None:
-        """Remember the clock each id's removal went out with, for the process that sees it next
-        (see :meth:`seen_clocks`); peers keep a removed id's clock for as long as they run."""
-        pipe = self.redis.pipeline(transaction=False)
-        for client, clock in clocks.items():
-            pipe.set(self._clock_key(key, client), clock, ex=CLOCK_MEMORY_SECONDS)
-        pipe.execute()
-
-    def _clock_key(self, key: tuple, client: int) -> str:
-        return f"{self.prefix}:awclock:{':'.join(key)}:{client}"
+        ordered, clocks = sorted(clients), clocks or {}
+        token = self._token(sid, user_id)
+        held = self._scripts([(self._release, [self._key(key, c), self._clock_key(key, c)],
+                               [token, f"{clocks[c]}|{user_id}|" if c in clocks else "", CLOCK_MEMORY_SECONDS])
+                              for c in ordered])
+        return {client for client, kept in zip(ordered, held) if kept}
 
     def renew(self, alive: Callable[[tuple, str], bool]) -> None:
         """Keep this process's claims alive in Redis (called by the sweeper); claims of sockets
@@ -190,11 +251,10 @@ class AwarenessOwners:
                       for (key, sid), clients in self._owned.items() for client in clients]
         if not claims:
             return
-        pipe = self.redis.pipeline(transaction=False)
-        for key, sid, user_id, client in claims:
-            self._renew(keys=[self._key(key, client)], args=[self._token(sid, user_id), self.ttl], client=pipe)
-        for (key, sid, _user, client), kept in zip(claims, pipe.execute()):
-            if not kept:
+        kept = self._scripts([(self._renew, [self._key(key, client)], [self._token(sid, user_id), self.ttl])
+                              for key, sid, user_id, client in claims])
+        for (key, sid, _user, client), still in zip(claims, kept):
+            if not still:
                 with self._lock:
                     self._owned.get((key, sid), set()).discard(client)
                     if self._holder.get((key, client), (None,))[0] == sid:
@@ -222,6 +282,13 @@ def stamp_state(state: dict, user_id: str, user_name: str) -> dict:
     user = {**user} if isinstance(user, dict) else {}
     user.update(id=user_id, name=user_name)
     return {**state, "userId": user_id, "userName": user_name, "user": user}
+
+
+def out_clock(seen: int, clock: int, state: Any) -> int:
+    """The clock an accepted entry goes out with: a state's by :func:`relay_clock`; a removal's
+    its own, or the peers' when they hold a higher one (they take a removal at an equal clock,
+    as y-protocols' own removals go out; never above it, see :func:`relay_clock`)."""
+    return relay_clock(seen, clock) if state is not None else max(seen, clock)
 
 
 def relay_clock(seen: int, clock: int) -> int:

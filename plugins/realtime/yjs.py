@@ -30,8 +30,7 @@ from core.errors import NotFound
 
 from . import bus, ycontent
 from .ystore import YStore
-from .awareness import (AwarenessOwners, encode_awareness, parse_awareness, relay_clock, stamp_state,
-                        update_clients)
+from .awareness import AwarenessOwners, encode_awareness, out_clock, parse_awareness, stamp_state, update_clients
 from .validation import InvalidMessage
 
 CONTENT_MAP = ycontent.CONTENT_MAP
@@ -158,12 +157,12 @@ class YjsHub:
             if state is None:
                 return None
             state.sids.discard(sid)
-            removal = self._awareness_removal(state, sid)
             if not state.sids:
                 self.docs.pop(key, None)
                 if state.stored_since_compaction:
                     self.store.compact(state.slug, key)
-            return removal
+        # Its round trips to Redis hold up nobody's open: this document's copy is another's now.
+        return self._awareness_removal(state, sid)
 
     def drop(self, key: DocKey) -> OpenDoc | None:
         """The document was deleted: forget it without compacting; a load in progress fails."""
@@ -298,16 +297,16 @@ class YjsHub:
         the server's identity (:func:`~.awareness.stamp_state`). Returns the update to relay (None
         when nothing is left) and the client ids dropped because another user's socket holds them."""
         entries = parse_awareness(update)
-        entries, refused = self.owners.admit(state.key, sid, user_id, entries) if self.owners else (entries, set())
         with state.lock:
             meta = dict(state.awareness.meta)
-        seen = self.owners.seen_clocks(state.key, meta, [c for c, _, _ in entries if c not in refused]) \
-            if self.owners else {c: m["clock"] for c, m in meta.items()}
-        # Each entry goes out with a clock every peer takes (see ``relay_clock``).
-        kept = [(client, relay_clock(seen.get(client, 0), clock),
-                 None if st is None else stamp_state(st, user_id, user_name))
-                for client, clock, st in entries if client not in refused]
-        dropped = sorted({client for client, _, _ in entries if client in refused})
+        if self.owners is not None:  # each entry goes out with a clock every peer takes
+            entries, refused = self.owners.admit(state.key, sid, user_id, entries, meta)
+        else:
+            entries, refused = [(c, out_clock(meta[c]["clock"] if c in meta else 0, k, st), st)
+                                for c, k, st in entries], set()
+        kept = [(client, clock, None if st is None else stamp_state(st, user_id, user_name))
+                for client, clock, st in entries]
+        dropped = sorted(refused)
         if not kept:
             return None, dropped
         accepted = encode_awareness(kept)
@@ -349,16 +348,15 @@ class YjsHub:
 
     def _awareness_removal(self, state: OpenDoc, sid: str) -> bytes | None:
         clients = state.awareness_clients.pop(sid, set())
-        if self.owners is not None:  # not the ids another socket of the user took over meanwhile
-            clients &= self.owners.release(state.key, sid)
-        if not clients:
-            return None
         # The peer's own clock, as y-protocols' ``removeAwarenessStates`` does: a higher one
         # would make every peer ignore the client's states until its clock passed it.
-        clocks = {client: state.awareness.meta.get(client, {}).get("clock", 0) for client in clients}
-        update = encode_awareness([(client, clock, None) for client, clock in clocks.items()])
-        if self.owners is not None:
-            self.owners.removed(state.key, clocks)
+        with state.lock:
+            clocks = {client: state.awareness.meta.get(client, {}).get("clock", 0) for client in clients}
+        if self.owners is not None:  # not the ids another socket of the user took over meanwhile
+            clients &= self.owners.release(state.key, sid, clocks)
+        if not clients:
+            return None
+        update = encode_awareness([(client, clocks[client], None) for client in sorted(clients)])
         with state.lock:
             state.awareness.apply_awareness_update(update, sid)
         self.publish(bus.Awareness(state.key, update))

@@ -365,3 +365,20 @@ def test_malformed_frames_are_answered_and_the_connection_keeps_serving(installa
     clients.append(again)
     wait_for(lambda: again.title() == "Garbled still here", message="typing after the bad frames to be kept")
     assert not client.closed.is_set()
+
+
+def test_stock_clients_echoing_awareness_show_only_live_clients(installation, servers, stock_peer):
+    """Stock y-websocket providers send back every awareness change they receive. Over ten
+    reloads of one editor's page, both pages show exactly the two live clients: an echo of a
+    departed client's state does not bring it back (under the echoing user's name, handed on to
+    every later page). Two tabs of one user echoing each other's states fall quiet."""
+    a, _b = servers
+    doc_id = installation.create_doc(title="Reloads")
+    done = subprocess.run(["node", str(JS_DIR / "ywebsocket_presence.mjs"), a.url, installation.token("editor"),
+                           installation.token("owner"), installation.pid, "scenes", doc_id, "10"],
+                          cwd=JS_DIR, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["seenByA"] == seen["live"] and seen["seenByB"] == seen["live"], seen
+    # Nothing changed in the quiet window: a renewal (every 15 s) may fall in it, an exchange may not.
+    assert max(seen["tabUpdates"]) <= 2, seen

@@ -71,7 +71,42 @@ def test_a_removed_ids_clock_outlives_the_document_on_every_process(pair):
     """The process that sees an id next (its document closed, or another process) knows the
     clock its removal went out with, so the client's unchanged re-announcement goes out above it."""
     a, b = pair
-    a.removed(KEY, {41: 7})
-    assert b.seen_clocks(KEY, {}, [41, 42]) == {41: 7}           # 42: never seen anywhere
-    assert b.seen_clocks(KEY, {41: {"clock": 9}}, [41]) == {41: 9}  # what this process holds wins
+    a.admit(KEY, "old", "alice", [(41, 7, {"c": 1})], {})
+    assert a.release(KEY, "old", {41: 7}) == {41}
+    # The same user's client back (on another process, which never saw the id): above the removal.
+    assert b.admit(KEY, "new", "alice", [(41, 7, {"c": 1})], {}) == ([(41, 8, {"c": 1})], set())
+    assert b.admit(KEY, "new", "alice", [(42, 3, {"c": 2})], {}) == ([(42, 3, {"c": 2})], set())  # never seen
+    # What this process holds wins when it is higher; the id is the socket's own now: no round trip.
+    assert b.admit(KEY, "new", "alice", [(41, 8, {"c": 3})], {41: {"clock": 9}}) == ([(41, 10, {"c": 3})], set())
     assert relay_clock(7, 7) == 8 and relay_clock(7, 12) == 12 and relay_clock(0, 1) == 1
+
+
+def test_echoes_are_not_news_and_claim_nothing(pair):
+    """Stock y-websocket clients send back every awareness change they receive. An echo of a
+    departed client's state, or of the user's other socket's state, goes nowhere and takes no id;
+    an echoed removal of an id nobody holds removes nothing; another user's id is refused."""
+    a, b = pair
+    meta = {7: {"clock": 3}}
+    assert a.admit(KEY, "ann", "alice", [(7, 3, {"c": 1})], {}) == ([(7, 3, {"c": 1})], set())
+    # Bob echoes Alice's state while she is there: refused (dropped); after she left: ignored.
+    assert b.admit(KEY, "bob", "bob", [(7, 3, {"c": 1})], meta) == ([], {7})
+    assert a.release(KEY, "ann", {7: 3}) == {7}
+    assert b.admit(KEY, "bob", "bob", [(7, 3, {"c": 1}), (7, 3, None)], meta) == ([], set())
+    assert b.admit(KEY, "bob", "bob", [(9, 1, {"mine": True})], {}) == ([(9, 1, {"mine": True})], set())
+    # Alice's two tabs: the second echoes the first's state (nothing new: no takeover, no relay) ...
+    assert a.admit(KEY, "tab1", "alice", [(5, 2, {"t": 1})], {}) == ([(5, 2, {"t": 1})], set())
+    assert a.admit(KEY, "tab2", "alice", [(5, 2, {"t": 1})], {5: {"clock": 2}}) == ([], set())
+    assert a.release(KEY, "tab2") == set()
+    # ... while a newer state of it is the client itself on a new connection: it takes the id over.
+    assert b.admit(KEY, "tab3", "alice", [(5, 3, {"t": 2})], {5: {"clock": 2}}) == ([(5, 3, {"t": 2})], set())
+    assert a.release(KEY, "tab1") == set()
+    # A removal keeps the peers' clock: they take one at an equal clock, never one below theirs.
+    assert b.admit(KEY, "tab3", "alice", [(5, 1, None)], {5: {"clock": 3}}) == ([(5, 3, None)], set())
+
+
+def test_scripts_lost_by_a_restarted_redis_are_loaded_again(pair):
+    a, _b = pair
+    a.redis.script_flush()
+    assert a.admit(KEY, "s", "alice", [(11, 1, {"c": 1})], {}) == ([(11, 1, {"c": 1})], set())
+    a.redis.script_flush()
+    assert a.release(KEY, "s", {11: 1}) == {11}
