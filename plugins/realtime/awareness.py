@@ -31,7 +31,9 @@ return 0
 
 # One awareness entry for KEYS[1] (the id's claim; KEYS[2] remembers "<clock>|<user>|" of the id's
 # last removal) from ARGV[1] (the token; ARGV[3] "<user>|"), with clock ARGV[4], a removal when
-# ARGV[5] is "1"; ARGV[6] is the clock this process holds for the id (0: none). Returns
+# ARGV[5] is "1"; ARGV[6] is the clock this process holds for the id (0: none); ARGV[7] is "1"
+# when the entry is the socket's first announcement (the only entry, the socket holding no other
+# id): how a client back with the same Y.Doc announces itself. Returns
 # {1, seen} when the entry goes on (the id claimed), {0, 0} when another user holds the id, and
 # {-1, seen} when it is nothing new (see AwarenessOwners.admit); ``seen`` is the highest clock
 # the peers hold for the id.
@@ -54,7 +56,7 @@ if owner ~= ARGV[1] then
   if ARGV[5] == '1' then
     if not owner then return {-1, seen} end
   elseif tonumber(ARGV[4]) <= seen then
-    if owner or (lastuser and lastuser ~= ARGV[3]) then return {-1, seen} end
+    if owner or (lastuser and (lastuser ~= ARGV[3] or ARGV[7] ~= '1')) then return {-1, seen} end
   end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
@@ -181,13 +183,17 @@ class AwarenessOwners:
           the peer that echoed it hid that client's own states as "another user's" when it came
           back with the same Y.Doc);
         * a state no newer than the one the peers hold (its clock not above) is an echo, when the
-          user's other socket holds the id or another user's client held it last: the peers have
-          it. Taking such an echo in resurrected a departed client's state under the echoing
-          user's name, passed on to every later client; between two tabs of one user, each echo
-          took the id over with a higher clock and the two sent it back and forth without end.
+          user's other socket holds the id, or its client has left: the peers have it. Taking
+          such an echo in resurrected a departed client's state under the echoing user's name,
+          passed on to every later client (a page reloaded at once gets its previous client's
+          state with the others', before that client's removal); between two tabs of one user,
+          each echo took the id over with a higher clock and the two sent it back and forth
+          without end.
 
-        A state no newer than its removal from the same user's client is that client back with
-        the same Y.Doc: it goes on above the removal's clock (see :func:`relay_clock`)."""
+        The exception is the client itself back with the same Y.Doc: a departed client's state,
+        no newer than its removal, as the first announcement of a socket of the same user (stock
+        providers announce their own state first on every connection). It goes on above the
+        removal's clock (see :func:`relay_clock`)."""
         kept, refused, ask = [], set(), []
         for client, clock, state in entries:
             with self._lock:
@@ -204,8 +210,11 @@ class AwarenessOwners:
         if not ask:
             return kept, refused
         token, users = self._token(sid, user_id), f"{user_id}|"
+        with self._lock:
+            held = set(self._owned.get((key, sid), ()))
+        first = "1" if len(entries) == 1 and not held - {entries[0][0]} else "0"
         answers = self._scripts([(self._admit, [self._key(key, c), self._clock_key(key, c)],
-                                  [token, self.ttl, users, clock, "1" if state is None else "0", seen])
+                                  [token, self.ttl, users, clock, "1" if state is None else "0", seen, first])
                                  for c, clock, state, seen in ask])
         for (client, clock, state, _seen), (status, seen) in zip(ask, answers):
             if status == 0:

@@ -142,14 +142,16 @@ class Realtime:
             log.exception("realtime could not compact at shutdown")
 
     def send_frames(self, state, sids: list, update: bytes) -> None:
-        """A Yjs update to some of this process's sockets (each process sends to its own); a plain
-        WebSocket gets the frame as it is, not encoded as a Socket.IO event and decoded again."""
-        project_id, collection, document_id = state.key
-        data, plain = {"projectId": project_id, "collection": collection, "documentId": document_id,
-                       "message": create_update_message(update)}, self.plain
+        """A Yjs update to some of this process's sockets (each process sends to its own)."""
+        self.to_sockets(state.key, "yjs", create_update_message(update), sids)
+
+    def to_sockets(self, key: tuple, event: str, message: bytes, sids: list) -> None:
+        """A document's frame to some of this process's sockets; a plain WebSocket gets it as it
+        is, not encoded as a Socket.IO event and decoded again."""
+        data, plain = {"projectId": key[0], "collection": key[1], "documentId": key[2], "message": message}, self.plain
         for wire in [plain[sid] for sid in sids if sid in plain]:
-            wire.event("yjs", data)
-        emit_to(self.socketio.server, "yjs", data, [sid for sid in sids if sid not in plain],
+            wire.event(event, data)
+        emit_to(self.socketio.server, event, data, [sid for sid in sids if sid not in plain],
                 ignore_queue=True)  # no sids: nobody (see emit_to), never everybody
 
     def _sweep_forever(self) -> None:
@@ -222,10 +224,8 @@ class Realtime:
         sends to its own when the update reaches it on the bus (``bus.Awareness``, which also
         keeps its copy current): one Redis message per update, not a second one through
         Socket.IO's queue -- awareness is what an editor sends most (every cursor move)."""
-        project_id, collection, document_id = key
-        emit_to(self.socketio.server, "awareness", {"projectId": project_id, "collection": collection,
-                                                    "documentId": document_id, "message": update},
-                doc_room(key), skip_sid=skip_sid, ignore_queue=True)
+        state = self.hub.docs.get(key)  # its sockets are the document's room here
+        self.to_sockets(key, "awareness", update, [sid for sid in list(state.sids) if sid != skip_sid] if state else [])
 
     def _on_resync(self, message: bus.Resync) -> None:
         state = self.hub.docs.get(message.key)

@@ -100,6 +100,13 @@ def test_echoes_are_not_news_and_claim_nothing(pair):
     # ... while a newer state of it is the client itself on a new connection: it takes the id over.
     assert b.admit(KEY, "tab3", "alice", [(5, 3, {"t": 2})], {5: {"clock": 2}}) == ([(5, 3, {"t": 2})], set())
     assert a.release(KEY, "tab1") == set()
+    # A page reloaded at once gets its previous client's state with the others' and sends it back
+    # after its own first announcement: that client has left, it stays gone.
+    assert a.admit(KEY, "page1", "alice", [(21, 4, {"p": 1})], {}) == ([(21, 4, {"p": 1})], set())
+    assert a.release(KEY, "page1", {21: 4}) == {21}
+    # (a new client's first state, clock 0, goes out at 1: stock peers ignore clock 0 for an id they do not know)
+    assert a.admit(KEY, "page2", "alice", [(22, 0, {"p": 2})], {}) == ([(22, 1, {"p": 2})], set())
+    assert a.admit(KEY, "page2", "alice", [(21, 4, {"p": 1})], {21: {"clock": 4}}) == ([], set())
     # A removal keeps the peers' clock: they take one at an equal clock, never one below theirs.
     assert b.admit(KEY, "tab3", "alice", [(5, 1, None)], {5: {"clock": 3}}) == ([(5, 3, None)], set())
 

@@ -253,17 +253,22 @@ class Collab(Targets, Namespace):
     def on_yjs(self, session: Session, data: dict):
         rt = self.rt
         message = v.binary(data)
-        project, key, state, grant = self.open_doc(session, data)
+        later: list = []  # the peers' awareness states, once the sync step 1 is answered
+        project, key, state, grant = self.open_doc(session, data, later)
         pid, collection, document_id = key
         # This process's other sockets get it as soon as it is applied (before the store);
         # other processes get it over the bus (hub.handle) and pass it to theirs.
-        frames, update = rt.hub.handle(
-            state, message, user_id=session.user_id, can_edit=grant == EDIT,
-            relay=lambda applied: rt.send_frames(state, [sid for sid in list(state.sids) if sid != session.sid],
-                                                 applied))
-        ref = {"projectId": pid, "collection": collection, "documentId": document_id}
-        for frame in frames:
-            rt.emit("yjs", {**ref, "message": frame}, to=session.sid)
+        try:
+            frames, update = rt.hub.handle(
+                state, message, user_id=session.user_id, can_edit=grant == EDIT,
+                relay=lambda applied: rt.send_frames(state, [sid for sid in list(state.sids) if sid != session.sid],
+                                                     applied))
+            ref = {"projectId": pid, "collection": collection, "documentId": document_id}
+            for frame in frames:
+                rt.emit("yjs", {**ref, "message": frame}, to=session.sid)
+        finally:  # open now, whatever became of the frame
+            for step in later:
+                step()
         if update is not None:
             if message[1] == YSyncMessageType.SYNC_UPDATE:  # its own edits: their client ids are its own
                 rt.hub.claim_update(state, session.sid, session.user_id, update)

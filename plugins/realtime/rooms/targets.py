@@ -71,10 +71,13 @@ class Targets:
             return None
         return self.ext.content.get(project, collection, document_id, reader=session.user)
 
-    def open_doc(self, session: Session, data: dict):
+    def open_doc(self, session: Session, data: dict, later: list | None = None):
         """The Yjs document the event names, opened (and its room joined) on first use, with what
         the sender may do with it (``EDIT`` or ``VIEW``). A document the user may not view is
-        refused like a missing one, open already or not.
+        refused like a missing one, open already or not. The peers' awareness states follow the
+        opening (:meth:`greet`), or, given ``later``, are appended to it for after the event's
+        answer: a client is synced by its sync step 1's answer, and asking the other processes
+        is a round trip to Redis (``bench.yjs``, connect to synced).
 
         Decided once per socket and document version (``Realtime.grants``), not per frame: a
         change of role or ownership, of credentials, or a bus outage forgets the answers, and a
@@ -98,13 +101,22 @@ class Targets:
                             skip=ysync.sensitive(self.app, collection))
         session.docs.add(key)
         rt.enter(session.sid, doc_room(key))
-        snapshot = rt.hub.awareness_snapshot(state)
-        if snapshot:
-            rt.emit("awareness", {"projectId": pid, "collection": collection,
-                                  "documentId": document_id, "message": snapshot}, to=session.sid)
-        rt.ask_awareness(key, session.sid)  # and the peers' states held by other processes
+        if later is None:
+            self.greet(session, key, state)
+        else:
+            later.append(lambda: self.greet(session, key, state))
         grant = EDIT if self.can_edit(session, project, key, state.created_by, stored) else VIEW
         return project, key, state, grant
+
+    def greet(self, session: Session, key: tuple, state) -> None:
+        """A socket that just opened ``key``: the awareness states this process knows, and the
+        other processes are asked for theirs (they send them to the socket)."""
+        rt = self.rt
+        snapshot = rt.hub.awareness_snapshot(state)
+        if snapshot:
+            rt.emit("awareness", {"projectId": key[0], "collection": key[1], "documentId": key[2],
+                                  "message": snapshot}, to=session.sid)
+        rt.ask_awareness(key, session.sid)
 
     def stored_for(self, session: Session, project, key: tuple) -> tuple[dict | None, str | None]:
         """The stored document a socket opens, as its user may view it (hidden: NotFound), and
