@@ -270,6 +270,21 @@ class AwarenessOwners:
                         del self._holder[(key, client)]
 
 
+def echoed(awareness, own: set[int], update: bytes) -> bool:
+    """Is every entry of ``update`` (from a socket whose ids are ``own``) what ``awareness``, the
+    server's copy, holds already -- another client's state at a clock not above the one held, or
+    the removal of an id already removed? Then it changes nothing anywhere: a stock provider
+    sending back what it received. Malformed updates are not echoes (they are answered)."""
+    try:
+        entries = parse_awareness(update)
+    except InvalidMessage:
+        return False
+    meta, states = awareness.meta, awareness.states
+    return bool(entries) and all(
+        client not in own and client in meta and clock <= meta[client]["clock"]
+        and (client in states) == (state is not None) for client, clock, state in entries)
+
+
 def update_clients(update: bytes) -> list[int]:
     """The Yjs client ids whose structs a (v1) update carries, from its state vector."""
     try:

@@ -142,6 +142,14 @@ def decode(raw: bytes | str) -> Message:
     return cls(**body)
 
 
+def own(raw: bytes | str, origin: str) -> bool:
+    """Did ``origin`` publish ``raw`` itself (a content event aside: every process delivers
+    those)? Read from the head :func:`encode` writes (``{"kind": ..., "origin": ...``), not
+    decoded: every process receives its own messages back, most of them awareness updates."""
+    head = raw[:200] if isinstance(raw, bytes) else raw[:200].encode()
+    return not head.startswith(b'{"kind": "content"') and f'", "origin": "{origin}", '.encode() in head
+
+
 def publish(redis, settings, message: Message) -> None:
     """Put ``message`` on the installation's bus (raises what Redis raises)."""
     redis.publish(bus_channel(settings), encode(message))

@@ -104,7 +104,7 @@ class Realtime:
                 pubsub = self.redis.pubsub()
                 pubsub.subscribe(bus.bus_channel(self.ext.settings))
                 for message in pubsub.listen():
-                    if message.get("type") == "message":
+                    if message.get("type") == "message" and not bus.own(message["data"], self.process_id):
                         self._on_bus(message["data"])
                     elif message.get("type") == "subscribe":
                         self._on_subscribed()

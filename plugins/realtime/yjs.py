@@ -352,8 +352,10 @@ class YjsHub:
         # would make every peer ignore the client's states until its clock passed it.
         with state.lock:
             clocks = {client: state.awareness.meta.get(client, {}).get("clock", 0) for client in clients}
+            shown = {client for client in clients if client in state.awareness.states}
         if self.owners is not None:  # not the ids another socket of the user took over meanwhile
             clients &= self.owners.release(state.key, sid, clocks)
+        clients &= shown  # a client that removed its state itself on leaving (stock providers do)
         if not clients:
             return None
         update = encode_awareness([(client, clocks[client], None) for client in sorted(clients)])

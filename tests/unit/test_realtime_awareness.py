@@ -117,3 +117,23 @@ def test_scripts_lost_by_a_restarted_redis_are_loaded_again(pair):
     assert a.admit(KEY, "s", "alice", [(11, 1, {"c": 1})], {}) == ([(11, 1, {"c": 1})], set())
     a.redis.script_flush()
     assert a.release(KEY, "s", {11: 1}) == {11}
+
+
+def test_an_echo_is_what_the_servers_copy_holds_already():
+    """What a plain WebSocket's stock provider sends back is left out before the event."""
+    from pycrdt import Awareness
+
+    from plugins.realtime.awareness import echoed
+
+    copy = Awareness(Doc())
+    copy.apply_awareness_update(encode_awareness([(5, 3, {"c": 1}), (6, 2, {"c": 2})]), "test")
+    copy.apply_awareness_update(encode_awareness([(6, 2, None)]), "test")   # 6 has left
+    assert echoed(copy, set(), encode_awareness([(5, 3, {"c": 1}), (6, 2, None)]))
+    assert echoed(copy, set(), encode_awareness([(5, 2, {"c": 0})]))        # older still
+    assert not echoed(copy, {5}, encode_awareness([(5, 3, {"c": 1})]))       # the socket's own id
+    assert not echoed(copy, set(), encode_awareness([(5, 4, {"c": 1})]))     # newer: news
+    assert not echoed(copy, set(), encode_awareness([(6, 2, {"c": 2})]))     # a departed client's state
+    assert not echoed(copy, set(), encode_awareness([(5, 3, None)]))         # removing a live state
+    assert not echoed(copy, set(), encode_awareness([(7, 0, {"c": 3})]))     # never seen
+    assert not echoed(copy, set(), b"\x01\x05")                              # malformed: answered
+    assert not echoed(copy, set(), encode_awareness([]))

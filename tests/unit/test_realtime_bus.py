@@ -47,3 +47,15 @@ def test_a_document_keeps_its_bson_types():
 def test_anything_else_is_refused(raw):
     with pytest.raises(ValueError):
         bus.decode(raw)
+
+
+@pytest.mark.parametrize("message", MESSAGES, ids=lambda m: m.kind)
+def test_a_process_knows_its_own_messages_without_decoding_them(message):
+    """Every process receives what it published; all but content events (every process delivers
+    those to its own sockets) are left out from their head, as ``_on_bus`` would after decoding."""
+    import dataclasses
+
+    raw = bus.encode(dataclasses.replace(message, origin="proc-1")).encode()
+    assert bus.own(raw, "proc-1") is (message.kind != "content")
+    assert bus.own(raw.decode(), "proc-1") is (message.kind != "content")
+    assert not bus.own(raw, "proc-2") and not bus.own(raw, "proc")
