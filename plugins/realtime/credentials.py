@@ -60,7 +60,7 @@ def drop(rt, session, *, delay: float = 0.0) -> None:
     and open documents go now), is told why, and its connection is closed -- after ``delay``
     when called from the socket's own handler, so its error ack goes out first."""
     sid = session.sid
-    rt.disconnect(sid)
+    rt.disconnect(sid, at_once=True)
     server = rt.socketio.server
     try:
         # This process's socket: delivered directly (not through the queue), so ahead of the close.

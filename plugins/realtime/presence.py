@@ -20,6 +20,32 @@ return 0
 """
 
 
+# Drop socket ARGV[1] of the user ARGV[2] (KEYS[1] its sockets, KEYS[2] the project's records, KEYS[3]
+# the pending departures). Its last socket: at once (ARGV[3] "0") the record is removed and returned,
+# otherwise the departure is due at ARGV[3] (false: other sockets remain, "" : departure pending).
+_LEAVE = """
+redis.call('SREM', KEYS[1], ARGV[1])
+if redis.call('SCARD', KEYS[1]) > 0 then return false end
+if ARGV[3] ~= '0' then
+  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+  return ''
+end
+local record = redis.call('HGET', KEYS[2], ARGV[2])
+redis.call('HDEL', KEYS[2], ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[4])
+return record or '{}'
+"""
+
+# A departure (ARGV[2], the user ARGV[1]) that fell due: the record removed and returned, unless
+# a socket came back meanwhile or another process finished it.
+_GONE = """
+if redis.call('ZREM', KEYS[3], ARGV[2]) == 0 or redis.call('SCARD', KEYS[1]) > 0 then return false end
+local record = redis.call('HGET', KEYS[2], ARGV[1])
+if record then redis.call('HDEL', KEYS[2], ARGV[1]) end
+return record
+"""
+
+
 def _iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -28,13 +54,16 @@ class PresenceStore:
     """Presence records (``userId, userName, status, cursor, lastActivity``) per project."""
 
     def __init__(self, redis, prefix: str, *, idle_after: float = 60, away_after: float = 180,
-                 expire_after: float = 300):
+                 expire_after: float = 300, grace: float = 3.0):
         self.redis = redis
         self.prefix = prefix
         self.idle_after = idle_after
         self.away_after = away_after
         self.expire_after = expire_after
+        self.grace = grace
         self._touch = redis.register_script(_TOUCH)
+        self._leave = redis.register_script(_LEAVE)
+        self._gone = redis.register_script(_GONE)
 
     def _records_key(self, project_id: str) -> str:
         return f"{self.prefix}:presence:{project_id}"
@@ -45,6 +74,10 @@ class PresenceStore:
     @property
     def _projects_key(self) -> str:
         return f"{self.prefix}:presence-projects"
+
+    @property
+    def _leaving_key(self) -> str:
+        return f"{self.prefix}:presence-leaving"
 
     def derived_status(self, record: dict, now: float | None = None) -> str:
         """The client's status, downgraded after inactivity (an explicit ``away`` stays away)."""
@@ -72,26 +105,24 @@ class PresenceStore:
         pipe.hsetnx(self._records_key(project_id), user_id, json.dumps(record))
         pipe.sadd(self._projects_key, project_id)
         pipe.hgetall(self._records_key(project_id))
-        _, created, _, raw = pipe.execute()
+        pipe.zrem(self._leaving_key, f"{project_id}|{user_id}")  # back within the grace: never left
+        _, created, _, raw, _ = pipe.execute()
         records = {r["userId"]: r for r in (json.loads(v) for v in raw.values())}
         if not created:
             record = self.touch(project_id, user_id, status="active") or record
         records[user_id] = record
         return self.public(record, now), bool(created), self._listing(records.values(), now)
 
-    def leave(self, project_id: str, user_id: str, sid: str) -> dict | None:
-        """Drop ``sid``; when it was the user's last socket, the user is gone: returns the record
-        it had (its last activity goes out with ``user_left``), else None. One round trip to
-        Redis, two for the last socket."""
-        key = self._sockets_key(project_id, user_id)
-        pipe = self.redis.pipeline()
-        pipe.hget(self._records_key(project_id), user_id)
-        pipe.srem(key, sid)
-        pipe.scard(key)
-        raw, _, remaining = pipe.execute()
-        if remaining or not self.redis.hdel(self._records_key(project_id), user_id):
-            return None
-        return json.loads(raw) if raw else {}
+    def leave(self, project_id: str, user_id: str, sid: str, *, at_once: bool = True) -> dict | None:
+        """Drop ``sid``. When it was the user's last socket, the user is gone: at once, the record
+        it had is returned (its last activity goes out with ``user_left``); otherwise the user
+        stays listed for ``grace`` seconds and leaves then (:meth:`sweep`) unless a socket comes
+        back -- a page reloading is not a user leaving and coming back. None when nothing left
+        now. One round trip to Redis."""
+        due = "0" if at_once or self.grace <= 0 else repr(time.time() + self.grace)
+        raw = self._leave(keys=[self._sockets_key(project_id, user_id), self._records_key(project_id),
+                                self._leaving_key], args=[sid, user_id, due, f"{project_id}|{user_id}"])
+        return json.loads(raw) if raw else None
 
     def get(self, project_id: str, user_id: str) -> dict | None:
         raw = self.redis.hget(self._records_key(project_id), user_id)
@@ -124,10 +155,18 @@ class PresenceStore:
                       key=lambda r: r["userId"])
 
     def sweep(self) -> list[tuple[str, str, dict]]:
-        """Expire silent users and announce derived status changes: ``(projectId, kind, record)``
-        with kind ``left`` or ``status``. Several processes may sweep; HDEL picks one announcer."""
+        """Finish departures that fell due, expire silent users and announce derived status
+        changes: ``(projectId, kind, record)`` with kind ``left`` or ``status``. Several processes
+        may sweep; ZREM and HDEL pick one announcer."""
         now = time.time()
         changes = []
+        for member in self.redis.zrangebyscore(self._leaving_key, "-inf", now):
+            member = member.decode() if isinstance(member, bytes) else member
+            project_id, user_id = member.split("|", 1)
+            raw = self._gone(keys=[self._sockets_key(project_id, user_id), self._records_key(project_id),
+                                   self._leaving_key], args=[user_id, member])
+            if raw:
+                changes.append((project_id, "left", self.public(json.loads(raw), now)))
         for raw_pid in self.redis.smembers(self._projects_key):
             project_id = raw_pid.decode() if isinstance(raw_pid, bytes) else raw_pid
             key = self._records_key(project_id)

@@ -49,7 +49,8 @@ class Realtime:
             self.redis, f"aladdin:realtime:{settings.platform_db}",
             idle_after=settings.get("REALTIME_IDLE_SECONDS", 60.0),
             away_after=settings.get("REALTIME_AWAY_SECONDS", 180.0),
-            expire_after=settings.get("REALTIME_EXPIRE_SECONDS", 300.0))
+            expire_after=settings.get("REALTIME_EXPIRE_SECONDS", 300.0),
+            grace=settings.get("REALTIME_PRESENCE_GRACE_SECONDS", 3.0))
         self.hub = YjsHub(ystore_for(app), self.publish, send=self.send_frames,
                           compact_every=settings.get("REALTIME_COMPACT_EVERY", 200))
         self.cursors = CursorCoalescer(settings.get("REALTIME_CURSOR_INTERVAL_MS", 50) / 1000.0,
@@ -342,26 +343,26 @@ class Realtime:
         if session.closing is not None:
             session.closing(key)
 
-    def leave_project(self, session: Session, project_id: str) -> None:
+    def leave_project(self, session: Session, project_id: str, *, at_once: bool = True) -> None:
         session.projects.pop(project_id, None)
         session.touched.pop(project_id, None)
         for key in [k for k in session.docs if k[0] == project_id]:
             self.close_doc(session, key)
         self.exit(session.sid, project_room(project_id))
-        record = self.presence.leave(project_id, session.user_id, session.sid)
+        record = self.presence.leave(project_id, session.user_id, session.sid, at_once=at_once)
         if record is not None:
-            self.emit("user_left", {"userId": session.user_id, "userName": session.user_name,
-                                    "projectId": project_id,
+            self.emit("user_left", {"userId": session.user_id, "userName": session.user_name, "projectId": project_id,
                                     "lastActivity": self.presence.public(record)["lastActivity"] if record else None},
                       to=project_room(project_id))
 
-    def disconnect(self, sid: str) -> None:
+    def disconnect(self, sid: str, *, at_once: bool = False) -> None:
+        """The socket is gone; its user stays in presence for the grace (a reload) unless ``at_once``."""
         session = self.sessions.pop(sid, None)
         self.cursors.forget(sid)
         if session is None:
             return
         for project_id in list(session.projects):
-            self.leave_project(session, project_id)
+            self.leave_project(session, project_id, at_once=at_once)
 
     def ask_awareness(self, key: tuple, sid: str) -> None:
         """``sid`` just opened ``key`` here: the other processes send it their sockets' awareness

@@ -62,7 +62,10 @@ def installation_env(tmp: Path, redis_url: str, **extra: str) -> dict:
            "ALADDIN_DATA_DIR": str(tmp / "data"),
            "ALADDIN_SECRET_KEY": "rt-secret-" + uuid.uuid4().hex,
            "ALADDIN_PLATFORM_DB": "rt_" + uuid.uuid4().hex[:8],
-           "ALADDIN_REALTIME_SWEEP_SECONDS": "0.5"}
+           "ALADDIN_REALTIME_SWEEP_SECONDS": "0.5",
+           # A closed socket's user leaves presence at once: each test sees its own arrivals and
+           # departures, not a previous test's user still within its grace (tested on its own).
+           "ALADDIN_REALTIME_PRESENCE_GRACE_SECONDS": "0"}
     env.update(extra)
     return env
 

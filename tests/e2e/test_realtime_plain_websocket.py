@@ -22,7 +22,7 @@ import requests
 import simple_websocket
 from pycrdt import Decoder, Doc, Map, create_sync_message, create_update_message, handle_sync_message
 
-from tests.e2e.realtime_support import (JS_DIR, awareness_update, close_all, installed, npm_ready,
+from tests.e2e.realtime_support import (JS_DIR, Collab, awareness_update, close_all, installed, npm_ready,
                                         opened, serving_pair, write_read_rules)
 from tests.waiting import TIMEOUT, wait_for
 
@@ -33,8 +33,9 @@ SYNC, AWARENESS, AUTH = 0, 1, 2
 def installation(tmp_path_factory, redis_server):
     # Viewers never see scenes; only the owner sees a document whose content.secret is true.
     policies = write_read_rules(tmp_path_factory.mktemp("plain-ws-policies"))
+    # A presence grace no machine's reconnect outlasts (the reload test); nothing here waits it out.
     yield from installed(tmp_path_factory, redis_server, "realtime-plain-ws", ALADDIN_POLICY_DIR=str(policies),
-                         ALADDIN_REALTIME_AUTOSAVE_IDLE_SECONDS="0.3")
+                         ALADDIN_REALTIME_AUTOSAVE_IDLE_SECONDS="0.3", ALADDIN_REALTIME_PRESENCE_GRACE_SECONDS="60")
 
 
 @pytest.fixture(scope="module")
@@ -382,3 +383,35 @@ def test_stock_clients_echoing_awareness_show_only_live_clients(installation, se
     assert seen["seenByA"] == seen["live"] and seen["seenByB"] == seen["live"], seen
     # Nothing changed in the quiet window: a renewal (every 15 s) may fall in it, an exchange may not.
     assert max(seen["tabUpdates"]) <= 2, seen
+
+
+def test_a_reload_is_no_departure_and_leaving_is_announced(installation, servers, clients):
+    """A page reloading closes its connection and opens another at once: within the presence
+    grace the user never left (no ``user_left``, no second ``user_joined``), on any process.
+    Leaving for good is announced at once."""
+    from core.projects import add_member, create_project
+
+    a, b = servers
+    owner, user = installation.users["owner"], installation.users["editor"]
+    project = create_project(installation.app, owner, "Reload Film", f"reload-{uuid.uuid4().hex[:6]}")
+    add_member(installation.app, project, user, "editor", owner)
+    pid = str(project.id)  # nobody's presence lingers here from an earlier test's grace
+    watcher = Collab(b.url, installation.token("owner"))
+    clients.append(watcher)
+    assert watcher.call("join", {"projectId": pid})["ok"]
+    editor = str(user.id)
+    mine = lambda d: d["userId"] == editor  # noqa: E731
+    first = Collab(a.url, installation.token("editor"))
+    clients.append(first)
+    assert first.call("join", {"projectId": pid})["ok"]
+    watcher.wait_for("user_joined", mine)
+    first.close()
+    reloaded = Collab(b.url, installation.token("editor"))
+    clients.append(reloaded)
+    assert reloaded.call("join", {"projectId": pid})["ok"]
+    users = watcher.call("presence", {"projectId": pid})["users"]
+    assert editor in [u["userId"] for u in users]
+    assert reloaded.call("leave", {"projectId": pid}) == {"ok": True}
+    watcher.wait_for("user_left", mine)  # the positive control: anything sent before it has arrived
+    assert len([d for d in watcher.received("user_joined") if mine(d)]) == 1
+    assert len([d for d in watcher.received("user_left") if mine(d)]) == 1
