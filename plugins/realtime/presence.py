@@ -20,6 +20,24 @@ return 0
 """
 
 
+# Add socket ARGV[1] of the user ARGV[2] (KEYS as for _LEAVE; KEYS[4] the projects with presence,
+# ARGV[3] the project): a new record ARGV[4], or the existing one active as of ARGV[5]; a departure
+# pending for the user is called off. Returns {1 when the record is new, the project's records}.
+_JOIN = """
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[3])
+redis.call('ZREM', KEYS[3], ARGV[3] .. '|' .. ARGV[2])
+local created = redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[4])
+if created == 0 then
+  local record = cjson.decode(redis.call('HGET', KEYS[2], ARGV[2]))
+  record['ts'] = tonumber(ARGV[5])
+  record['status'] = 'active'
+  record['announced'] = 'active'
+  redis.call('HSET', KEYS[2], ARGV[2], cjson.encode(record))
+end
+return {created, redis.call('HGETALL', KEYS[2])}
+"""
+
 # Drop socket ARGV[1] of the user ARGV[2] (KEYS[1] its sockets, KEYS[2] the project's records, KEYS[3]
 # the pending departures). Its last socket: at once (ARGV[3] "0") the record is removed and returned,
 # otherwise the departure is due at ARGV[3] (false: other sockets remain, "" : departure pending).
@@ -62,6 +80,7 @@ class PresenceStore:
         self.expire_after = expire_after
         self.grace = grace
         self._touch = redis.register_script(_TOUCH)
+        self._join = redis.register_script(_JOIN)
         self._leave = redis.register_script(_LEAVE)
         self._gone = redis.register_script(_GONE)
 
@@ -96,21 +115,16 @@ class PresenceStore:
 
     def join(self, project_id: str, user_id: str, user_name: str, sid: str) -> tuple[dict, bool, list[dict]]:
         """Add ``sid`` for the user; returns the public record, whether the user is new here, and
-        the project's presence list (read in the same round trip: a join's ack carries it)."""
+        the project's presence list. One round trip: a join's ack carries the list, and a user
+        back within the grace (a reload) is made active again in it."""
         now = time.time()
         record = {"userId": user_id, "userName": user_name, "status": "active", "cursor": None,
                   "ts": now, "announced": "active"}
-        pipe = self.redis.pipeline()
-        pipe.sadd(self._sockets_key(project_id, user_id), sid)
-        pipe.hsetnx(self._records_key(project_id), user_id, json.dumps(record))
-        pipe.sadd(self._projects_key, project_id)
-        pipe.hgetall(self._records_key(project_id))
-        pipe.zrem(self._leaving_key, f"{project_id}|{user_id}")  # back within the grace: never left
-        _, created, _, raw, _ = pipe.execute()
-        records = {r["userId"]: r for r in (json.loads(v) for v in raw.values())}
-        if not created:
-            record = self.touch(project_id, user_id, status="active") or record
-        records[user_id] = record
+        created, flat = self._join(keys=[self._sockets_key(project_id, user_id), self._records_key(project_id),
+                                         self._leaving_key, self._projects_key],
+                                   args=[sid, user_id, project_id, json.dumps(record), repr(now)])
+        records = {r["userId"]: r for r in (json.loads(v) for v in flat[1::2])}
+        record = records.setdefault(user_id, record)
         return self.public(record, now), bool(created), self._listing(records.values(), now)
 
     def leave(self, project_id: str, user_id: str, sid: str, *, at_once: bool = True) -> dict | None:

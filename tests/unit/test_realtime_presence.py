@@ -38,8 +38,12 @@ def test_a_closed_last_socket_leaves_after_the_grace(redis_server):
 def test_a_socket_back_within_the_grace_means_the_user_never_left(redis_server):
     presence = store(redis_server, grace=0.2)
     presence.join("p1", "u1", "Ann", "s1")
+    presence.touch("p1", "u1", status="away", cursor={"documentId": "d1", "position": 3})
     presence.leave("p1", "u1", "s1", at_once=False)
-    assert presence.join("p1", "u1", "Ann", "s2")[1] is False      # not new: no user_joined
+    record, new, users = presence.join("p1", "u1", "Ann", "s2")
+    assert new is False                                            # not new: no user_joined
+    assert record["status"] == "active" and record["cursor"] == {"documentId": "d1", "position": 3}
+    assert [(u["userId"], u["status"]) for u in users] == [("u1", "active")]
     assert until_due(presence) == [] and listed(presence) == ["u1"]
 
 
