@@ -381,8 +381,9 @@ def test_stock_clients_echoing_awareness_show_only_live_clients(installation, se
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["seenByA"] == seen["live"] and seen["seenByB"] == seen["live"], seen
-    # Nothing changed in the quiet window: a renewal (every 15 s) may fall in it, an exchange may not.
-    assert max(seen["tabUpdates"]) <= 2, seen
+    # Nothing changed in the quiet window: renewals (each client's every 15 s: three clients) may
+    # fall in it, an endless exchange may not (it was hundreds).
+    assert max(seen["tabUpdates"]) <= 4, seen
 
 
 def test_a_reload_is_no_departure_and_leaving_is_announced(installation, servers, clients):
