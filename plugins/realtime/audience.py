@@ -46,6 +46,11 @@ class Audience:
         """``decide``'s answer for one socket about ``document`` (its ``version`` is part of the key)."""
         return self._answer(self._entry(key, document.get("version")), session, project, collection, document)
 
+    def remember(self, session, document: dict, key: tuple, answer) -> None:
+        """An answer the caller decided itself just now (a socket opening the document): its
+        next frame finds it, instead of deciding again."""
+        self._entry(key, document.get("version"))[session.sid] = answer
+
     def _answer(self, answers: dict, session, project, collection: str, document: dict):
         allowed = answers.get(session.sid)
         if allowed is None:

@@ -106,6 +106,7 @@ class Targets:
         else:
             later.append(lambda: self.greet(session, key, state))
         grant = EDIT if self.can_edit(session, project, key, state.created_by, stored) else VIEW
+        rt.grants.remember(session, self.as_open(state), key, grant)
         return project, key, state, grant
 
     def greet(self, session: Session, key: tuple, state) -> None:
