@@ -165,7 +165,8 @@ class Link:
         """Is this awareness frame the client sending back what it received (stock y-websocket
         providers send back every change)? It changes nothing and goes nowhere: left out before
         the event, which would decide as much after a credentials check, the document's grant
-        and a claim per entry -- most of a connect's server time (``bench.yjs``)."""
+        and a claim per entry (with two stock clients, three of a reconnect's five awareness
+        frames are echoes: ``bench.yjs``, connect to synced)."""
         state = self.rt.hub.docs.get(self.key) if not isinstance(update, Oversized) else None
         if state is None or self.sid not in state.sids:
             return False
