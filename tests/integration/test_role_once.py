@@ -129,7 +129,9 @@ def test_one_lookup_per_socket_event(counted):
         doc.observe(lambda event: updates.append(event.update))
         content["title"] = "yjs"
         update = create_update_message(updates[-1])
-        assert lookups(counter, editor, project, emit("yjs", {**ref, "message": update})) == 1
+        # What the socket may do was decided when it opened the document (remembered for the
+        # document's version, a second at most): none here, one if that second has passed.
+        assert lookups(counter, editor, project, emit("yjs", {**ref, "message": update})) <= 1
         assert lookups(counter, editor, project, emit("yjs_commit", {**ref, "baseVersion": 2})) == 1
     finally:
         collab.disconnect(namespace=NAMESPACE)
