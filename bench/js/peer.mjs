@@ -33,36 +33,34 @@ function watch(doc, isRemote) {
   });
 }
 
-async function connectHocuspocus(url, name) {
-  const { HocuspocusProvider } = await import("@hocuspocus/provider");
+// A fresh Y.Doc and stock provider (`open(doc, resolve)` creates it and calls `resolve` once
+// synced), timed from creation to synced.
+async function timedConnect(open) {
   const WebSocket = (await import("ws")).default;
   const doc = new Y.Doc();
   const started = now();
   let provider;
-  await new Promise((resolve) => {
-    provider = new HocuspocusProvider({ url, name, document: doc, WebSocketPolyfill: WebSocket,
-                                        onSynced: ({ state }) => state && resolve() });
-  });
+  await new Promise((resolve) => { provider = open(doc, WebSocket, resolve); });
   const synced = now();
   watch(doc, (origin) => origin === provider);
   return { doc, synced: Number(synced - started) / 1e6, close: () => provider.destroy() };
 }
 
+async function connectHocuspocus(url, name) {
+  const { HocuspocusProvider } = await import("@hocuspocus/provider");
+  return timedConnect((document, WebSocketPolyfill, resolve) =>
+    new HocuspocusProvider({ url, name, document, WebSocketPolyfill, onSynced: ({ state }) => state && resolve() }));
+}
+
 async function connectYWebsocket(url, token, projectId, collection, documentId) {
   const { WebsocketProvider } = await import("y-websocket");
-  const WebSocket = (await import("ws")).default;
-  const doc = new Y.Doc();
-  const started = now();
-  let provider;
-  await new Promise((resolve) => {
-    provider = new WebsocketProvider(`${url.replace(/^http/, "ws")}/collab/yjs`,
-                                     `${projectId}/${collection}/${documentId}`, doc,
-                                     { WebSocketPolyfill: WebSocket, params: { token }, disableBc: true });
+  return timedConnect((doc, WebSocketPolyfill, resolve) => {
+    const provider = new WebsocketProvider(`${url.replace(/^http/, "ws")}/collab/yjs`,
+                                           `${projectId}/${collection}/${documentId}`, doc,
+                                           { WebSocketPolyfill, params: { token }, disableBc: true });
     provider.on("sync", (isSynced) => isSynced && resolve());
+    return provider;
   });
-  const synced = now();
-  watch(doc, (origin) => origin === provider);
-  return { doc, synced: Number(synced - started) / 1e6, close: () => provider.destroy() };
 }
 
 async function connectAladdin(url, token, projectId, collection, documentId) {

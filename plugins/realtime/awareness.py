@@ -154,20 +154,22 @@ class AwarenessOwners:
     def claim(self, key: tuple, sid: str, user_id: str, clients: Iterable[int]) -> set[int]:
         """Claim ``clients`` for ``sid`` where allowed (a socket's Yjs updates: the ids it writes
         under); returns the ids another user's socket holds."""
-        refused: set[int] = set()
+        refused, ask = set(), []
         for client in set(clients):
             with self._lock:
                 holder = self._holder.get((key, client))
-            if holder is not None and holder[0] == sid:
-                continue
             if holder is not None and holder[1] != user_id:
                 refused.add(client)
-                continue
-            if not self._claim(keys=[self._key(key, client)],
-                               args=[self._token(sid, user_id), self.ttl, f"{user_id}|"]):
+            elif holder is None or holder[0] != sid:
+                ask.append(client)
+        if not ask:
+            return refused
+        args = [self._token(sid, user_id), self.ttl, f"{user_id}|"]
+        for client, claimed in zip(ask, self._scripts([(self._claim, [self._key(key, c)], args) for c in ask])):
+            if claimed:
+                self._hold(key, client, sid, user_id)
+            else:
                 refused.add(client)
-                continue
-            self._hold(key, client, sid, user_id)
         return refused
 
     def admit(self, key: tuple, sid: str, user_id: str, entries: list, meta: dict) -> tuple[list, set[int]]:
