@@ -89,6 +89,7 @@ return 0
 # How long a removed client id's last clock is remembered (a client reconnecting later than this
 # is seen again at its next renewal, at most 15 s on; peers that ran that long without it are rare).
 CLOCK_MEMORY_SECONDS = 24 * 3600
+MAX_DEPARTED = 100_000  # client ids released here whose user is remembered (cleared wholesale when full)
 
 
 class AwarenessOwners:
@@ -112,6 +113,7 @@ class AwarenessOwners:
         self._owned: dict[tuple, set[int]] = {}               # (docKey, sid) -> client ids
         self._holder: dict[tuple, tuple[str, str]] = {}       # (docKey, client id) -> (sid, user id)
         self._users: dict[str, str] = {}                      # sid -> user id
+        self._departed: dict[tuple, str] = {}                 # (docKey, client id) -> user, released here
 
     def _key(self, key: tuple, client: int) -> str:
         return f"{self.prefix}:aw:{':'.join(key)}:{client}"
@@ -185,7 +187,8 @@ class AwarenessOwners:
           the peer that echoed it hid that client's own states as "another user's" when it came
           back with the same Y.Doc);
         * a state no newer than the one the peers hold (its clock not above) is an echo, when the
-          user's other socket holds the id, or its client has left: the peers have it. Taking
+          user's other socket holds the id, or its client has left: the peers have it (an id
+          released here, by another user's socket, is decided without a round trip). Taking
           such an echo in resurrected a departed client's state under the echoing user's name,
           passed on to every later client (a page reloaded at once gets its previous client's
           state with the others', before that client's removal); between two tabs of one user,
@@ -205,8 +208,9 @@ class AwarenessOwners:
                 refused.add(client)
             elif holder is not None and holder[0] == sid and seen is not None:
                 kept.append((client, out_clock(seen, clock, state), state))
-            elif holder is not None and state is not None and seen is not None and clock <= seen:
-                continue  # the user's other socket's state, echoed
+            elif state is not None and seen is not None and clock <= seen and (
+                    holder is not None or self._departed.get((key, client), user_id) != user_id):
+                continue  # the user's other socket's state, or another user's departed client's, echoed
             else:
                 ask.append((client, clock, state, seen or 0))
         if not ask:
@@ -237,6 +241,9 @@ class AwarenessOwners:
             for client in clients:
                 if self._holder.get((key, client), (None,))[0] == sid:
                     del self._holder[(key, client)]
+                if len(self._departed) >= MAX_DEPARTED:
+                    self._departed.clear()
+                self._departed[(key, client)] = user_id
             if not any(k[1] == sid for k in self._owned):
                 self._users.pop(sid, None)
         if not clients:

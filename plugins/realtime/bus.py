@@ -150,9 +150,10 @@ def own(raw: bytes | str, origin: str) -> bool:
     return not head.startswith(b'{"kind": "content"') and f'", "origin": "{origin}", '.encode() in head
 
 
-def publish(redis, settings, message: Message) -> None:
-    """Put ``message`` on the installation's bus (raises what Redis raises)."""
-    redis.publish(bus_channel(settings), encode(message))
+def publish(redis, settings, message: Message) -> int:
+    """Put ``message`` on the installation's bus (raises what Redis raises); how many processes
+    listen to it, this one included."""
+    return redis.publish(bus_channel(settings), encode(message))
 
 
 def send(app, message: Message) -> None:

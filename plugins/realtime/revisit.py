@@ -19,6 +19,7 @@ log = logging.getLogger("aladdin.realtime")
 def after_bus_gap(rt) -> None:
     with rt.app.app_context():
         for state in [s for s in list(rt.hub.docs.values()) if not s.closed]:
+            state.peers_known = False  # states other processes sent meanwhile were lost
             _guarded("catch up a document", rt.hub.catch_up, state)
         rt.forget_answers()
         for user_id in {s.user_id for s in list(rt.sessions.values())}:

@@ -176,12 +176,12 @@ class Realtime:
 
     # --- the bus between server processes -------------------------------------------------
 
-    def publish(self, message: bus.Message) -> None:
-        """Tell the other processes. A Yjs update is stored before this: when Redis is away it
-        is not lost but owed, and the sweeper tells the others to catch up from storage once
-        Redis is back (see ``_relay_owed``); what else is lost with Redis is live-only."""
+    def publish(self, message: bus.Message) -> int | None:
+        """Tell the other processes; how many listen, this one included (None: Redis is away). A Yjs
+        update is stored before this: when Redis is away it is owed, and the sweeper tells the others to
+        catch up from storage once Redis is back (``_relay_owed``); what else is lost is live-only."""
         try:
-            bus.publish(self.redis, self.ext.settings, dataclasses.replace(message, origin=self.process_id))
+            return bus.publish(self.redis, self.ext.settings, dataclasses.replace(message, origin=self.process_id))
         except (RedisConnectionError, RedisTimeoutError) as exc:
             if isinstance(message, bus.YjsUpdate):
                 with self._owed_lock:
@@ -364,10 +364,10 @@ class Realtime:
         for project_id in list(session.projects):
             self.leave_project(session, project_id, at_once=at_once)
 
-    def ask_awareness(self, key: tuple, sid: str) -> None:
-        """``sid`` just opened ``key`` here: the other processes send it their sockets' awareness
-        states (this process's own copy knows only what arrived while it had the document open)."""
-        self.publish(bus.AwarenessQuery(key, sid))
+    def ask_awareness(self, key: tuple, sid: str) -> bool:
+        """``sid`` just opened ``key`` here: the other processes send it their sockets' awareness states
+        (this copy knows only what came while it was open). True when nobody else listened to it."""
+        return self.publish(bus.AwarenessQuery(key, sid)) == 1
 
     def answer_awareness(self, key: tuple, sid: str) -> None:
         state = self.hub.docs.get(key)

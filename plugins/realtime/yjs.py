@@ -56,6 +56,7 @@ class OpenDoc:
         self.sids: set[str] = set()
         self.awareness = Awareness(doc)
         self.awareness_clients: dict[str, set[int]] = {}
+        self.peers_known = False   # no other process had states when this copy was opened, none lost since
         self.stored_since_compaction = 0
         self.last_stored = 0.0
         self.head_version = 0      # the stored document's version this copy is known to include

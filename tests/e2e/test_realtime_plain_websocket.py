@@ -1,6 +1,6 @@
 """Yjs over a plain WebSocket (``/collab/yjs/<projectId>/<collection>/<documentId>``): y-websocket's
-protocol, spoken here by a real WebSocket client (simple-websocket's) with a pycrdt document,
-against two real ``cli.py serve`` processes of one installation.
+protocol, spoken here by a real WebSocket client (wsproto's, the engine simple-websocket wraps)
+with a pycrdt document, against two real ``cli.py serve`` processes of one installation.
 
 The connection is a ``/collab`` socket to the rest of the realtime plugin, so what holds for
 Socket.IO holds here: typing reaches peers on either transport and process and is saved, the
@@ -10,17 +10,23 @@ y-websocket does not reconnect on."""
 
 from __future__ import annotations
 
+import collections
 import json
 import queue
 import re
+import socket
 import subprocess
 import threading
+import urllib.parse
 import uuid
 
 import pytest
 import requests
-import simple_websocket
 from pycrdt import Decoder, Doc, Map, create_sync_message, create_update_message, handle_sync_message
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Message, Ping, RejectConnection,
+                            Request)
+from wsproto.utilities import LocalProtocolError
 
 from tests.e2e.realtime_support import (JS_DIR, Collab, awareness_update, close_all, installed, npm_ready,
                                         opened, serving_pair, write_read_rules)
@@ -54,12 +60,90 @@ def path(installation, doc_id: str, collection: str = "scenes", project: str | N
     return f"/collab/yjs/{project or installation.pid}/{collection}/{doc_id}"
 
 
+class Refused(Exception):
+    """The handshake was answered with an HTTP status, not a 101."""
+
+
+class Closed(Exception):
+    def __init__(self, code: int, reason: str):
+        super().__init__(f"closed: {code} {reason}")
+        self.code, self.reason = code, reason
+
+
+class Socket:
+    """A WebSocket client that also reads the frames arriving with the handshake's answer: a
+    server may write them with its 101 (this one writes the document's state there), and
+    simple-websocket's client leaves such frames unread until more data arrives."""
+
+    def __init__(self, url: str, headers: dict | None = None):
+        parts = urllib.parse.urlsplit(url)
+        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=TIMEOUT)
+        self.ws, self.events, self.lock = WSConnection(ConnectionType.CLIENT), collections.deque(), threading.Lock()
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        self.sock.sendall(self.ws.send(Request(host=parts.netloc, target=target, extra_headers=[
+            (name.encode(), value.encode()) for name, value in (headers or {}).items()])))
+        while not self.events:
+            self._read()
+        answer = self.events.popleft()
+        if isinstance(answer, RejectConnection):
+            self.sock.close()
+            raise Refused(answer.status_code)
+        assert isinstance(answer, AcceptConnection), answer
+        self.sock.settimeout(None)
+
+    def _read(self) -> None:
+        try:
+            data = self.sock.recv(65536)
+        except OSError:
+            data = b""
+        self.ws.receive_data(data or None)  # None: the connection ended (wsproto reports 1006)
+        self.events.extend(self.ws.events())
+
+    def receive(self) -> bytes:
+        """The next binary message; Closed once the server closed (its close is answered)."""
+        parts = []
+        while True:
+            while not self.events:
+                self._read()
+            event = self.events.popleft()
+            if isinstance(event, Message):
+                parts.append(event.data if isinstance(event, BytesMessage) else event.data.encode())
+                if event.message_finished:
+                    return b"".join(parts)
+            elif isinstance(event, Ping):
+                self._write(event.response())
+            elif isinstance(event, CloseConnection):
+                self._write(event.response())
+                raise Closed(event.code, event.reason or "")
+
+    def send(self, data: bytes) -> None:
+        self._write(BytesMessage(data=data))
+
+    def _write(self, event) -> None:
+        with self.lock:
+            try:
+                self.sock.sendall(self.ws.send(event))
+            except LocalProtocolError as exc:  # closed already
+                raise Closed(1006, str(exc))
+
+    def close(self) -> None:
+        try:
+            self._write(CloseConnection(code=1000))
+        except (Closed, OSError):
+            pass
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
 class Plain:
     """A y-websocket peer: one document, binary frames, sync answered as y-protocols does."""
 
     def __init__(self, server, token: str, where: str, **headers):
         url = server.url.replace("http", "ws", 1) + where + (f"?token={token}" if token else "")
-        self.ws = simple_websocket.Client.connect(url, headers=headers or None)
+        self.ws = Socket(url, headers)
         self.doc = Doc()
         self.frames: "queue.Queue[bytes]" = queue.Queue()
         self.seen: list[bytes] = []
@@ -72,19 +156,16 @@ class Plain:
         while True:
             try:
                 frame = self.ws.receive()
-            except simple_websocket.ConnectionClosed as exc:
-                self.close_code, self.close_reason = int(exc.reason), exc.message
+            except Closed as exc:
+                self.close_code, self.close_reason = exc.code, exc.reason
                 self.closed.set()
                 return
-            if frame is None:
-                continue
-            frame = bytes(frame)
             if frame[0] == SYNC:
                 reply = handle_sync_message(frame[1:], self.doc)
                 try:
                     if reply is not None:
                         self.send(reply)
-                except (simple_websocket.ConnectionClosed, OSError):  # closing meanwhile: the next
+                except (Closed, OSError):  # closing meanwhile: the next
                     pass                                                  # receive says how
                 if frame[1] == 1:
                     self.synced.set()
@@ -157,6 +238,22 @@ def test_stock_protocol_and_socketio_peers_type_to_each_other_and_typing_is_save
     assert late.title() == "Opening night, exterior"
 
 
+def test_the_document_comes_with_the_handshake_and_a_later_step_1_is_answered(installation, servers, clients):
+    a, _b = servers
+    doc_id = installation.create_doc(title="Opening")
+    plain = Plain(a, installation.token("owner"), path(installation, doc_id))
+    clients.append(plain)
+    assert plain.synced.wait(TIMEOUT)  # it sent nothing: the state left with the 101
+    assert plain.title() == "Opening"
+    step2s = lambda: [f for f in list(plain.seen) if f[:2] == bytes([SYNC, 1])]  # noqa: E731
+    plain.send(create_sync_message(plain.doc))  # its own step 1 asks for what it was sent: no answer
+    plain.edit(append(" night"))
+    wait_for(lambda: installation.get_doc(doc_id)["content"]["title"] == "Opening night", message="the edit saved")
+    assert len(step2s()) == 1
+    plain.send(create_sync_message(plain.doc))  # a later one (y-websocket's resync option) is answered
+    wait_for(lambda: len(step2s()) == 2, message="the second step 1 to be answered")
+
+
 def test_the_handshake_is_refused_over_http_like_a_rest_request(installation, servers):
     a, _b = servers
     doc_id = installation.create_doc(title="Closed set")
@@ -178,8 +275,8 @@ def test_the_handshake_is_refused_over_http_like_a_rest_request(installation, se
     assert requests.get(a.url + path(installation, doc_id), params={"token": installation.token("owner")},
                         timeout=TIMEOUT).status_code == 400  # not an upgrade at all
     # A bearer header works as the query does (Node clients can send one).
-    with pytest.raises(simple_websocket.ConnectionError):
-        simple_websocket.Client.connect(a.url.replace("http", "ws") + path(installation, doc_id))
+    with pytest.raises(Refused):
+        Socket(a.url.replace("http", "ws") + path(installation, doc_id))
     peer = Plain(a, "", path(installation, doc_id), Authorization=f"Bearer {installation.token('owner')}")
     try:
         assert peer.sync().title() == "Closed set"
@@ -192,8 +289,7 @@ def test_a_hidden_document_closes_the_connection_for_good(installation, servers,
     doc_id = installation.create_doc(title="Scene")  # viewers never see scenes
     viewer = Plain(a, installation.token("viewer"), path(installation, doc_id))
     clients.append(viewer)
-    viewer.send(create_sync_message(viewer.doc))
-    assert viewer.closed.wait(TIMEOUT)
+    assert viewer.closed.wait(TIMEOUT)  # at once: the document is opened with the handshake
     assert viewer.close_code == 4404 and not viewer.synced.is_set()
     assert not [f for f in viewer.seen if f[0] == SYNC]  # nothing of the document reached it
 

@@ -111,6 +111,20 @@ def test_echoes_are_not_news_and_claim_nothing(pair):
     assert b.admit(KEY, "tab3", "alice", [(5, 1, None)], {5: {"clock": 3}}) == ([(5, 3, None)], set())
 
 
+def test_the_process_that_released_an_id_drops_another_users_echo_of_it_by_itself(pair, monkeypatch):
+    """A page opened just before a client left gets that client's state and sends it back after
+    its removal: on the process that released the id, that echo needs no round trip to Redis."""
+    a, _b = pair
+    a.admit(KEY, "ann", "alice", [(31, 2, {"c": 1})], {})
+    assert a.release(KEY, "ann", {31: 2}) == {31}
+    meta = {31: {"clock": 2}}
+    with monkeypatch.context() as m:
+        m.setattr(a, "_scripts", lambda calls: pytest.fail(f"a round trip to Redis: {calls}"))
+        assert a.admit(KEY, "bob", "bob", [(31, 2, {"c": 1})], meta) == ([], set())
+    # The same user's client back with the same Y.Doc still asks Redis, and reappears at once.
+    assert a.admit(KEY, "ann2", "alice", [(31, 2, {"c": 1})], meta) == ([(31, 3, {"c": 1})], set())
+
+
 def test_scripts_lost_by_a_restarted_redis_are_loaded_again(pair):
     a, _b = pair
     a.redis.script_flush()

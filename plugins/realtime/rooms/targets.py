@@ -111,13 +111,16 @@ class Targets:
 
     def greet(self, session: Session, key: tuple, state) -> None:
         """A socket that just opened ``key``: the awareness states this process knows, and the
-        other processes are asked for theirs (they send them to the socket)."""
+        other processes are asked for theirs (they send them to the socket) -- unless nobody
+        was there to answer when this copy was opened: every state since came over the bus and
+        is in this copy (``OpenDoc.peers_known``; a lost bus message forgets it)."""
         rt = self.rt
         snapshot = rt.hub.awareness_snapshot(state)
         if snapshot:
             rt.emit("awareness", {"projectId": key[0], "collection": key[1], "documentId": key[2],
                                   "message": snapshot}, to=session.sid)
-        rt.ask_awareness(key, session.sid)
+        if not state.peers_known and rt.ask_awareness(key, session.sid):
+            state.peers_known = True
 
     def stored_for(self, session: Session, project, key: tuple) -> tuple[dict | None, str | None]:
         """The stored document a socket opens, as its user may view it (hidden: NotFound), and

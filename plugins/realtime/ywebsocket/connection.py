@@ -70,16 +70,20 @@ class Connection:
         self._writer: threading.Thread | None = None
         self._poll = select.poll()
         self._poll.register(sock, select.POLLOUT)
+        self._early: list[bytes] | None = []  # frames written before the handshake is answered
 
     def accept(self, key: str) -> None:
         """Answer the handshake: no subprotocol, no extensions (keystroke-sized frames gain
-        nothing from zlib)."""
+        nothing from zlib). Frames written before it (the document's state, sent before the
+        client asks: see the endpoint) leave with it, in one write."""
         digest = base64.b64encode(hashlib.sha1(key.encode("ascii") + GUID).digest()).decode("ascii")
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(PING_EVERY)  # reads wake to ping; a write stuck this long is a dead peer
         with self._lock:
-            self.sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                              b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + digest.encode("ascii") + b"\r\n\r\n")
+            early, self._early = self._early or [], None
+            self.sock.sendall(b"".join([b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                        b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + digest.encode("ascii")
+                                        + b"\r\n\r\n", *early]))
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -146,6 +150,9 @@ class Connection:
             try:
                 out = self.ws.send(event)
             except LocalProtocolError:  # a close went out already: nothing follows it
+                return
+            if self._early is not None:  # the handshake is not answered yet: the frame follows it
+                self._early.append(out)
                 return
             if not (self._backlog or self._writing) and self._writable():
                 try:  # what the socket takes now, never a wait: senders may hold a room's emit

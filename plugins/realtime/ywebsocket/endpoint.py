@@ -84,11 +84,15 @@ def serve(project_id: str, collection: str, document_id: str):
                                           "documentId": document_id})
     try:
         link.open(token_of(environ))
+        opened = link.open_document()
     except BaseException:  # refused: answered over HTTP (the socket is still the server's)
         link.close()
         raise
     connection.accept(key)
     try:
+        link.answer(opened)  # a document the user may not view: a final close, not an HTTP error
+        if opened.get("ok"):
+            link.join_presence()
         link.serve()
     finally:
         link.close()
@@ -106,6 +110,8 @@ class Link:
         self.wire = Wire(self.eio_sid, ref["documentId"], self.server.packet_class, connection.write,
                          connection.close)
         self.sid: str | None = None
+        self.synced = False    # the document's state went out with the 101: the client's first step 1 is answered
+        self.present = False   # the socket's presence in the project is joined
 
     def open(self, token: str | None) -> None:
         """Connect and join as ``/collab`` would (the namespace's own ``admit`` and ``enter``), or
@@ -136,15 +142,32 @@ class Link:
         ack = self.server._trigger_event(name, NAMESPACE, self.sid, data)
         return ack if isinstance(ack, dict) else {"error": "internal", "message": "no answer"}
 
+    def open_document(self) -> dict:
+        """Open the document before the handshake is answered, as a client's sync step 1 from an
+        empty Y.Doc would: the answer -- the document's state (sync step 2) and the server's state
+        vector (step 1) -- leaves with the 101, and the client is synced without a round trip of
+        its own (``bench.yjs``, connect to synced). Its own step 1, which follows, asks for what
+        it has been sent already: it is not answered again (updates since reach it as to any
+        socket of the document). The ack: a refusal is answered once the connection is open
+        (:meth:`answer`); a failure (say, Redis away) leaves the client's step 1 to open it."""
+        ack = self.event("yjs", {**self.ref, "message": frames.STEP1_OF_NOTHING})
+        self.synced = bool(ack.get("ok"))
+        return ack if ack.get("error") in ("not_found", "unauthenticated") else {"ok": self.synced}
+
     def serve(self) -> None:
-        """Each frame of the client, in order, until the connection ends. The socket's presence
-        in the project is joined once its first sync frame is answered."""
-        present = False
+        """Each frame of the client, in order, until the connection ends. Updates of no changes
+        (a stock client's answer to the server's step 1 when it has nothing the server lacks)
+        change nothing anywhere and are not events."""
         for kind, message in self.connection.messages(MAX_MESSAGE_BYTES):
             if kind == frames.SYNC:
+                if message in frames.NOTHING:
+                    continue
+                if self.synced and message[1:2] == bytes([frames.STEP1]):
+                    self.synced = False  # only the first: a later one (y-websocket's resync) is answered
+                    continue
                 self.answer(self.event("yjs", {**self.ref, "message": message}))
-                if not present:
-                    present = self.join_presence()
+                if not self.present:
+                    self.join_presence()
             elif kind == frames.AWARENESS:
                 try:
                     update = message if isinstance(message, Oversized) else frames.awareness_update(message)
@@ -173,14 +196,15 @@ class Link:
         with state.lock:
             return echoed(state.awareness, state.awareness_clients.get(self.sid, set()), update)
 
-    def join_presence(self) -> bool:
+    def join_presence(self) -> None:
+        """The socket's presence in the project, joined once the document is open for it."""
+        self.present = True
         session = self.rt.sessions.get(self.sid)
         if session is not None and self.ref["projectId"] in session.projects:
             try:
                 self.rt.join_presence(session, self.ref["projectId"])
             except Exception:  # Redis is away: presence waits for the next activity, the edit stands
                 log.warning("could not join the presence of %s", self.ref["projectId"], exc_info=True)
-        return True
 
     def answer(self, ack: dict) -> None:
         """A refused frame: the document gone for the socket closes the connection; any other

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 SYNC, AWARENESS, AUTH, QUERY_AWARENESS = 0, 1, 2, 3
 PERMISSION_DENIED = 0
+STEP1, STEP2, UPDATE = 0, 1, 2                  # y-protocols' sync message types
+STEP1_OF_NOTHING = bytes([SYNC, STEP1, 1, 0])   # a sync step 1 from an empty Y.Doc (state vector: no clients)
+NOTHING = (bytes([SYNC, STEP2, 2, 0, 0]), bytes([SYNC, UPDATE, 2, 0, 0]))  # an update of no changes
 
 
 class Malformed(ValueError):
