@@ -283,7 +283,11 @@ def echoed(awareness, own: set[int], update: bytes) -> bool:
     """Is every entry of ``update`` (from a socket whose ids are ``own``) what ``awareness``, the
     server's copy, holds already -- another client's state at a clock not above the one held, or
     the removal of an id already removed? Then it changes nothing anywhere: a stock provider
-    sending back what it received. Malformed updates are not echoes (they are answered)."""
+    sending back what it received. So is, once the socket has announced its own client, a state
+    of a client that has left since (at a clock not above its removal's): a page gets the others'
+    states as it opens and sends each back, after the removal of one that left meanwhile; only a
+    socket's first announcement can be a client back with the same Y.Doc (see
+    :meth:`AwarenessOwners.admit`). Malformed updates are not echoes (they are answered)."""
     try:
         entries = parse_awareness(update)
     except InvalidMessage:
@@ -291,7 +295,8 @@ def echoed(awareness, own: set[int], update: bytes) -> bool:
     meta, states = awareness.meta, awareness.states
     return bool(entries) and all(
         client not in own and client in meta and clock <= meta[client]["clock"]
-        and (client in states) == (state is not None) for client, clock, state in entries)
+        and ((client in states) == (state is not None) or (own and client not in states))
+        for client, clock, state in entries)
 
 
 def update_clients(update: bytes) -> list[int]:

@@ -146,7 +146,8 @@ def test_an_echo_is_what_the_servers_copy_holds_already():
     assert echoed(copy, set(), encode_awareness([(5, 2, {"c": 0})]))        # older still
     assert not echoed(copy, {5}, encode_awareness([(5, 3, {"c": 1})]))       # the socket's own id
     assert not echoed(copy, set(), encode_awareness([(5, 4, {"c": 1})]))     # newer: news
-    assert not echoed(copy, set(), encode_awareness([(6, 2, {"c": 2})]))     # a departed client's state
+    assert not echoed(copy, set(), encode_awareness([(6, 2, {"c": 2})]))     # a departed client's state, as the
+    assert echoed(copy, {9}, encode_awareness([(6, 2, {"c": 2})]))           # first announcement only: after it, an echo
     assert not echoed(copy, set(), encode_awareness([(5, 3, None)]))         # removing a live state
     assert not echoed(copy, set(), encode_awareness([(7, 0, {"c": 3})]))     # never seen
     assert not echoed(copy, set(), b"\x01\x05")                              # malformed: answered

@@ -18,8 +18,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import select
 import socket
+import struct
 import threading
 from typing import Iterator
 
@@ -68,8 +68,6 @@ class Connection:
         self._backlog_bytes = 0
         self._writing = False        # the writer thread is sending what it took from the backlog
         self._writer: threading.Thread | None = None
-        self._poll = select.poll()
-        self._poll.register(sock, select.POLLOUT)
         self._early: list[bytes] | None = []  # frames written before the handshake is answered
 
     def accept(self, key: str) -> None:
@@ -78,7 +76,12 @@ class Connection:
         client asks: see the endpoint) leave with it, in one write."""
         digest = base64.b64encode(hashlib.sha1(key.encode("ascii") + GUID).digest()).decode("ascii")
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.settimeout(PING_EVERY)  # reads wake to ping; a write stuck this long is a dead peer
+        # Reads wake to ping, and a write stuck this long is a dead peer: timeouts the kernel keeps.
+        # A Python socket timeout would poll before every recv and send, two system calls for
+        # one (each a chance to lose the interpreter lock to another socket's thread).
+        self.sock.settimeout(None)
+        for option in (socket.SO_RCVTIMEO, socket.SO_SNDTIMEO):
+            self.sock.setsockopt(socket.SOL_SOCKET, option, struct.pack("ll", int(PING_EVERY), 0))
         with self._lock:
             early, self._early = self._early or [], None
             self.sock.sendall(b"".join([b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
@@ -95,7 +98,7 @@ class Connection:
         while not self.closed:
             try:
                 data = self.sock.recv(65536)
-            except socket.timeout:
+            except (socket.timeout, BlockingIOError):  # SO_RCVTIMEO: silent for PING_EVERY
                 if pinged or self.ws.state.name != "OPEN":  # silent since the ping, or never answered our close
                     return
                 self._send(Ping(b"aladdin"))
@@ -154,7 +157,7 @@ class Connection:
             if self._early is not None:  # the handshake is not answered yet: the frame follows it
                 self._early.append(out)
                 return
-            if not (self._backlog or self._writing) and self._writable():
+            if not (self._backlog or self._writing):
                 try:  # what the socket takes now, never a wait: senders may hold a room's emit
                     sent = self.sock.send(out, socket.MSG_DONTWAIT)
                 except BlockingIOError:
@@ -174,9 +177,6 @@ class Connection:
                 self._writer = threading.Thread(target=self._drain, name="ywebsocket writer", daemon=True)
                 self._writer.start()
             self._lock.notify_all()
-
-    def _writable(self) -> bool:
-        return bool(self._poll.poll(0))
 
     def _abort(self) -> None:
         """Under the lock: nothing more is read or written (the peer is gone or too slow, or the
