@@ -160,3 +160,34 @@ def send(app, message: Message) -> None:
     """:func:`publish` through ``app``'s Redis, from any process of the installation."""
     ext = app.extensions["aladdin"]
     publish(ext.jobs.redis, ext.settings, message)
+
+
+def listening(redis, settings) -> int:
+    """How many processes listen to the installation's bus now, this one included."""
+    return sum(int(count) for _channel, count in redis.pubsub_numsub(bus_channel(settings)))
+
+
+class Listeners:
+    """Whether any other process listens to the bus, as last seen: a publish answers how many
+    listen, a message from another process means one does, and the sweeper counts them.
+
+    Why: a process alone (``aladdin serve``, an operator's first install) published every
+    awareness update -- two per connection, every cursor move -- for nobody, and read each back.
+    While it is alone, awareness updates are not published: they are live-only, and a process
+    that starts later asks for the states as its sockets open a document (``AwarenessQuery``),
+    a question that also tells this one it is no longer alone. Everything else is published
+    always (a Yjs update is relayed to every process that may have loaded the document)."""
+
+    def __init__(self):
+        self.alone = False  # until a count says so, others may listen
+
+    def skips(self, message: Message) -> bool:
+        return self.alone and isinstance(message, Awareness)
+
+    def counted(self, listening: int | None) -> None:
+        if listening is not None:
+            self.alone = listening == 1
+
+    def heard(self) -> None:
+        self.alone = False
+

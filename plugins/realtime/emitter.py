@@ -47,7 +47,7 @@ def announce_content(app, project_id: str, collection: str, document: dict, payl
 
     Socket.IO rooms cannot filter per recipient, so the event goes over the realtime bus with
     the document (BSON types kept, for the read filter) and each server process delivers it to
-    its own sockets in the room after ``content.can_view`` (``Realtime.deliver_content``).
+    its own sockets in the room after ``content.can_view`` (``delivery.deliver_content``).
     Works from any process: the publishing one needs no Socket.IO server."""
     bus.send(app, bus.Content(project_id, collection, event, payload, document, skip_sid, redacted))
 

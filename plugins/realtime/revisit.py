@@ -17,6 +17,7 @@ log = logging.getLogger("aladdin.realtime")
 
 
 def after_bus_gap(rt) -> None:
+    rt.listeners.heard()  # others may have come meanwhile
     with rt.app.app_context():
         for state in [s for s in list(rt.hub.docs.values()) if not s.closed]:
             state.peers_known = False  # states other processes sent meanwhile were lost

@@ -22,6 +22,7 @@ from .audience import Audience
 from .autosave import Autosave
 from .awareness import AwarenessOwners
 from .credentials import recheck_user
+from .delivery import deliver_content
 from .cursors import CursorCoalescer
 from .emitter import NAMESPACE, Emitter, emit_to, project_room
 from .presence import PresenceStore
@@ -44,6 +45,7 @@ class Realtime:
         settings = self.ext.settings
         self.process_id = uuid.uuid4().hex
         self.sessions: dict[str, Session] = {}
+        self.listeners = bus.Listeners()  # any other process on the bus? (awareness is for them only)
         self.redis = self.ext.jobs.redis
         self.presence = PresenceStore(
             self.redis, f"aladdin:realtime:{settings.platform_db}",
@@ -165,6 +167,7 @@ class Realtime:
 
     def sweep(self) -> None:
         self._relay_owed()
+        self.listeners.counted(bus.listening(self.redis, self.ext.settings))
         for project_id, kind, record in self.presence.sweep():
             if kind == "left":  # gone: where its cursor was is nobody's business any more
                 self.emit("user_left", {**record, "cursor": None, "projectId": project_id},
@@ -180,8 +183,12 @@ class Realtime:
         """Tell the other processes; how many listen, this one included (None: Redis is away). A Yjs
         update is stored before this: when Redis is away it is owed, and the sweeper tells the others to
         catch up from storage once Redis is back (``_relay_owed``); what else is lost is live-only."""
+        if self.listeners.skips(message):
+            return 1
         try:
-            return bus.publish(self.redis, self.ext.settings, dataclasses.replace(message, origin=self.process_id))
+            listening = bus.publish(self.redis, self.ext.settings, dataclasses.replace(message, origin=self.process_id))
+            self.listeners.counted(listening)
+            return listening
         except (RedisConnectionError, RedisTimeoutError) as exc:
             if isinstance(message, bus.YjsUpdate):
                 with self._owed_lock:
@@ -203,8 +210,10 @@ class Realtime:
     def _on_bus(self, raw: bytes) -> None:
         try:
             message = bus.decode(raw)
-            if not isinstance(message, bus.Content) and message.origin == self.process_id:
+            if message.origin == self.process_id and not isinstance(message, bus.Content):
                 return  # this process did it already (a content event is delivered by every process)
+            if message.origin != self.process_id:
+                self.listeners.heard()
             with self.app.app_context(), actor_scope():  # each viewer's role looked up once per message
                 self._bus_handlers[type(message)](message)
         except Exception:
@@ -245,7 +254,7 @@ class Realtime:
     @property
     def _bus_handlers(self) -> dict:
         return {
-            bus.Content: self.deliver_content,
+            bus.Content: lambda m: deliver_content(self, m),
             bus.YjsUpdate: self._on_yjs,
             bus.Resync: self._on_resync,
             bus.DocumentDeleted: lambda m: ysync.drop_live(self, m.key, m.slug),
@@ -256,30 +265,7 @@ class Realtime:
             bus.RolesChanged: lambda m: self.roles_changed(m.project),
         }
 
-    # --- document events: only to the sockets whose user may view the document -------------
-
-    def deliver_content(self, message: bus.Content) -> None:
-        """Send one document event (see :func:`.emitter.announce_content`) to this process's
-        sockets in the project room whose user may view the document (its redacted form, if it
-        has one, to the others); a socket that has the document open in Yjs but may no longer
-        view it is unsubscribed from it."""
-        project_id, collection = message.project, message.collection
-        members = [(s, s.projects.get(project_id)) for s in list(self.sessions.values())]
-        members = [(s, p) for s, p in members if p is not None]
-        if not members:  # none of this process's sockets is in the project's room
-            return
-        document = message.document
-        key = (project_id, collection, str(document.get("_id")))
-        skip = message.skip
-        viewers, others = self.audience.split(members, collection, document, key)
-        for session in others:
-            if key in session.docs:
-                self.close_doc(session, key)
-        # Local sockets only (every server process runs this for its own), one encoding each.
-        for sessions, data in ((viewers, message.data), (others, message.redacted)):
-            sids = [s.sid for s in sessions if s.sid != skip]
-            if data is not None:
-                emit_to(self.socketio.server, message.event, data, sids, ignore_queue=True)
+    # --- document events: only to the sockets whose user may view the document (see .delivery) ---
 
     def may_view(self, session: Session, project, collection: str, document: dict) -> bool:
         try:

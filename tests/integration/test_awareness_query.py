@@ -9,6 +9,7 @@ from pycrdt import Doc, create_sync_message
 
 from plugins.realtime import bus
 from plugins.realtime.revisit import after_bus_gap
+from tests.waiting import wait_for
 
 NAMESPACE = "/collab"
 
@@ -64,3 +65,31 @@ def test_a_copy_opened_with_no_other_process_listening_asks_nobody_until_the_bus
     finally:
         for client in clients:
             client.disconnect(namespace=NAMESPACE)
+
+
+def test_awareness_goes_on_the_bus_only_while_another_process_listens(app, monkeypatch):
+    """A process alone on the bus publishes no awareness update (nobody would receive it); a
+    count at the sweep, or any message from another process, says someone listens again."""
+    rt = app.extensions["realtime"]
+    rt.ensure_started()
+    sent, publish = [], bus.publish
+    monkeypatch.setattr(bus, "publish", lambda redis, settings, message: (
+        sent.append(message.kind), publish(redis, settings, message))[1])
+    key, update = ("p" * 24, "scenes", "d" * 24), b"\x00"
+    assert rt.ask_awareness(key, "sid-1")  # only this process listened: alone
+    rt.publish(bus.Awareness(key, update))
+    assert sent == ["awareness_query"]
+    elsewhere = rt.redis.pubsub()  # another process subscribes ...
+    elsewhere.subscribe(bus.bus_channel(rt.ext.settings))
+    rt.sweep()                      # ... and the sweeper counts it
+    rt.publish(bus.Awareness(key, update))
+    assert sent[-1] == "awareness"
+    elsewhere.close()
+    rt.sweep()
+    rt.publish(bus.Awareness(key, update))
+    assert sent[-1] == "awareness" and len(sent) == 2  # alone again: not published
+    # A message from another process: it listens (it asks before its sockets see any state).
+    publish(rt.redis, rt.ext.settings, bus.AwarenessQuery(key, "sid-9", origin="another-process"))
+    wait_for(lambda: not rt.listeners.alone, message="the other process's question to arrive")
+    rt.publish(bus.Awareness(key, update))
+    assert len(sent) == 3 and sent[-1] == "awareness"
