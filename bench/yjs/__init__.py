@@ -269,7 +269,7 @@ def stop_stores(pids: list[int]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.yjs", description=__doc__.splitlines()[0])
     parser.add_argument("--edits", type=int, default=200, help="single-character edits each way, per round")
-    parser.add_argument("--connects", type=int, default=20, help="extra connect-to-synced samples per round")
+    parser.add_argument("--connects", type=int, default=60, help="extra connect-to-synced samples per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of both servers; the median is the result")
     parser.add_argument("--warmup", type=int, default=20, help="edits before measuring")
     parser.add_argument("--gap", type=float, default=30, help="ms between one edit's arrival and the next keystroke")
