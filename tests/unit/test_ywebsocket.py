@@ -49,6 +49,8 @@ def test_a_client_that_does_not_read_never_blocks_a_sender():
     server_side, _ = listener.accept()
     listener.close()
     connection = Connection(server_side)
+    connection.write(b"\xff")  # before the handshake is answered: it waits, and leaves right after the 101
+    connection.accept("dGhlIHNhbXBsZSBub25jZQ==")
     chunk = bytes(range(256)) * 200  # 50 KiB frames: the socket buffers fill after a few
     done = threading.Event()
 
@@ -63,14 +65,24 @@ def test_a_client_that_does_not_read_never_blocks_a_sender():
     client = Frames(ConnectionType.CLIENT)
     received, parts = [], []
     client_side.settimeout(HANG)
-    while len(received) < 200:
-        client.receive_data(client_side.recv(1 << 20))
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += client_side.recv(1 << 20)
+    head, rest = answer.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 101 ") and b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head
+    client.receive_data(rest)
+    while True:
         for event in client.events():
             assert isinstance(event, BytesMessage)
             parts.append(event.data)
             if event.message_finished:
                 received.append(b"".join(parts))
                 parts = []
+        if len(received) == 201:
+            break
+        client.receive_data(client_side.recv(1 << 20))
+    assert received[0] == b"\xff"  # the frame written before the handshake came first
+    received = received[1:]
     assert [m[0] for m in received] == list(range(200)) and all(m[1:] == chunk for m in received)
     connection.finish()
     client_side.close()

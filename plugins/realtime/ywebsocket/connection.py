@@ -82,11 +82,11 @@ class Connection:
         self.sock.settimeout(None)
         for option in (socket.SO_RCVTIMEO, socket.SO_SNDTIMEO):
             self.sock.setsockopt(socket.SOL_SOCKET, option, struct.pack("ll", int(PING_EVERY), 0))
-        with self._lock:
+        with self._lock:  # as any write: what the socket takes now, the rest on the writer thread
             early, self._early = self._early or [], None
-            self.sock.sendall(b"".join([b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                                        b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + digest.encode("ascii")
-                                        + b"\r\n\r\n", *early]))
+            self._push(b"".join([b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + digest.encode("ascii")
+                                 + b"\r\n\r\n", *early]))
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -157,26 +157,30 @@ class Connection:
             if self._early is not None:  # the handshake is not answered yet: the frame follows it
                 self._early.append(out)
                 return
-            if not (self._backlog or self._writing):
-                try:  # what the socket takes now, never a wait: senders may hold a room's emit
-                    sent = self.sock.send(out, socket.MSG_DONTWAIT)
-                except BlockingIOError:
-                    sent = 0
-                except OSError:
-                    self._abort()
-                    return
-                if sent == len(out):
-                    return
-                out = out[sent:]  # the rest leaves on the writer thread, in order
-            self._backlog.append(out)
-            self._backlog_bytes += len(out)
-            if self._backlog_bytes > MAX_BACKLOG_BYTES:
+            self._push(out)
+
+    def _push(self, out: bytes) -> None:
+        """Under the lock: ``out`` to the socket, after whatever waits before it."""
+        if not (self._backlog or self._writing):
+            try:  # what the socket takes now, never a wait: senders may hold a room's emit
+                sent = self.sock.send(out, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
                 self._abort()
                 return
-            if self._writer is None:
-                self._writer = threading.Thread(target=self._drain, name="ywebsocket writer", daemon=True)
-                self._writer.start()
-            self._lock.notify_all()
+            if sent == len(out):
+                return
+            out = out[sent:]  # the rest leaves on the writer thread, in order
+        self._backlog.append(out)
+        self._backlog_bytes += len(out)
+        if self._backlog_bytes > MAX_BACKLOG_BYTES:
+            self._abort()
+            return
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._drain, name="ywebsocket writer", daemon=True)
+            self._writer.start()
+        self._lock.notify_all()
 
     def _abort(self) -> None:
         """Under the lock: nothing more is read or written (the peer is gone or too slow, or the
