@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.installing import chromium_path, npm_ci
+from tests.installing import npm_ci
 from tests.e2e.realtime_support import ROOT, installed
 
 HERE = Path(__file__).resolve().parent
@@ -31,14 +31,6 @@ STUDIO = ROOT / "clients" / "studio"
 BUNDLE = ROOT / "plugins" / "studio" / "static" / "studio.js"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 PASSWORDS = {"owner": "owner-pass-123", "editor": "editor-pass-123", "viewer": "viewer-pass-123"}
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    found, reason = chromium_path()
-    if not found:
-        pytest.skip(reason)
-    return found
 
 
 @pytest.fixture(scope="module")
