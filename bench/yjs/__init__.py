@@ -13,9 +13,12 @@ through the stock ``@hocuspocus/provider``; Aladdin through the stock y-websocke
 through the stock ``socket.io-client`` + ``y-protocols`` on ``/collab``, as
 ``tests/js/yjs_peer.mjs`` does. Measured:
 
-* connect to synced: a fresh client (Y.Doc + connection) created until its first sync is done
-  (on ``/collab`` also split: the namespace connect, then from it to the ``join`` ack and to
-  synced, the join and the sync step 1 being sent together as ``@aladdin/provider`` sends them);
+* connect to synced: a fresh client (Y.Doc + connection) created until its first sync is done,
+  the client's previous connection closed first, as a page reload does; ``--connects`` of them,
+  the two clients in turn while the other stays on the document, after ``--connect-warmup``
+  unmeasured ones (on ``/collab`` also split: the namespace connect, then from it to the ``join``
+  ack and to synced, the join and the sync step 1 being sent together as ``@aladdin/provider``
+  sends them);
 * keystroke to peer: one character typed (``Y.Text.insert``) until the other client's Y.Doc has
   it, clocked on CLOCK_MONOTONIC in both Node processes; one edit in flight at a time,
   alternating directions, ``--edits`` each way;
@@ -178,9 +181,10 @@ def measure(stack: ExitStack, peer_args: tuple[list[str], list[str]], server_pid
     """Two clients of one server on one fresh document: connects, then edits both ways."""
     a, b = (Peer(stack, name, argv) for name, argv in zip("ab", peer_args))
     try:
-        answers = [a.ask(op="connect"), b.ask(op="connect")]
+        for i in range(2 + args.connect_warmup):  # both clients on the document, then unmeasured reconnects
+            (a, b)[i % 2].ask(op="connect")
         connect_cpu = cpu_seconds(server_pid)
-        answers += [(a, b)[i % 2].ask(op="connect") for i in range(args.connects)]
+        answers = [(a, b)[i % 2].ask(op="connect") for i in range(args.connects)]
         connect_cpu = (cpu_seconds(server_pid) - connect_cpu) / max(args.connects, 1) * 1000
         synced = [answer["synced"] for answer in answers]
         phases = {name: [answer["phases"][name] for answer in answers] for name in answers[0].get("phases", {})}
@@ -272,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connects", type=int, default=60, help="extra connect-to-synced samples per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of both servers; the median is the result")
     parser.add_argument("--warmup", type=int, default=20, help="edits before measuring")
+    parser.add_argument("--connect-warmup", type=int, default=10, help="reconnects before measuring")
     parser.add_argument("--gap", type=float, default=30, help="ms between one edit's arrival and the next keystroke")
     parser.add_argument("--floor", type=int, help=argparse.SUPPRESS)  # serve the transport floor on this port
     args = parser.parse_args(argv)
