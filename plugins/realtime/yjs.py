@@ -122,8 +122,8 @@ class YjsHub:
                     raise loading.error
                 continue
             try:
-                self.store.ensure_seeded(slug, key, fetch, skip)
-                doc, head, leftover = self.store.load(slug, key)
+                head = self.store.ensure_seeded(slug, key, fetch, skip)
+                doc, head, leftover = self.store.load(slug, key, head=head)
             except BaseException as exc:
                 with self._lock:
                     self._loading.pop(key, None)

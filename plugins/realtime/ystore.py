@@ -79,9 +79,11 @@ class YStore:
     def head(self, slug: str, key: DocKey) -> dict | None:
         return self.ops(slug).find_one({**self.query(key), "kind": "head"})
 
-    def load(self, slug: str, key: DocKey, client_id: int | None = None) -> tuple[Doc, dict | None, int]:
-        """(document, head, stored updates not yet compacted): the head is read first, so the
-        document holds at least every change the head says it does.
+    def load(self, slug: str, key: DocKey, client_id: int | None = None, head: dict | None = None
+             ) -> tuple[Doc, dict | None, int]:
+        """(document, head, stored updates not yet compacted): the head is read first (or given,
+        read just before by the caller), so the document holds at least every change the head
+        says it does.
 
         The updates are read before the snapshot, without the document's lock: a compaction
         (another process's, meanwhile) first writes a snapshot holding the updates it merged,
@@ -89,7 +91,7 @@ class YStore:
         read finds. Read the other way round, a compaction between the two reads lost every
         update it merged (a second process opening a document mid-stream missed typed text)."""
         ops = self.ops(slug)
-        head = self.head(slug, key)
+        head = head if head is not None else self.head(slug, key)
         records = list(ops.find({**self.query(key), "kind": "update"}).sort([("_id", 1)]))
         snapshot = ops.find_one({**self.query(key), "kind": "snapshot"})
         doc = Doc(client_id=client_id) if client_id else Doc()
@@ -102,15 +104,18 @@ class YStore:
     # --- seeding and writes made elsewhere -------------------------------------------------
 
     def ensure_seeded(self, slug: str, key: DocKey, fetch: Callable[[], dict | None],
-                      skip: ycontent.Skip) -> None:
+                      skip: ycontent.Skip) -> dict | None:
         """On the first open anywhere, build the Y.Doc from the stored document, exactly once:
         under the lock, only while there is no head. A document with Yjs state from before the
-        server seeded keeps it and only gets a head. NotFound if the document is gone."""
-        if self.head(slug, key) is not None:
-            return
+        server seeded keeps it and only gets a head. NotFound if the document is gone. Returns
+        the head it found (a seeded document's open reads it once, not twice), None when it
+        seeded."""
+        head = self.head(slug, key)
+        if head is not None:
+            return head
         with self.locked(key):
             if self.head(slug, key) is not None:
-                return
+                return None
             document = fetch()  # read under the lock: a write landing now is in it, or follows
             if document is None:
                 raise NotFound("document not found")
