@@ -7,15 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
-import threading
 import time
 from typing import Any
-
-from redis.exceptions import RedisError
-
-log = logging.getLogger("aladdin.realtime")
-PARK_SECONDS = 1.0  # how long a departing socket's place waits here for the same user's next one (a reload)
 
 # Write only if the record still exists, so a late activity bump cannot resurrect a user who left.
 _TOUCH = """
@@ -90,9 +83,6 @@ class PresenceStore:
         self._join = redis.register_script(_JOIN)
         self._leave = redis.register_script(_LEAVE)
         self._gone = redis.register_script(_GONE)
-        self._lock = threading.Lock()
-        self._parked: dict[tuple[str, str], list[tuple[str, str]]] = {}  # (project, user) -> [(sid in Redis, due)]
-        self._stand_in: dict[tuple[str, str], str] = {}  # (project, sid) -> the parked sid it took the place of
 
     def _records_key(self, project_id: str) -> str:
         return f"{self.prefix}:presence:{project_id}"
@@ -142,59 +132,8 @@ class PresenceStore:
         it had is returned (its last activity goes out with ``user_left``); otherwise the user
         stays listed for ``grace`` seconds and leaves then (:meth:`sweep`) unless a socket comes
         back -- a page reloading is not a user leaving and coming back. None when nothing left
-        now. One round trip to Redis, made a moment later when not ``at_once`` (:meth:`take_over`)."""
-        with self._lock:
-            sid = self._stand_in.pop((project_id, sid), sid)
-            earlier = self._parked.pop((project_id, user_id), []) if at_once or self.grace <= 0 else None
-        if earlier is None:
-            due = repr(time.time() + self.grace)
-            with self._lock:
-                self._parked.setdefault((project_id, user_id), []).append((sid, due))
-            timer = threading.Timer(min(PARK_SECONDS, self.grace / 2), self._unpark, (project_id, user_id, sid))
-            timer.daemon = True
-            timer.start()
-            return None
-        for parked, due in earlier:  # the user's sockets that left a moment ago go first
-            self._drop(project_id, user_id, parked, due)
-        return self._drop(project_id, user_id, sid, "0")
-
-    def take_over(self, project_id: str, user_id: str, sid: str) -> bool:
-        """A socket of a user whose socket left this process a moment ago (a page reloading) takes
-        that socket's place in the presence: no round trip to Redis for the leaving nor for the
-        coming back, and the user never left. False when none waits here (then :meth:`join`)."""
-        with self._lock:
-            waiting = self._parked.get((project_id, user_id))
-            if not waiting:
-                return False
-            parked, _due = waiting.pop()
-            if not waiting:
-                del self._parked[(project_id, user_id)]
-            self._stand_in[(project_id, sid)] = parked
-        return True
-
-    def _unpark(self, project_id: str, user_id: str, sid: str) -> None:
-        with self._lock:
-            waiting = self._parked.get((project_id, user_id), [])
-            found = next((entry for entry in waiting if entry[0] == sid), None)
-            if found is None:
-                return  # taken over, or left at once with the user's other sockets
-            waiting.remove(found)
-            if not waiting:
-                self._parked.pop((project_id, user_id), None)
-        try:
-            self._drop(project_id, user_id, sid, found[1])
-        except RedisError:  # the record expires with the user's silence (``expire_after``)
-            log.warning("could not record that %s left %s", user_id, project_id, exc_info=True)
-
-    def unpark_all(self) -> None:
-        """At shutdown: every socket that left a moment ago leaves now."""
-        with self._lock:
-            parked = [(project_id, user_id, sid) for (project_id, user_id), waiting in self._parked.items()
-                      for sid, _due in waiting]
-        for project_id, user_id, sid in parked:
-            self._unpark(project_id, user_id, sid)
-
-    def _drop(self, project_id: str, user_id: str, sid: str, due: str) -> dict | None:
+        now. One round trip to Redis."""
+        due = "0" if at_once or self.grace <= 0 else repr(time.time() + self.grace)
         raw = self._leave(keys=[self._sockets_key(project_id, user_id), self._records_key(project_id),
                                 self._leaving_key], args=[sid, user_id, due, f"{project_id}|{user_id}"])
         return json.loads(raw) if raw else None

@@ -138,7 +138,6 @@ class Realtime:
         if self._saver is not None and self._saver is not threading.current_thread():
             self._saver.join(10)  # it wakes at least once a second
         try:
-            self.presence.unpark_all()
             self.autosave.save_all()
             with self.app.app_context():
                 self.hub.compact_all()
@@ -296,13 +295,10 @@ class Realtime:
         except Exception:  # the socket is already gone
             pass
 
-    def join_presence(self, session: Session, project_id: str, *, listed: bool = True) -> tuple[dict, list[dict]]:
-        """The socket's presence in the project (announced if new there) and the presence list; not
-        ``listed``, a reload on this process takes its old socket's place (nothing to announce or list)."""
-        session.touched[project_id] = time.monotonic()
-        if not listed and self.presence.take_over(project_id, session.user_id, session.sid):
-            return {}, []
+    def join_presence(self, session: Session, project_id: str) -> tuple[dict, list[dict]]:
+        """The socket's presence in the project (announced if new there) and the presence list."""
         record, is_new, users = self.presence.join(project_id, session.user_id, session.user_name, session.sid)
+        session.touched[project_id] = time.monotonic()
         if is_new:
             self.emit("user_joined", {**record, "projectId": project_id}, to=project_room(project_id),
                       skip_sid=session.sid)

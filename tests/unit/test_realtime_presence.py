@@ -54,34 +54,3 @@ def test_leaving_at_once_and_other_sockets(redis_server):
     assert presence.leave("p1", "u1", "s1", at_once=True) is None   # another tab remains
     record = presence.leave("p1", "u1", "s2", at_once=True)
     assert record["userId"] == "u1" and listed(presence) == []
-
-
-def test_a_reload_on_this_process_takes_the_old_sockets_place_without_redis(redis_server):
-    presence = store(redis_server, grace=3)
-    presence.join("p1", "u1", "Ann", "s1")
-    calls: list = []
-    real = presence._leave, presence._join
-    presence._leave = presence._join = lambda **kwargs: calls.append(kwargs)
-    try:
-        assert presence.leave("p1", "u1", "s1", at_once=False) is None  # the page reloads ...
-        assert presence.take_over("p1", "u1", "s2")                     # ... and is back at once
-        assert not presence.take_over("p1", "u1", "s3")                 # one place, one taker
-        time.sleep(min(1.0, presence.grace / 2) + 0.2)                  # the place is not given up later
-        assert calls == []
-    finally:
-        presence._leave, presence._join = real
-    assert listed(presence) == ["u1"]
-    # The socket in the old one's place leaving at once: the user is gone at once.
-    record = presence.leave("p1", "u1", "s2", at_once=True)
-    assert record["userId"] == "u1" and listed(presence) == []
-
-
-def test_leaving_at_once_takes_the_users_sockets_that_just_left_along(redis_server):
-    presence = store(redis_server, grace=30)
-    presence.join("p1", "u1", "Ann", "s1")
-    presence.join("p1", "u1", "Ann", "s2")
-    assert presence.leave("p1", "u1", "s1", at_once=False) is None   # a tab closed a moment ago
-    record = presence.leave("p1", "u1", "s2", at_once=True)          # the other revoked: gone now
-    assert record["userId"] == "u1" and listed(presence) == []
-    presence.unpark_all()
-    assert listed(presence) == [] and presence.sweep() == []

@@ -202,7 +202,7 @@ class Link:
         session = self.rt.sessions.get(self.sid)
         if session is not None and self.ref["projectId"] in session.projects:
             try:
-                self.rt.join_presence(session, self.ref["projectId"], listed=False)  # a plain socket gets no list
+                self.rt.join_presence(session, self.ref["projectId"])
             except Exception:  # Redis is away: presence waits for the next activity, the edit stands
                 log.warning("could not join the presence of %s", self.ref["projectId"], exc_info=True)
 
