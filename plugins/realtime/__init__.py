@@ -20,6 +20,9 @@ def aladdin_socketio(socketio, app):
     rt = Realtime(app, socketio)
     app.extensions["realtime"] = rt
     register(socketio, app, rt)
+    from .ywebsocket.ahead import PlainWebSocketAhead
+
+    app.wsgi_app = PlainWebSocketAhead(app, app.wsgi_app)  # a plain-WebSocket handshake skips Flask's request
 
 
 @hookimpl

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from urllib.parse import parse_qs
 
 from flask import Blueprint, Response, current_app, request
 from socketio.exceptions import ConnectionRefusedError
@@ -64,12 +65,18 @@ def token_of(environ: dict) -> str | None:
     header = environ.get("HTTP_AUTHORIZATION", "")
     if header[:7].lower() == "bearer ":
         return header[7:].strip() or None
-    return request.args.get("token") or None
+    return (parse_qs(environ.get("QUERY_STRING", "")).get("token") or [None])[0] or None
 
 
 def serve(project_id: str, collection: str, document_id: str):
-    app = current_app._get_current_object()
-    rt, environ = app.extensions.get("realtime"), request.environ
+    """The route's view (see :mod:`.ahead` for the way most handshakes take)."""
+    return open_and_serve(current_app._get_current_object(), request.environ, project_id, collection, document_id)
+
+
+def open_and_serve(app, environ: dict, project_id: str, collection: str, document_id: str) -> "Finished":
+    """The handshake answered and the connection served until it ends, in an app context; raises
+    the HTTP refusal (an AladdinError) before the upgrade."""
+    rt = app.extensions.get("realtime")
     sock, mode = raw_socket(environ)
     if rt is None or sock is None:
         raise AladdinError("this server cannot hand a request's socket to a WebSocket; use /collab "
