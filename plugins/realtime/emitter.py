@@ -20,6 +20,11 @@ def project_room(project_id: str) -> str:
     return f"project:{project_id}"
 
 
+def doc_ref(key: tuple) -> dict:
+    """The fields that name a document (``(projectId, collection, documentId)``) in an event."""
+    return {"projectId": key[0], "collection": key[1], "documentId": key[2]}
+
+
 def emit_to(target, event: str, data: Any, to: str | list[str] | None, **options: Any) -> bool:
     """Emit ``event`` on ``/collab`` to ``to`` -- one socket id or room, or a list of them --
     through ``target`` (a python-socketio server or manager). Every realtime emit goes through

@@ -24,7 +24,7 @@ from .awareness import AwarenessOwners
 from .credentials import recheck_user
 from .delivery import deliver_content
 from .cursors import CursorCoalescer
-from .emitter import NAMESPACE, Emitter, emit_to, project_room
+from .emitter import NAMESPACE, Emitter, doc_ref, emit_to, project_room
 from .presence import PresenceStore
 from .revisit import after_bus_gap
 from .session import Session
@@ -151,7 +151,7 @@ class Realtime:
     def to_sockets(self, key: tuple, event: str, message: bytes, sids: list) -> None:
         """A document's frame to some of this process's sockets; a plain WebSocket gets it as it
         is, not encoded as a Socket.IO event and decoded again."""
-        data, plain = {"projectId": key[0], "collection": key[1], "documentId": key[2], "message": message}, self.plain
+        data, plain = {**doc_ref(key), "message": message}, self.plain
         for wire in [plain[sid] for sid in sids if sid in plain]:
             wire.event(event, data)
         emit_to(self.socketio.server, event, data, [sid for sid in sids if sid not in plain],
@@ -210,10 +210,10 @@ class Realtime:
     def _on_bus(self, raw: bytes) -> None:
         try:
             message = bus.decode(raw)
-            if message.origin == self.process_id and not isinstance(message, bus.Content):
-                return  # this process did it already (a content event is delivered by every process)
             if message.origin != self.process_id:
                 self.listeners.heard()
+            elif not isinstance(message, bus.Content):
+                return  # this process did it already (a content event is delivered by every process)
             with self.app.app_context(), actor_scope():  # each viewer's role looked up once per message
                 self._bus_handlers[type(message)](message)
         except Exception:
@@ -359,9 +359,7 @@ class Realtime:
         state = self.hub.docs.get(key)
         update = self.hub.local_awareness(state) if state is not None else None
         if update:
-            project_id, collection, document_id = key
-            self.emit("awareness", {"projectId": project_id, "collection": collection,
-                                    "documentId": document_id, "message": update}, to=sid)
+            self.emit("awareness", {**doc_ref(key), "message": update}, to=sid)
 
     def roles_changed(self, project_id: str) -> None:
         """A role or the ownership changed in the project (any process): answers about who may

@@ -10,6 +10,7 @@ from core.errors import Forbidden, NotFound
 
 from .. import pointers, ysync
 from .. import validation as v
+from ..emitter import doc_ref
 from ..session import Session
 from ..yjs import doc_room
 
@@ -117,8 +118,7 @@ class Targets:
         rt = self.rt
         snapshot = rt.hub.awareness_snapshot(state)
         if snapshot:
-            rt.emit("awareness", {"projectId": key[0], "collection": key[1], "documentId": key[2],
-                                  "message": snapshot}, to=session.sid)
+            rt.emit("awareness", {**doc_ref(key), "message": snapshot}, to=session.sid)
         if not state.peers_known and rt.ask_awareness(key, session.sid):
             state.peers_known = True
 

@@ -8,11 +8,16 @@ on every byte but the last; a varUint8Array is its length as a varUint, then the
 
 from __future__ import annotations
 
+from pycrdt import YSyncMessageType
+
+from ..yjs import EMPTY_UPDATE
+
 SYNC, AWARENESS, AUTH, QUERY_AWARENESS = 0, 1, 2, 3
 PERMISSION_DENIED = 0
-STEP1, STEP2, UPDATE = 0, 1, 2                  # y-protocols' sync message types
+STEP1 = YSyncMessageType.SYNC_STEP1
 STEP1_OF_NOTHING = bytes([SYNC, STEP1, 1, 0])   # a sync step 1 from an empty Y.Doc (state vector: no clients)
-NOTHING = (bytes([SYNC, STEP2, 2, 0, 0]), bytes([SYNC, UPDATE, 2, 0, 0]))  # an update of no changes
+NOTHING = tuple(bytes([SYNC, kind, len(EMPTY_UPDATE)]) + EMPTY_UPDATE  # an update of no changes
+                for kind in (YSyncMessageType.SYNC_STEP2, YSyncMessageType.SYNC_UPDATE))
 
 
 class Malformed(ValueError):
