@@ -32,9 +32,14 @@ def close_scope(_exc: BaseException | None = None) -> None:
 
 
 @contextlib.contextmanager
-def actor_scope() -> Iterator[None]:
-    """A scope for one unit of work outside a Flask request (a socket event, a job step)."""
+def actor_scope(*, join: bool = False) -> Iterator[None]:
+    """A scope for one unit of work outside a Flask request (a socket event, a job step). With
+    ``join``, a scope already open goes on: the work is part of a larger unit (a realtime
+    handshake, whose connect, join and document opening are one page load)."""
     previous = actors()
+    if join and previous is not None:
+        yield
+        return
     open_scope()
     try:
         yield

@@ -26,3 +26,6 @@ class Session:
     remote_addr: str | None = None
     pointed: dict = dataclasses.field(default_factory=dict)    # (projectId, documentId) -> collection
     closing: Any = None  # called with each DocKey closed for it (a plain WebSocket then closes)
+    # Its handshake is under way: the credentials were checked by it, in the same unit of work
+    # (a plain WebSocket's connect, join and document opening), and are not checked again.
+    handshake: bool = False

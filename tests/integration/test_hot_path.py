@@ -7,7 +7,7 @@ import time
 
 from core.api import ProjectRef, find_project_ref
 from core.models import ApiToken, Project, User
-from core.projects import find_project, remove_member, set_role
+from core.projects import cached_project_document, find_project, remove_member, set_role, shared_project_document
 
 
 def _scene(app, team):
@@ -22,6 +22,23 @@ def test_project_ref_is_the_same_lookup_as_find_project(app, team):
         assert isinstance(light, ProjectRef)
         assert (light.id, light.slug, light.ownerId, light.name) == (full.id, full.slug, full.ownerId, full.name)
         assert light.database_name == full.database_name
+
+
+def test_a_shared_project_is_built_once_until_it_changes_and_a_writer_gets_its_own(app, team):
+    """A realtime handshake reads one shared ``Project`` (building one was most of the lookup);
+    a rename replaces it at once, and what writes or goes to plugins is a copy of its own."""
+    project = team["project"]
+    with app.app_context():
+        shared = shared_project_document(project.slug)
+        assert shared is shared_project_document(project.slug)
+        own = cached_project_document(project.slug)
+        assert own is not shared and own is not cached_project_document(project.slug)
+        assert (own.id, own.name) == (shared.id, shared.name)
+        renamed = Project.objects(id=project.id).first()
+        renamed.name = "Renamed Film"
+        renamed.save()
+        assert shared_project_document(project.slug).name == "Renamed Film"
+        assert shared.name != "Renamed Film"  # the old snapshot, unchanged under its readers
 
 
 def test_reads_by_id_and_slug_and_unknown_projects(client, app, team):

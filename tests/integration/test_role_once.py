@@ -1,11 +1,14 @@
-"""The acting user's role is resolved once per request and once per socket event (issue 23).
+"""The acting user's role is resolved once per request, once per socket event and once per plain
+WebSocket handshake (issue 23).
 
 A counting plugin wraps ``aladdin_resolve_role``: every lookup passes through it, whether the
 team plugin's role cache answers or the membership is read."""
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from collections import Counter
 
 import pytest
@@ -16,6 +19,7 @@ from core.app import create_app
 from core.content import SYSTEM
 from core.hookspecs import hookimpl
 from core.projects import add_member, create_project
+from core.testing.serving import served
 from tests.conftest import Actors, make_settings
 
 NAMESPACE = "/collab"
@@ -30,12 +34,22 @@ class CountingRoles:
 
     def __init__(self):
         self.calls: Counter = Counter()
-        self.thread = threading.get_ident()
+        self.authentications = 0
+        self.thread = threading.get_ident()  # None: every thread's (a served app's)
+
+    def counts(self) -> bool:
+        return self.thread is None or threading.get_ident() == self.thread
 
     @hookimpl(wrapper=True)
     def aladdin_resolve_role(self, app, user_id, project_id):
-        if threading.get_ident() == self.thread:
+        if self.counts():
             self.calls[(user_id, project_id)] += 1
+        return (yield)
+
+    @hookimpl(wrapper=True)
+    def aladdin_authenticate(self, app, request):
+        if self.counts():
+            self.authentications += 1
         return (yield)
 
 
@@ -139,3 +153,29 @@ def test_one_lookup_per_socket_event(counted):
     assert lookups(counter, editor, project,
                    lambda: app.extensions["aladdin"].content.get(project, "scenes", str(scene["_id"]),
                                                                  reader=SYSTEM)) == 0
+
+
+def test_one_lookup_and_one_credentials_check_per_plain_websocket_handshake(counted):
+    """A page load over the plain WebSocket -- connect, join the project, open the document --
+    is one unit of work, as a request is: the token checked once, the role resolved once."""
+    app, counter, project, editor, scene = counted
+    rt = app.extensions["realtime"]
+    counter.thread = None  # the handshake runs on the server's thread
+    path = f"/collab/yjs/{project.id}/scenes/{scene['_id']}?token={editor.token}"
+    with served(app) as url:
+        host, port = url.rsplit("/", 1)[1].split(":")
+        counter.calls.clear()
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: Upgrade\r\n"
+                         f"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                         f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode())
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                answer += sock.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 101 ")
+        deadline = time.monotonic() + 30
+        while rt.sessions and time.monotonic() < deadline:  # the socket's departure is done
+            time.sleep(0.01)
+        assert not rt.sessions
+    assert counter.calls[(str(editor.id), str(project.id))] == 1
+    assert counter.authentications == 1

@@ -10,7 +10,7 @@ import functools
 import logging
 from typing import Any
 
-from flask import request
+from flask import current_app, has_app_context, request
 from flask_socketio import Namespace
 from pycrdt import YSyncMessageType
 from socketio.exceptions import ConnectionRefusedError
@@ -18,7 +18,7 @@ from socketio.exceptions import ConnectionRefusedError
 from core.authz.scope import actor_scope
 from core.content import serialize
 from core.errors import AladdinError, AuthenticationFailed, Conflict, Forbidden, NotFound
-from core.projects import cached_project_document
+from core.projects import cached_project_document, shared_project_document
 
 from .. import credentials, pointers
 from .. import validation as v
@@ -58,13 +58,14 @@ def guarded(method=None, *, resync: tuple[str, ...] = ()):
         session = rt.sessions.get(sid)
         if session is None:
             return error("unauthenticated", "connection is not authenticated")
-        if credentials.current_user(self.app, session) is None:
+        if not session.handshake and credentials.current_user(self.app, session) is None:
             # Revoked since connect (the bus drops such sockets too; this closes the window
             # before its message arrives): nothing this socket sends is accepted any more.
             credentials.drop(rt, session, delay=0.2)
             return error("unauthenticated", credentials.REVOKED_MESSAGE)
         try:
-            with actor_scope():  # the sender's role is resolved once for the whole event
+            # The sender's role is resolved once for the whole event (for the whole handshake).
+            with actor_scope(join=session.handshake):
                 return method(self, session, v.check_payload(data))
         except v.InvalidMessage as exc:
             return refuse(exc.code, exc.message)
@@ -99,13 +100,16 @@ class Collab(Targets, Namespace):
         address and headers). Every other event runs in an app context only: it is called with the
         sender's sid and reads nothing of the handshake request, and Flask-SocketIO's per-event
         request context (a Flask session opened, URL adapters built) was a third of a keystroke's
-        time to the other editors (``bench.yjs``)."""
+        time to the other editors (``bench.yjs``). An event the server runs for a socket within
+        this app's context already (a plain WebSocket's) runs in it."""
         if event in ("connect", "disconnect"):
             return super().trigger_event(event, *args)
         method = getattr(self, f"on_{event}", None)
         if method is None:
             return error("unknown_event", f"unknown event {str(event)[:64]!r}")
         try:
+            if has_app_context() and current_app._get_current_object() is self.app:
+                return method(*args)
             with self.app.app_context():
                 return method(*args)
         except Exception as exc:
@@ -166,7 +170,8 @@ class Collab(Targets, Namespace):
         Returns the project, the role, the socket's presence record and the list."""
         try:
             # From the near cache: each connection joins, and the lookup was half a join's time.
-            project = cached_project_document(v.project_ref(data))
+            # The session only reads it (what writes takes its own: see ``own_project``).
+            project = shared_project_document(v.project_ref(data))
             role = self.authz.authorize(session.user, "project:view", project)
         except (NotFound, Forbidden):
             raise NotFound("project not found")
@@ -238,7 +243,8 @@ class Collab(Targets, Namespace):
         collection, document_id = v.collection_name(data), v.document_id(data)
         patch, base = v.patch(data), v.base_version(data)
         with socket_write():  # the service loads the document the sender may view and authorizes the edit
-            document = self.ext.content.update(project, collection, document_id, patch, session.user, base)
+            document = self.ext.content.update(own_project(project), collection, document_id, patch, session.user,
+                                               base)
         # Only to the room's sockets whose user may view the changed document, never the sender.
         announce_content(self.app, pid, collection, document,
                          stamp(session, pid, collection=collection, documentId=document_id,
@@ -302,7 +308,7 @@ class Collab(Targets, Namespace):
         # Refused (hidden, or not editable) before anything below: a viewer's commit is
         # forbidden, not a version conflict. ``update`` checks again under the lock.
         ext.content.writable(project, collection, document_id, session.user, "update")
-        document, patch = ycommit.commit(rt, project, key, state, session.user, base)
+        document, patch = ycommit.commit(rt, own_project(project), key, state, session.user, base)
         if patch is None:
             return {"ok": True, "version": document["version"], "document": serialize(document),
                     "unchanged": True}
@@ -311,6 +317,12 @@ class Collab(Targets, Namespace):
                                action="updated", patch=patch, version=document["version"], source="yjs"),
                          skip_sid=session.sid)
         return {"ok": True, "version": document["version"], "document": serialize(document)}
+
+
+def own_project(project):
+    """A ``Project`` of the caller's own for a write, which hands it to plugins: a session's is the
+    process's shared one (``shared_project_document``), only read."""
+    return cached_project_document(str(project.id))
 
 
 def stamp(session: Session, project_id: str, **fields: Any) -> dict:

@@ -90,8 +90,7 @@ def open_and_serve(app, environ: dict, project_id: str, collection: str, documen
     link = Link(rt, environ, connection, {"projectId": project_id, "collection": collection,
                                           "documentId": document_id})
     try:
-        link.open(token_of(environ))
-        opened = link.open_document()
+        opened = link.handshake(token_of(environ))
     except BaseException:  # refused: answered over HTTP (the socket is still the server's)
         link.close()
         raise
@@ -117,8 +116,21 @@ class Link:
         self.wire = Wire(self.eio_sid, ref["documentId"], self.server.packet_class, connection.write,
                          connection.close)
         self.sid: str | None = None
+        self.session = None
         self.synced = False    # the document's state went out with the 101: the client's first step 1 is answered
         self.present = False   # the socket's presence in the project is joined
+
+    def handshake(self, token: str | None) -> dict:
+        """Connect, join and open the document (:meth:`open`, :meth:`open_document`) as one unit of
+        work, as a REST request is: the token checked once and the user's role resolved once
+        (``bench.yjs``, connect to synced). Returns the document's opening ack."""
+        with actor_scope():
+            try:
+                self.open(token)
+                return self.open_document()
+            finally:
+                if self.session is not None:
+                    self.session.handshake = False
 
     def open(self, token: str | None) -> None:
         """Connect and join as ``/collab`` would (the namespace's own ``admit`` and ``enter``), or
@@ -131,12 +143,12 @@ class Link:
         server._handle_eio_connect(self.eio_sid, self.environ)
         self.sid = server.manager.connect(self.eio_sid, NAMESPACE)
         try:
-            session = collab.admit(self.sid, token, self.environ.get("REMOTE_ADDR"))
+            self.session = session = collab.admit(self.sid, token, self.environ.get("REMOTE_ADDR"))
         except ConnectionRefusedError as exc:
             raise AuthenticationFailed(str(exc.error_args.get("message") or "connection refused"))
-        try:
-            with actor_scope():  # presence once synced: the handshake waits for nothing it does not need
-                project = collab.enter(session, {"projectId": self.ref["projectId"]}, presence=False)[0]
+        session.handshake = True
+        try:  # presence once synced: the handshake waits for nothing it does not need
+            project = collab.enter(session, {"projectId": self.ref["projectId"]}, presence=False)[0]
         except InvalidMessage:
             raise NotFound("project not found")
         self.ref["projectId"] = str(project.id)  # the id, if the URL named the project by its slug
