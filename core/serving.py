@@ -4,17 +4,22 @@ the schema up to date (embedded stores) or refuse to start (a MongoDB server wit
 from __future__ import annotations
 
 import errno
+import queue
 import socket
 import sys
+import threading
 
 import click
+from werkzeug.serving import ThreadedWSGIServer
+
+IDLE_THREAD_SECONDS = 30.0  # how long a server thread waits for its next connection before ending
 
 
 def listen_or_exit(app, host: str, port: int):
     """Werkzeug's threaded server for ``app`` on ``host:port``; a taken port is one error line
     and exit 1. Bound here: Werkzeug's own bind prints two lines of its own and exits (handed a
     bound socket, ``make_server`` binds nothing), and ``run_simple`` would add its warning."""
-    from werkzeug.serving import make_server, select_address_family
+    from werkzeug.serving import select_address_family
 
     try:
         listener = socket.create_server((host, port), family=select_address_family(host, port))
@@ -30,7 +35,60 @@ def listen_or_exit(app, host: str, port: int):
     # keystroke reached the other editors ~45 ms late (bench.yjs). gunicorn sets the same.
     listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     with listener:  # the server keeps a duplicate of the socket
-        return make_server(host, port, app, threaded=True, fd=listener.fileno())
+        return ThreadReusingWSGIServer(host, port, app, fd=listener.fileno())
+
+
+class ThreadReusingWSGIServer(ThreadedWSGIServer):
+    """Werkzeug's threaded server (``make_server(threaded=True)``), whose threads wait a while for
+    the next connection after finishing one instead of ending.
+
+    Why: a connection waited for its thread to be created and started before a byte of its request
+    was read -- about a tenth of a plain WebSocket's connect to synced (``bench.yjs``, where a page
+    reload is a new connection), and the same on every REST request of a new connection. No
+    connection ever waits for another's thread: when none is idle, a new one starts, as before;
+    an idle one ends after ``IDLE_THREAD_SECONDS``, and all of them when the server closes."""
+
+    def __init__(self, *args, **kwargs):
+        self._idle: list[queue.SimpleQueue] = []  # the waiting threads' inboxes, latest last
+        self._idle_lock = threading.Lock()
+        self._closing = False
+        super().__init__(*args, **kwargs)  # closes the socket it opened itself (server_close)
+        self._closing = False
+
+    def process_request(self, request, client_address) -> None:
+        with self._idle_lock:
+            inbox = self._idle.pop() if self._idle else None
+        if inbox is None:
+            threading.Thread(target=self._serve_connections, args=(request, client_address), daemon=True).start()
+        else:
+            inbox.put((request, client_address))
+
+    def _serve_connections(self, request, client_address) -> None:
+        inbox: queue.SimpleQueue = queue.SimpleQueue()
+        while True:
+            self.process_request_thread(request, client_address)  # handles errors, closes the request
+            with self._idle_lock:
+                if self._closing:
+                    return
+                self._idle.append(inbox)
+            try:
+                work = inbox.get(timeout=IDLE_THREAD_SECONDS)
+            except queue.Empty:
+                with self._idle_lock:
+                    if inbox in self._idle:  # nobody took it meanwhile: this thread ends
+                        self._idle.remove(inbox)
+                        return
+                work = inbox.get()  # taken just now: its connection is on the way
+            if work is None:  # the server closed
+                return
+            request, client_address = work
+
+    def server_close(self) -> None:
+        with self._idle_lock:
+            self._closing, idle, self._idle = True, self._idle, []
+        for inbox in idle:
+            inbox.put(None)
+        super().server_close()
 
 
 def migrate_at_start(app, apply: bool) -> None:
