@@ -17,6 +17,7 @@ import re
 import socket
 import subprocess
 import threading
+import time
 import urllib.parse
 import uuid
 
@@ -252,6 +253,29 @@ def test_the_document_comes_with_the_handshake_and_a_later_step_1_is_answered(in
     assert len(step2s()) == 1
     plain.send(create_sync_message(plain.doc))  # a later one (y-websocket's resync option) is answered
     wait_for(lambda: len(step2s()) == 2, message="the second step 1 to be answered")
+
+
+def test_the_peers_awareness_follows_the_clients_first_frame(installation, servers, clients):
+    """The 101 carries the document's state alone: a client reads what arrives together before it
+    is synced. The peers' awareness states follow its first frame (a stock provider's step 1)."""
+    a, _b = servers
+    doc_id = installation.create_doc(title="Aware")
+    first = Plain(a, installation.token("owner"), path(installation, doc_id)).sync()
+    clients.append(first)
+    update = awareness_update(first.doc.client_id, {"cursor": 3}, clock=1)
+    frame = bytes([AWARENESS]) + bytes([len(update)]) + update
+    first.send(frame)
+    wait_for(lambda: frame in first.seen, message="the first client's state to be taken in")
+    # A collaborator, who may not edit the owner's scene: the server asks it nothing (no step 1).
+    second = Plain(a, installation.token("collaborator"), path(installation, doc_id))
+    clients.append(second)
+    assert second.synced.wait(TIMEOUT)
+    assert [f[:2] for f in list(second.seen) if f[0] == SYNC] == [bytes([SYNC, 1])]
+    states = lambda: [f for f in list(second.seen) if f[0] == AWARENESS and b'"cursor":3' in f]  # noqa: E731
+    time.sleep(0.3)  # whatever came with the 101 has been read by now
+    assert not states()
+    second.send(create_sync_message(second.doc))
+    wait_for(lambda: states(), message="the peer's awareness state after the client's first frame")
 
 
 def test_the_handshake_is_refused_over_http_like_a_rest_request(installation, servers):

@@ -273,8 +273,11 @@ class Collab(Targets, Namespace):
             for frame in frames:
                 rt.emit("yjs", {**ref, "message": frame}, to=session.sid)
         finally:  # open now, whatever became of the frame
-            for step in later:
-                step()
+            if session.handshake:  # once the client has read the answer (``Session.held``)
+                session.held.extend(later)
+            else:
+                for step in later:
+                    step()
         if update is not None:
             if message[1] == YSyncMessageType.SYNC_UPDATE:  # its own edits: their client ids are its own
                 rt.hub.claim_update(state, session.sid, session.user_id, update)

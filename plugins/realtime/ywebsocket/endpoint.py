@@ -178,6 +178,8 @@ class Link:
         (a stock client's answer to the server's step 1 when it has nothing the server lacks)
         change nothing anywhere and are not events."""
         for kind, message in self.connection.messages(MAX_MESSAGE_BYTES):
+            if self.session.held:
+                self.release_held()
             if kind == frames.SYNC:
                 if message in frames.NOTHING:
                     continue
@@ -202,6 +204,17 @@ class Link:
             elif kind == frames.QUERY_AWARENESS:
                 self.rt.answer_awareness(self.key, self.sid)
                 self.rt.ask_awareness(self.key, self.sid)
+
+    def release_held(self) -> None:
+        """What the handshake held (``Session.held``: the peers' awareness states), now that the
+        client has read the 101 and the document's state: its first frame, the sync step 1 a
+        stock provider sends as it opens, was sent after it read them."""
+        held, self.session.held = self.session.held, []
+        for step in held:
+            try:
+                step()
+            except Exception:  # the states come with the next changes; the document stays open
+                log.exception("could not send the peers' awareness states to socket %s", self.sid)
 
     def echo(self, update) -> bool:
         """Is this awareness frame the client sending back what it received (stock y-websocket
