@@ -101,8 +101,10 @@ def open_and_serve(app, environ: dict, project_id: str, collection: str, documen
             link.join_presence()
         link.serve()
     finally:
-        link.close()
+        # The socket is shut first: a client's close completes before the departure's bookkeeping
+        # (round trips to Redis), not in the middle of its next connection's handshake (a reload).
         connection.finish()
+        link.close()
     return Finished(mode)
 
 
