@@ -30,6 +30,7 @@ class Session:
     # (a plain WebSocket's connect, join and document opening), and are not checked again.
     handshake: bool = False
     # What the handshake's events left for once the client has read their answer, which is
-    # written with the 101 (the peers' awareness states after the document's state): a client
-    # reads what arrives together before it is synced (``bench.yjs``, connect to synced).
+    # written with the 101 (the server's sync step 1 and the peers' awareness states after the
+    # document's state): a client reads what arrives together before it is synced (``bench.yjs``,
+    # connect to synced).
     held: list = dataclasses.field(default_factory=list)

@@ -246,8 +246,12 @@ def test_the_document_comes_with_the_handshake_and_a_later_step_1_is_answered(in
     clients.append(plain)
     assert plain.synced.wait(TIMEOUT)  # it sent nothing: the state left with the 101
     assert plain.title() == "Opening"
+    step1s = lambda: [f for f in list(plain.seen) if f[:2] == bytes([SYNC, 0])]  # noqa: E731
     step2s = lambda: [f for f in list(plain.seen) if f[:2] == bytes([SYNC, 1])]  # noqa: E731
+    time.sleep(0.3)  # whatever came with the 101 has been read by now: the state alone
+    assert not step1s()
     plain.send(create_sync_message(plain.doc))  # its own step 1 asks for what it was sent: no answer
+    wait_for(step1s, message="the server's step 1 after the client's first frame")
     plain.edit(append(" night"))
     wait_for(lambda: installation.get_doc(doc_id)["content"]["title"] == "Opening night", message="the edit saved")
     assert len(step2s()) == 1

@@ -270,8 +270,11 @@ class Collab(Targets, Namespace):
                 relay=lambda applied: rt.send_frames(state, [sid for sid in list(state.sids) if sid != session.sid],
                                                      applied))
             ref = {"projectId": pid, "collection": collection, "documentId": document_id}
-            for frame in frames:
-                rt.emit("yjs", {**ref, "message": frame}, to=session.sid)
+            for index, frame in enumerate(frames):
+                if index and session.handshake:  # the server's step 1 too (``Session.held``)
+                    later.append(lambda frame=frame: rt.emit("yjs", {**ref, "message": frame}, to=session.sid))
+                else:
+                    rt.emit("yjs", {**ref, "message": frame}, to=session.sid)
         finally:  # open now, whatever became of the frame
             if session.handshake:  # once the client has read the answer (``Session.held``)
                 session.held.extend(later)

@@ -165,9 +165,9 @@ class Link:
 
     def open_document(self) -> dict:
         """Open the document before the handshake is answered, as a client's sync step 1 from an
-        empty Y.Doc would: the answer -- the document's state (sync step 2) and the server's state
-        vector (step 1) -- leaves with the 101, and the client is synced without a round trip of
-        its own (``bench.yjs``, connect to synced). Its own step 1, which follows, asks for what
+        empty Y.Doc would: the answer -- the document's state (sync step 2) -- leaves with the 101,
+        and the client is synced without a round trip of its own (``bench.yjs``, connect to
+        synced); the server's step 1 follows the client's first frame (``Session.held``). Its own step 1, which follows, asks for what
         it has been sent already: it is not answered again (updates since reach it as to any
         socket of the document). The ack: a refusal is answered once the connection is open
         (:meth:`answer`); a failure (say, Redis away) leaves the client's step 1 to open it."""
@@ -208,15 +208,15 @@ class Link:
                 self.rt.ask_awareness(self.key, self.sid)
 
     def release_held(self) -> None:
-        """What the handshake held (``Session.held``: the peers' awareness states), now that the
-        client has read the 101 and the document's state: its first frame, the sync step 1 a
-        stock provider sends as it opens, was sent after it read them."""
+        """What the handshake held (``Session.held``: the server's sync step 1, the peers'
+        awareness states), now that the client has read the 101 and the document's state: its
+        first frame, the sync step 1 a stock provider sends as it opens, was sent after it read them."""
         held, self.session.held = self.session.held, []
         for step in held:
             try:
                 step()
-            except Exception:  # the states come with the next changes; the document stays open
-                log.exception("could not send the peers' awareness states to socket %s", self.sid)
+            except Exception:  # states come with the next changes, a resync asks again; the document stays open
+                log.exception("could not send what the handshake held to socket %s", self.sid)
 
     def echo(self, update) -> bool:
         """Is this awareness frame the client sending back what it received (stock y-websocket
