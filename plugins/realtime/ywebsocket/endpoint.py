@@ -270,12 +270,15 @@ class Link:
         """The socket leaves ``/collab`` as a disconnected one does (rooms, presence, its document)."""
         self.wire.closed = True
         server, sid = self.server, self.sid
-        self.rt.plain.pop(sid, None)
         if sid is not None and server.manager.is_connected(sid, NAMESPACE):
             try:
                 self.rt.disconnect(sid)  # what the namespace's disconnect handler does
             finally:
                 server.manager.pre_disconnect(sid, NAMESPACE)
                 server.manager.disconnect(sid, NAMESPACE, ignore_queue=True)
+        # Known as a plain socket to the end: what reaches it meanwhile (its own departure's
+        # awareness removal, typing relayed to the document) is dropped by its closed connection,
+        # not encoded as a Socket.IO packet to be decoded again by its Wire.
+        self.rt.plain.pop(sid, None)
         server.environ.pop(self.eio_sid, None)
         server.eio.sockets.pop(self.eio_sid, None)
