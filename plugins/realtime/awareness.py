@@ -136,7 +136,15 @@ class AwarenessOwners:
     def _scripts(self, calls: list[tuple]) -> list:
         """Run ``(script, keys, args)`` calls in one round trip. EVALSHA directly: a pipeline that
         knows its scripts first asks Redis whether it has them, a second round trip every time.
-        Scripts a restarted Redis has lost are loaded, and only the calls they refused run again."""
+        Scripts a restarted Redis has lost are loaded, and only the calls they refused run again.
+        A single call (a reconnect's claim, a departure's release) skips the pipeline's machinery."""
+        if len(calls) == 1:
+            script, keys, args = calls[0]
+            try:
+                return [self.redis.evalsha(script.sha, len(keys), *keys, *args)]
+            except NoScriptError:
+                self.redis.script_load(script.script)
+                return [self.redis.evalsha(script.sha, len(keys), *keys, *args)]
         pipe = self.redis.pipeline(transaction=False)
         for script, keys, args in calls:
             pipe.evalsha(script.sha, len(keys), *keys, *args)
