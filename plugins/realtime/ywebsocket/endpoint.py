@@ -167,10 +167,11 @@ class Link:
         """Open the document before the handshake is answered, as a client's sync step 1 from an
         empty Y.Doc would: the answer -- the document's state (sync step 2) -- leaves with the 101,
         and the client is synced without a round trip of its own (``bench.yjs``, connect to
-        synced); the server's step 1 follows the client's first frame (``Session.held``). Its own step 1, which follows, asks for what
-        it has been sent already: it is not answered again (updates since reach it as to any
-        socket of the document). The ack: a refusal is answered once the connection is open
-        (:meth:`answer`); a failure (say, Redis away) leaves the client's step 1 to open it."""
+        synced); the server's step 1 follows the client's first frame (``Session.held``). Its own
+        step 1, which follows, asks for what it has been sent already: it is not answered again
+        (updates since reach it as to any socket of the document). The ack: a refusal is answered
+        once the connection is open (:meth:`answer`); a failure (say, Redis away) leaves the
+        client's step 1 to open it."""
         ack = self.event("yjs", {**self.ref, "message": frames.STEP1_OF_NOTHING})
         self.synced = bool(ack.get("ok"))
         return ack if ack.get("error") in ("not_found", "unauthenticated") else {"ok": self.synced}
