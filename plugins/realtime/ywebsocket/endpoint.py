@@ -213,6 +213,8 @@ class Link:
         awareness states), now that the client has read the 101 and the document's state: its
         first frame, the sync step 1 a stock provider sends as it opens, was sent after it read them."""
         held, self.session.held = self.session.held, []
+        if self.rt.sessions.get(self.sid) is not self.session or self.key not in self.session.docs:
+            return  # the document closed for it meanwhile (hidden, deleted, access lost): nothing of it goes
         for step in held:
             try:
                 step()
