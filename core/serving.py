@@ -52,8 +52,8 @@ class ThreadReusingWSGIServer(ThreadedWSGIServer):
         self._idle: list[queue.SimpleQueue] = []  # the waiting threads' inboxes, latest last
         self._idle_lock = threading.Lock()
         self._closing = False
-        super().__init__(*args, **kwargs)  # closes the socket it opened itself (server_close)
-        self._closing = False
+        super().__init__(*args, **kwargs)
+        self._closing = False  # the constructor's ``server_close`` closed only a socket it opened itself
 
     def process_request(self, request, client_address) -> None:
         with self._idle_lock:

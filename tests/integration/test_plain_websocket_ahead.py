@@ -4,15 +4,10 @@ other request does, and what it refuses is answered by Flask as REST answers it.
 
 from __future__ import annotations
 
-import socket
-
 import requests
 from flask import request
 
-from core.testing.serving import served
-
-UPGRADE = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
-           "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+from core.testing.serving import UPGRADE, served, upgrade_answer
 
 
 def test_a_handshake_behind_a_trusted_proxy_is_judged_by_the_forwarded_origin(make_app):
@@ -34,14 +29,7 @@ def test_a_handshake_is_served_without_a_flask_request(app, actors, team):
     through_flask: list = []
     app.before_request_funcs.setdefault(None, []).append(lambda: through_flask.append(request.path))
     with served(app) as url:
-        host, port = url.rsplit("/", 1)[1].split(":")
         path = f"/collab/yjs/{team['project'].id}/scenes/{scene['id']}?token={team['editor'].token}"
-        with socket.create_connection((host, int(port)), timeout=30) as sock:
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n".encode()
-                         + "".join(f"{k}: {v}\r\n" for k, v in UPGRADE.items()).encode() + b"\r\n")
-            answer = b""
-            while b"\r\n\r\n" not in answer:
-                answer += sock.recv(65536)
-        assert answer.startswith(b"HTTP/1.1 101 ")
+        assert upgrade_answer(url, path).startswith(b"HTTP/1.1 101 ")
         assert requests.get(f"{url}/healthz", timeout=30).status_code in (200, 503)  # Flask still answers the rest
     assert through_flask and not [p for p in through_flask if p.startswith("/collab/yjs/")]

@@ -6,9 +6,7 @@ team plugin's role cache answers or the membership is read."""
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 from collections import Counter
 
 import pytest
@@ -19,8 +17,9 @@ from core.app import create_app
 from core.content import SYSTEM
 from core.hookspecs import hookimpl
 from core.projects import add_member, create_project
-from core.testing.serving import served
+from core.testing.serving import served, upgrade_answer
 from tests.conftest import Actors, make_settings
+from tests.waiting import wait_for
 
 NAMESPACE = "/collab"
 
@@ -163,19 +162,8 @@ def test_one_lookup_and_one_credentials_check_per_plain_websocket_handshake(coun
     counter.thread = None  # the handshake runs on the server's thread
     path = f"/collab/yjs/{project.id}/scenes/{scene['_id']}?token={editor.token}"
     with served(app) as url:
-        host, port = url.rsplit("/", 1)[1].split(":")
         counter.calls.clear()
-        with socket.create_connection((host, int(port)), timeout=30) as sock:
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: Upgrade\r\n"
-                         f"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
-                         f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode())
-            answer = b""
-            while b"\r\n\r\n" not in answer:
-                answer += sock.recv(65536)
-            assert answer.startswith(b"HTTP/1.1 101 ")
-        deadline = time.monotonic() + 30
-        while rt.sessions and time.monotonic() < deadline:  # the socket's departure is done
-            time.sleep(0.01)
-        assert not rt.sessions
+        assert upgrade_answer(url, path).startswith(b"HTTP/1.1 101 ")
+        wait_for(lambda: not rt.sessions, message="the socket's departure")
     assert counter.calls[(str(editor.id), str(project.id))] == 1
     assert counter.authentications == 1
