@@ -10,7 +10,9 @@ is queued as before, so a slow client still never blocks a sender.
 
 Order is kept: a packet goes direct only when nothing is queued and the writer holds nothing it
 dequeued; while one goes direct, later packets queue, and the writer's own send waits on the
-websocket's send lock until the direct one is out. Long-polling sockets never go direct (no
+websocket's send lock until the direct one is out. A packet sent directly counts for the writer's
+wait as a queued one would: engine.io closes a websocket whose writer waited ``ping_interval +
+ping_timeout`` for nothing (see ``DirectQueue.get``). Long-polling sockets never go direct (no
 websocket is attached to their queue). No public hook: the queue and websocket classes are the
 engine.io server's own (``server._async``), so one app's server never changes another's."""
 
@@ -21,6 +23,7 @@ import re
 import select
 import socket
 import threading
+import time
 
 from wsproto.events import TextMessage
 
@@ -37,17 +40,33 @@ class DirectQueue(queue.Queue):
         self.websocket = None   # the socket's websocket once its writer runs on it (see ``attach``)
         self._idle = False      # the writer is blocked on this queue, holding nothing
         self._direct = False    # a sender is writing a packet itself right now
+        self._sent_at: float | None = None  # when the last packet went direct (time.monotonic)
 
     def attach(self, websocket) -> None:
         with self.mutex:
             self.websocket = websocket
 
     def get(self, block=True, timeout=None):
+        """As ``queue.Queue.get``; a timed wait also ends ``timeout`` after the last packet sent
+        directly, not ``timeout`` after it began. engine.io's writer waits ``ping_interval +
+        ping_timeout`` and closes the websocket when nothing came: a socket whose packets (the
+        server's pings among them) all went direct was closed every 45 seconds."""
         if block:
             with self.mutex:
                 self._idle = not self.queue
         try:
-            return super().get(block, timeout)
+            if not block or timeout is None:
+                return super().get(block, timeout)
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    return super().get(True, max(deadline - time.monotonic(), 0))
+                except queue.Empty:
+                    with self.mutex:
+                        sent = self._sent_at
+                    if sent is None or sent + timeout <= time.monotonic():
+                        raise
+                    deadline = sent + timeout
         finally:
             with self.mutex:
                 self._idle = False
@@ -65,6 +84,8 @@ class DirectQueue(queue.Queue):
             if len(data) > DIRECT_MAX_BYTES or not websocket.writable():
                 return super().put(item, block, timeout)
             websocket.send(data)
+            with self.mutex:
+                self._sent_at = time.monotonic()
         except Exception:  # closed meanwhile: the writer finds out, and ends the socket, as before
             return super().put(item, block, timeout)
         finally:

@@ -136,3 +136,29 @@ def test_a_send_that_fails_is_left_to_the_writer():
             super().send(data)
 
     assert one_packet(Broken(), "after a failure") == [("writer", "after a failure")]
+
+
+def test_packets_sent_directly_keep_the_writer_waiting_as_queued_ones_would():
+    """engine.io's writer waits ``ping_interval + ping_timeout`` for a packet and closes the
+    websocket when none came. Packets that went direct (the server's pings among them) count:
+    the wait ends that long after the last of them, not after it began."""
+    q, wire = DirectQueue(), Wire()
+    q.attach(wire)
+    outcome = []
+
+    def run():
+        try:
+            outcome.append(q.get(timeout=1.0))
+        except queue.Empty:
+            outcome.append("gave up")
+
+    thread = threading.Thread(target=run, name="writer", daemon=True)
+    thread.start()
+    wait_idle(q)
+    for i in range(50):  # 2.5 s of direct sends, each well within a second of the one before
+        q.put(Packet(f"{i}"))
+        threading.Event().wait(0.05)
+    assert outcome == [], "the writer gave up while packets were going out"
+    assert wire.sent == [("MainThread", f"{i}") for i in range(50)]
+    thread.join(10)
+    assert outcome == ["gave up"]  # nothing at all for the timeout: it gives up, as engine.io's does
