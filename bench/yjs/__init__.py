@@ -27,6 +27,10 @@ through the stock ``socket.io-client`` + ``y-protocols`` on ``/collab``, as
   the client's previous connection first). Aladdin's embedded stores (the document server and
   Redis) are separate processes: printed beside it, not in the ratio.
 
+Connects are measured side by side: each round, every server's two clients take turns in blocks
+of ``--block`` connects, the order reversed every block (see :func:`measure_round`); edits one
+server after the other.
+
 A third server runs beside them, the transport floor (:mod:`.floor`, this module run with
 ``--floor PORT``): both of Aladdin's transports on the same server stack, relaying frames with
 none of Aladdin's work (no authorization, storage, bus or presence), driven by the same clients.
@@ -155,7 +159,9 @@ class Peer:
             try:
                 message = self.seen.get(timeout=max(deadline - time.monotonic(), 0.01))
             except queue.Empty:
-                raise SystemExit(f"{self.name}: the text never reached {length} characters")
+                self.proc.kill()
+                raise SystemExit(f"{self.name}: the text never reached {length} characters: "
+                                 f"{self.proc.stderr.read()[-2000:]}")
             if message["length"] >= length:
                 return int(message["seen"])
 
@@ -176,42 +182,112 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def measure(stack: ExitStack, peer_args: tuple[list[str], list[str]], server_pid: int, store_pids: list[int],
-            args) -> dict:
-    """Two clients of one server on one fresh document: connects, then edits both ways."""
-    a, b = (Peer(stack, name, argv) for name, argv in zip("ab", peer_args))
+class Pair:
+    """Two clients of one server on one fresh document, and what was measured of them."""
+
+    def __init__(self, stack: ExitStack, name: str, peer_args: tuple[list[str], list[str]], server_pid: int,
+                 store_pids: list[int]):
+        self.name, self.server_pid, self.store_pids = name, server_pid, store_pids
+        self.peers = tuple(Peer(stack, f"{name} {n}", argv) for n, argv in zip("ab", peer_args))
+        self.answers: list[dict] = []
+        self.latencies: list[float] = []
+        self.connects = self.edits = 0      # done so far, measured or not
+        self.length = 0                     # of the text both clients have
+        self.connect_cpu = self.cpu = self.stores = 0.0  # seconds, over the measured ones
+
+    def connect(self, count: int, measured: bool = True) -> None:
+        """``count`` reconnects, the two clients in turn (each closes its previous connection)."""
+        cpu = cpu_seconds(self.server_pid)
+        for _ in range(count):
+            answer = self.peers[self.connects % 2].ask(op="connect")
+            self.connects += 1
+            if measured:
+                self.answers.append(answer)
+        if measured:
+            self.connect_cpu += cpu_seconds(self.server_pid) - cpu
+
+    def start_typing(self) -> None:
+        a, b = self.peers
+        self.length = a.ask(op="init", text="x")["length"]
+        b.ask(op="wait", length=self.length)
+
+    def type(self, count: int, gap: float, measured: bool = True) -> None:
+        """``count`` single-character edits, one in flight at a time, alternating directions."""
+        cpu, stores = cpu_seconds(self.server_pid), sum(cpu_seconds(p) for p in self.store_pids)
+        for _ in range(count):
+            sender, receiver = self.peers if self.edits % 2 == 0 else self.peers[::-1]
+            t = int(sender.ask(op="type", char=chr(ord("a") + self.edits % 26))["t"])
+            self.edits += 1
+            self.length += 1
+            seen = receiver.seen_length(self.length)
+            if measured:
+                self.latencies.append((seen - t) / 1e6)
+            time.sleep(gap / 1000)  # typing pace: one keystroke after the other arrived
+        if measured:
+            self.cpu += cpu_seconds(self.server_pid) - cpu
+            self.stores += sum(cpu_seconds(p) for p in self.store_pids) - stores
+
+    def connect_result(self) -> dict:
+        phases = {name: [answer["phases"][name] for answer in self.answers]
+                  for name in (self.answers[0].get("phases", {}) if self.answers else {})}
+        return {"synced": [answer["synced"] for answer in self.answers], "phases": phases,
+                "connect_cpu_ms": self.connect_cpu / max(len(self.answers), 1) * 1000}
+
+    def typing_result(self) -> dict:
+        """Both copies agree at the end (nothing was lost on the way); the measures."""
+        a, b = self.peers
+        if a.ask(op="wait", length=self.length)["length"] != b.ask(op="wait", length=self.length)["length"]:
+            raise SystemExit(f"{self.name}: the two clients' texts differ")
+        edits = max(len(self.latencies), 1)
+        return {"latencies": self.latencies, "cpu_ms": self.cpu / edits * 1000, "stores_ms": self.stores / edits * 1000}
+
+    def close(self) -> None:
+        for peer in self.peers:
+            peer.close()
+
+
+def in_turns(pairs: list[Pair], total: int, block: int):
+    """``(pair, count)`` blocks: every pair ``total`` in all, in blocks of ``block``, the pairs
+    taking turns and the order reversed every block."""
+    done = 0
+    while done < total:
+        count = min(block, total - done)
+        for pair in (pairs if (done // block) % 2 == 0 else pairs[::-1]):
+            yield pair, count
+        done += count
+
+
+def measure_round(stack: ExitStack, clients: dict[str, tuple], args) -> dict[str, dict]:
+    """``clients``: server name -> ``(peer_args, server_pid, store_pids)`` of :class:`Pair`.
+
+    Connects are measured side by side: every server's pair in turns (:func:`in_turns`), so a
+    moment of load on the shared machine falls on every server alike, not on whichever one was
+    being measured then (measured one server after the other, the same code's connect ratio
+    ranged 1.1 to 2.2 from run to run). Edits are measured one server after the other, each on
+    a fresh pair: typing in turns would measure bursts and pauses, each pause an autosave, not
+    typing; and clients idle through the other servers' typing (a minute) would meet their own
+    30 s silence timeouts."""
+    pairs = {name: Pair(stack, name, *spec) for name, spec in clients.items()}
     try:
-        for i in range(2 + args.connect_warmup):  # both clients on the document, then unmeasured reconnects
-            (a, b)[i % 2].ask(op="connect")
-        connect_cpu = cpu_seconds(server_pid)
-        answers = [(a, b)[i % 2].ask(op="connect") for i in range(args.connects)]
-        connect_cpu = (cpu_seconds(server_pid) - connect_cpu) / max(args.connects, 1) * 1000
-        synced = [answer["synced"] for answer in answers]
-        phases = {name: [answer["phases"][name] for answer in answers] for name in answers[0].get("phases", {})}
-        length = a.ask(op="init", text="x")["length"]
-        b.ask(op="wait", length=length)
-        latencies, cpu, stores = [], 0.0, 0.0
-        for i in range(args.warmup + 2 * args.edits):
-            if i == args.warmup:
-                cpu, stores = cpu_seconds(server_pid), sum(cpu_seconds(p) for p in store_pids)
-            sender, receiver = (a, b) if i % 2 == 0 else (b, a)
-            t = int(sender.ask(op="type", char=chr(ord("a") + i % 26))["t"])
-            length += 1
-            seen = receiver.seen_length(length)
-            if i >= args.warmup:
-                latencies.append((seen - t) / 1e6)
-            time.sleep(args.gap / 1000)  # typing pace: one keystroke after the other arrived
-        edits = 2 * args.edits
-        cpu = (cpu_seconds(server_pid) - cpu) / edits * 1000
-        stores = (sum(cpu_seconds(p) for p in store_pids) - stores) / edits * 1000
-        # Both copies agree at the end (nothing was lost on the way).
-        if a.ask(op="wait", length=length)["length"] != b.ask(op="wait", length=length)["length"]:
-            raise SystemExit("the two clients' texts differ")
+        for pair in pairs.values():  # both clients on the document, then unmeasured reconnects
+            pair.connect(2 + args.connect_warmup, measured=False)
+        for pair, count in in_turns(list(pairs.values()), args.connects, args.block):
+            pair.connect(count)
     finally:
-        a.close()
-        b.close()
-    return {"synced": synced, "phases": phases, "latencies": latencies, "cpu_ms": cpu, "stores_ms": stores,
-            "connect_cpu_ms": connect_cpu}
+        for pair in pairs.values():
+            pair.close()
+    results = {}
+    for name, spec in clients.items():
+        typing = Pair(stack, name, *spec)
+        try:
+            typing.connect(2, measured=False)
+            typing.start_typing()
+            typing.type(args.warmup, args.gap, measured=False)
+            typing.type(2 * args.edits, args.gap)
+            results[name] = {**pairs[name].connect_result(), **typing.typing_result()}
+        finally:
+            typing.close()
+    return results
 
 
 def describe(name: str, r: dict) -> str:
@@ -277,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of both servers; the median is the result")
     parser.add_argument("--warmup", type=int, default=20, help="edits before measuring")
     parser.add_argument("--connect-warmup", type=int, default=10, help="reconnects before measuring")
+    parser.add_argument("--block", type=int, default=10, help="connects a server gets before the next one's turn")
     parser.add_argument("--gap", type=float, default=30, help="ms between one edit's arrival and the next keystroke")
     parser.add_argument("--floor", type=int, help=argparse.SUPPRESS)  # serve the transport floor on this port
     args = parser.parse_args(argv)
@@ -317,17 +394,16 @@ def main(argv: list[str] | None = None) -> int:
                   f"hocuspocus ws://127.0.0.1:{port} (pid {hocus.pid}); transport floor {floor_url} "
                   f"(pid {floor.pid})", flush=True)
             for n in range(args.rounds):
-                ws = f"ws://127.0.0.1:{port}"
-                hp = measure(stack, ([ "hocuspocus", ws, f"bench-{n}"],) * 2, hocus.pid, [], args)
-                ours = measure(stack, tuple(["ywebsocket", url, token, project_id, "scenes", scenes[n][0]]
-                                            for token in tokens), aladdin.pid, pids, args)
-                sio = measure(stack, tuple(["aladdin", url, token, project_id, "scenes", scenes[n][1]]
-                                           for token in tokens), aladdin.pid, pids, args)
-                ours["stores"] = sio["stores"] = True
-                floors = {kind: measure(stack, ([kind, floor_url, "-", "floor", "scenes", f"{kind}-{n}"],) * 2,
-                                        floor.pid, [], args) for kind in ("ywebsocket", "aladdin")}
-                results.append({"hocuspocus": hp, "aladdin": ours, "socketio": sio,
-                                "plain floor": floors["ywebsocket"], "Socket.IO floor": floors["aladdin"]})
+                hp = (["hocuspocus", f"ws://127.0.0.1:{port}", f"bench-{n}"],) * 2
+                plain, sio = (tuple([kind, url, token, project_id, "scenes", scene] for token in tokens)
+                              for kind, scene in zip(("ywebsocket", "aladdin"), scenes[n]))
+                plain_floor, sio_floor = (([kind, floor_url, "-", "floor", "scenes", f"{kind}-{n}"],) * 2
+                                          for kind in ("ywebsocket", "aladdin"))
+                results.append(measure_round(stack, {
+                    "hocuspocus": (hp, hocus.pid, []), "aladdin": (plain, aladdin.pid, pids),
+                    "socketio": (sio, aladdin.pid, pids), "plain floor": (plain_floor, floor.pid, []),
+                    "Socket.IO floor": (sio_floor, floor.pid, [])}, args))
+                results[-1]["aladdin"]["stores"] = results[-1]["socketio"]["stores"] = True
                 for name, result in results[-1].items():
                     print(f"round {n + 1} {describe(LABELS[name], result)}", flush=True)
     finally:
