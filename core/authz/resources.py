@@ -8,6 +8,7 @@ evaluation turns it into when a list's filter is compiled)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable
 
 from bson import ObjectId
@@ -121,9 +122,10 @@ class User:
             raise AttributeError(name)
         return policy_value(self._attributes.get(name, MISSING))
 
-    @property
+    @functools.cached_property
     def facts(self) -> str:
-        """Everything about the actor a rule can test besides its role (a cache key part)."""
+        """Everything about the actor a rule can test besides its role (a cache key part; an
+        actor's fields are fixed when it is built, so the key once)."""
         return repr((self.id, self.email, sorted(self._attributes.items())))
 
     def role_in(self, project: "Project") -> str | None:

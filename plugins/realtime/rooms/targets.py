@@ -95,7 +95,8 @@ class Targets:
                 rt.close_doc(session, key)  # out of the document's room at once
                 raise NotFound("document not found")
             return project, key, state, grant
-        self.still_member(session, project)
+        if not session.handshake:  # a handshake joined the project a moment ago, in the same unit of work
+            self.still_member(session, project)
         stored, created_by = self.stored_for(session, project, key)
         state = rt.hub.open(project.slug, key, created_by, session.sid,
                             fetch=lambda: self.stored_now(project, collection, document_id),
