@@ -7,6 +7,7 @@ project whose tests never do."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -40,6 +41,15 @@ def new_app(settings: Settings, *, plugins: tuple | list = (), load_entry_points
 def pytest_configure(config) -> None:
     # Aladdin's own MongoEngine connections, not the author's code: noise in a plugin's test run.
     config.addinivalue_line("filterwarnings", "ignore:No uuidRepresentation is specified:DeprecationWarning")
+    # python-socketio and python-engineio give their loggers, unless one has a level already, a
+    # StreamHandler bound to the stderr of the moment the first server is built: in a test run,
+    # pytest's capture of one test, closed after it. A test's app keeps a thread listening to its
+    # Redis after the test (python-socketio has no way to stop it), whose retries then each
+    # printed "--- Logging error ---" and two tracebacks. With a level set, their records go
+    # through the root logger, captured per test like every other.
+    for name in ("socketio.server", "engineio.server"):
+        if logging.getLogger(name).level == logging.NOTSET:
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def pytest_unconfigure(config) -> None:
