@@ -47,9 +47,9 @@ def pytest_configure(config) -> None:
     # Redis after the test (python-socketio has no way to stop it), whose retries then each
     # printed "--- Logging error ---" and two tracebacks. With a level set, their records go
     # through the root logger, captured per test like every other.
-    for name in ("socketio.server", "engineio.server"):
-        if logging.getLogger(name).level == logging.NOTSET:
-            logging.getLogger(name).setLevel(logging.ERROR)
+    for logger in map(logging.getLogger, ("socketio.server", "engineio.server")):
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.ERROR)
 
 
 def pytest_unconfigure(config) -> None:

@@ -137,14 +137,11 @@ class AwarenessOwners:
         """Run ``(script, keys, args)`` calls in one round trip. EVALSHA directly: a pipeline that
         knows its scripts first asks Redis whether it has them, a second round trip every time.
         Scripts a restarted Redis has lost are loaded, and only the calls they refused run again.
-        A single call (a reconnect's claim, a departure's release) skips the pipeline's machinery."""
+        A single call (a reconnect's claim, a departure's release) skips the pipeline's machinery:
+        the script's own call does the same, EVALSHA and the reload."""
         if len(calls) == 1:
             script, keys, args = calls[0]
-            try:
-                return [self.redis.evalsha(script.sha, len(keys), *keys, *args)]
-            except NoScriptError:
-                self.redis.script_load(script.script)
-                return [self.redis.evalsha(script.sha, len(keys), *keys, *args)]
+            return [script(keys=keys, args=args)]
         pipe = self.redis.pipeline(transaction=False)
         for script, keys, args in calls:
             pipe.evalsha(script.sha, len(keys), *keys, *args)
